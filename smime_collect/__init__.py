@@ -1,0 +1,77 @@
+"""Collect S/MIME certificates from Sectigo's CollectSMIME endpoint, asynchronously.
+
+The public API is re-exported here; everything in underscore modules is private.
+"""
+
+from __future__ import annotations
+
+from ._certs import CertificateChain, load_certificates
+from ._exceptions import (
+    AuthenticationError,
+    AwaitingPaymentError,
+    CallLimitError,
+    CertificateFormatError,
+    CertificateRejectedError,
+    CertificateRevokedError,
+    ChainError,
+    CollectError,
+    HttpsRequiredError,
+    InvalidArgumentError,
+    InvalidRequestError,
+    MissingArgumentError,
+    PermissionDeniedError,
+    PollTimeoutError,
+    PostRequiredError,
+    ResponseFormatError,
+    SectigoError,
+    TransportError,
+    UnknownServerError,
+    UnrecognisedArgumentError,
+)
+from ._models import (
+    CollectOutcome,
+    CollectRequest,
+    CollectResult,
+    QueryType,
+    ResponseEncoding,
+    ResponseType,
+    Status,
+    ValidityPeriod,
+)
+from ._protocol import parse_response
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AuthenticationError",
+    "AwaitingPaymentError",
+    "CallLimitError",
+    "CertificateChain",
+    "CertificateFormatError",
+    "CertificateRejectedError",
+    "CertificateRevokedError",
+    "ChainError",
+    "CollectError",
+    "CollectOutcome",
+    "CollectRequest",
+    "CollectResult",
+    "HttpsRequiredError",
+    "InvalidArgumentError",
+    "InvalidRequestError",
+    "MissingArgumentError",
+    "PermissionDeniedError",
+    "PollTimeoutError",
+    "PostRequiredError",
+    "QueryType",
+    "ResponseEncoding",
+    "ResponseFormatError",
+    "ResponseType",
+    "SectigoError",
+    "Status",
+    "TransportError",
+    "UnknownServerError",
+    "UnrecognisedArgumentError",
+    "ValidityPeriod",
+    "load_certificates",
+    "parse_response",
+]

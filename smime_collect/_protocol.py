@@ -1,0 +1,141 @@
+"""SANS-I/O: a CollectSMIME response body in, a CollectResult or a typed error out.
+
+The response format (endpoint page, "Response")::
+
+    line 1   status: 2 attached, 1 available, 0 being processed, < 0 an error
+    line 2   the error message (status < 0), or with showValidityPeriod=Y and status > 0
+             the validity period "DD/MM/YYYY DD/MM/YYYY"
+    line 3+  with status 2, the encoded certificate(s)
+
+"If responseEncoding=1, the certificate(s) are available and no error occurs, the output will
+consist simply of the requested binary structure."  DER begins with 0x30, which is ASCII "0" (the
+"being processed" status), so a binary body is recognised by its structure: an ASN.1 SEQUENCE whose
+declared length is exactly the body's.
+
+This module does no I/O and never sleeps.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ._certs import load_certificates
+from ._exceptions import ResponseFormatError, SectigoError
+from ._models import CollectRequest, CollectResult, Status, ValidityPeriod
+
+__all__ = ["looks_like_asn1_sequence", "parse_response"]
+
+# "A text status is a first line that is an integer and nothing else."  Trailing blanks and a CR
+# (CRLF line endings) are tolerated; leading zeros and a plus sign are not a status Sectigo sends.
+_STATUS_LINE = re.compile(rb"[ \t]*(-?[0-9]{1,9})[ \t\r]*")
+
+# Anything past this in line 2 of an error is not a message, it is a broken body.
+_MAX_MESSAGE = 1024
+
+
+def looks_like_asn1_sequence(body: bytes) -> bool:
+    """Whether ``body`` is one ASN.1 SEQUENCE spanning exactly the whole body.
+
+    Args:
+        body: A response body.
+
+    Returns:
+        True when the first header declares exactly ``len(body)`` bytes (or is an indefinite-length
+        SEQUENCE ending in end-of-contents octets).
+    """
+    if len(body) < 2 or body[0] != 0x30:
+        return False
+    first = body[1]
+    if first < 0x80:
+        return 2 + first == len(body)
+    if first == 0x80:  # BER indefinite length, as some PKCS#7 writers emit
+        return len(body) >= 4 and body.endswith(b"\x00\x00")
+    count = first & 0x7F
+    if count > 4 or len(body) < 2 + count:
+        return False
+    length = int.from_bytes(body[2 : 2 + count], "big")
+    return 2 + count + length == len(body)
+
+
+def _status_of(line: bytes) -> int | None:
+    match = _STATUS_LINE.fullmatch(line)
+    return int(match.group(1)) if match else None
+
+
+def parse_response(
+    body: bytes, request: CollectRequest, content_type: str | None = None
+) -> CollectResult:
+    """Decipher a CollectSMIME response body.
+
+    Args:
+        body: The response body, complete.
+        request: The request it answers (its encoding and validity flag shape the body).
+        content_type: The response's Content-Type. Informational only: the endpoint echoes
+            ``responseMimeType`` or says ``text/plain`` whatever the payload is.
+
+    Returns:
+        The result; ``chain`` is set exactly when the status is ATTACHED.
+
+    Raises:
+        SectigoError: The status line is negative (the subclass for that code).
+        ResponseFormatError: Anything else that is not a valid response, including certificate
+            data that cannot be loaded (CertificateFormatError).
+    """
+    del content_type  # says nothing reliable about the payload (see module docstring)
+    body = bytes(body)
+    head, _, rest = body.partition(b"\n")
+    status = _status_of(head)
+
+    if request.wants_binary and (status is None or looks_like_asn1_sequence(body)):
+        return CollectResult(
+            order_number=request.order_number,
+            status=Status.ATTACHED,
+            chain=load_certificates(body),
+            payload=body,
+        )
+    if status is None:
+        raise ResponseFormatError(
+            f"the first line of the response is not a status code: {_preview(head)}"
+        )
+    if status < 0:
+        message_line, _, _ = rest.partition(b"\n")
+        message = message_line.strip()[:_MAX_MESSAGE].decode("utf-8", "replace")
+        raise SectigoError.from_code(status, message, request.order_number)
+    if status not in Status._value2member_map_:
+        raise ResponseFormatError(
+            f"unknown status {status}: CollectSMIME answers 0, 1, 2 or a negative error code"
+        )
+    return _parse_success(Status(status), rest, request)
+
+
+def _parse_success(status: Status, rest: bytes, request: CollectRequest) -> CollectResult:
+    validity = None
+    if request.show_validity_period and status > Status.PROCESSING:
+        line, _, after = rest.lstrip(b"\r\n").partition(b"\n")
+        if line.strip() or status is Status.ATTACHED:
+            validity = ValidityPeriod.from_line(_text(line))
+            rest = after
+    if status is not Status.ATTACHED:
+        return CollectResult(request.order_number, status, validity)
+    if not rest.strip():
+        raise ResponseFormatError("status 2 (certificates attached) but no certificate data")
+    return CollectResult(
+        order_number=request.order_number,
+        status=status,
+        validity=validity,
+        chain=load_certificates(rest),
+        payload=rest,
+    )
+
+
+def _text(line: bytes) -> str:
+    try:
+        return line.strip().decode("ascii")
+    except UnicodeDecodeError:
+        raise ResponseFormatError(f"expected a text line, got {_preview(line)}") from None
+
+
+def _preview(data: bytes, limit: int = 40) -> str:
+    shown = data[:limit]
+    more = f" ... ({len(data)} bytes)" if len(data) > limit else ""
+    return f"{shown!r}{more}"
