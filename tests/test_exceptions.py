@@ -1,0 +1,170 @@
+"""The error hierarchy, SectigoError.from_code, .argument and the hints in str()."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+
+import smime_collect
+from smime_collect import (
+    AuthenticationError,
+    AwaitingPaymentError,
+    CallLimitError,
+    CertificateFormatError,
+    CertificateRejectedError,
+    CertificateRevokedError,
+    ChainError,
+    CollectError,
+    HttpsRequiredError,
+    InvalidArgumentError,
+    InvalidRequestError,
+    MissingArgumentError,
+    PermissionDeniedError,
+    PollTimeoutError,
+    PostRequiredError,
+    ResponseFormatError,
+    SectigoError,
+    Status,
+    TransportError,
+    UnknownServerError,
+    UnrecognisedArgumentError,
+)
+from smime_collect._rules import ERROR_MESSAGES
+
+CODES: dict[int, type[SectigoError]] = {
+    -1: HttpsRequiredError,
+    -2: UnrecognisedArgumentError,
+    -3: MissingArgumentError,
+    -4: InvalidArgumentError,
+    -14: UnknownServerError,
+    -16: AuthenticationError,
+    -17: PostRequiredError,
+    -20: CertificateRejectedError,
+    -21: CertificateRevokedError,
+    -22: AwaitingPaymentError,
+    -42: CallLimitError,
+    -91: PermissionDeniedError,
+}
+
+
+class TestHierarchy:
+    """Every class has the bases the contract gives it."""
+
+    @pytest.mark.parametrize(
+        ("klass", "bases"),
+        [
+            (CollectError, (Exception,)),
+            (InvalidRequestError, (CollectError, ValueError)),
+            (ResponseFormatError, (CollectError,)),
+            (CertificateFormatError, (ResponseFormatError,)),
+            (ChainError, (CollectError,)),
+            (TransportError, (CollectError,)),
+            (PollTimeoutError, (CollectError, TimeoutError)),
+            (SectigoError, (CollectError,)),
+            *((klass, (SectigoError,)) for klass in CODES.values()),
+        ],
+        ids=lambda v: v.__name__ if isinstance(v, type) else "",
+    )
+    def test_bases(self, klass: type, bases: tuple[type, ...]) -> None:
+        """The class derives from each of its documented bases."""
+        for base in bases:
+            assert issubclass(klass, base)
+
+    def test_every_error_is_exported(self) -> None:
+        """Every error class is importable from the top-level package."""
+        for klass in [*CODES.values(), SectigoError, TransportError, PollTimeoutError]:
+            assert getattr(smime_collect, klass.__name__) is klass
+
+
+class TestFromCode:
+    """SectigoError.from_code builds one class per documented code."""
+
+    @pytest.mark.parametrize(("code", "klass"), CODES.items(), ids=str)
+    def test_class_per_code(self, code: int, klass: type[SectigoError]) -> None:
+        """Each documented code gets its class, keeping code, message and order number."""
+        message = ERROR_MESSAGES[code].format("orderNumber")
+        error = SectigoError.from_code(code, message, order_number=77)
+        assert type(error) is klass
+        assert (error.code, error.message, error.order_number) == (code, message, 77)
+        assert message in str(error)
+        assert str(code) in str(error)
+        assert "order 77" in str(error)
+
+    @pytest.mark.parametrize("code", [-5, -99, -1000])
+    def test_unknown_code(self, code: int) -> None:
+        """An undocumented negative code gives a plain SectigoError that keeps .code."""
+        error = SectigoError.from_code(code, "something new")
+        assert type(error) is SectigoError
+        assert error.code == code
+        assert error.order_number is None
+        assert "contact Sectigo" in str(error)
+
+    def test_empty_message(self) -> None:
+        """An error with no message line still reads well."""
+        error = SectigoError.from_code(-14)
+        assert error.message == ""
+        assert "(no message)" in str(error)
+
+    @pytest.mark.parametrize(
+        ("code", "hint"),
+        [
+            (-16, "source-IP allow-list"),
+            (-1, "https://"),
+            (-22, "awaiting payment"),
+            (-42, "max_concurrency"),
+            (-20, "new order"),
+        ],
+    )
+    def test_hint_says_what_to_do(self, code: int, hint: str) -> None:
+        """str() adds a hint that tells the user what to do."""
+        assert hint in str(SectigoError.from_code(code, ERROR_MESSAGES[code]))
+
+    def test_every_documented_code_has_a_hint(self) -> None:
+        """No documented code falls back to the generic hint."""
+        for code in CODES:
+            assert "undocumented" not in str(SectigoError.from_code(code))
+
+    @pytest.mark.parametrize("code", [-3, -4])
+    def test_argument_parsed(self, code: int) -> None:
+        """-3 and -4 expose the quoted argument's name."""
+        error = SectigoError.from_code(code, ERROR_MESSAGES[code].format("collectionCode"))
+        assert isinstance(error, MissingArgumentError | InvalidArgumentError)
+        assert error.argument == "collectionCode"
+
+    @pytest.mark.parametrize("code", [-3, -4])
+    def test_argument_absent(self, code: int) -> None:
+        """Without a quoted name, .argument is None."""
+        error = SectigoError.from_code(code, "")
+        assert error.argument is None  # type: ignore[attr-defined]
+
+    def test_pickles(self) -> None:
+        """Errors survive pickling (multiprocessing, logging handlers)."""
+        error = SectigoError.from_code(-4, "The value of the 'orderNumber' argument is invalid!", 5)
+        copy = pickle.loads(pickle.dumps(error))  # noqa: S301 -- our own object
+        assert type(copy) is InvalidArgumentError
+        assert (copy.code, copy.message, copy.order_number, copy.argument) == (
+            -4,
+            error.message,
+            5,
+            "orderNumber",
+        )
+
+
+class TestOtherErrors:
+    """TransportError and PollTimeoutError carry what the caller needs."""
+
+    def test_transport_status_code(self) -> None:
+        """TransportError keeps the HTTP status (or None)."""
+        assert TransportError("boom", status_code=503).status_code == 503
+        assert TransportError("boom").status_code is None
+
+    def test_poll_timeout(self) -> None:
+        """PollTimeoutError names the order and its last status, and is a TimeoutError."""
+        error = PollTimeoutError(12, Status.PROCESSING, 30.0)
+        assert (error.order_number, error.last_status) == (12, Status.PROCESSING)
+        assert "order 12" in str(error)
+        assert "PROCESSING" in str(error)
+        assert isinstance(error, TimeoutError)
+        copy = pickle.loads(pickle.dumps(error))  # noqa: S301 -- our own object
+        assert (copy.order_number, copy.last_status) == (12, Status.PROCESSING)
