@@ -6,6 +6,7 @@ The public API is re-exported here; everything in underscore modules is private.
 from __future__ import annotations
 
 from ._certs import CertificateChain, load_certificates
+from ._client import DEFAULT_URL, CollectClient
 from ._exceptions import (
     AuthenticationError,
     AwaitingPaymentError,
@@ -43,6 +44,7 @@ from ._protocol import parse_response
 __version__ = "0.1.0"
 
 __all__ = [
+    "DEFAULT_URL",
     "AuthenticationError",
     "AwaitingPaymentError",
     "CallLimitError",
@@ -51,6 +53,7 @@ __all__ = [
     "CertificateRejectedError",
     "CertificateRevokedError",
     "ChainError",
+    "CollectClient",
     "CollectError",
     "CollectOutcome",
     "CollectRequest",

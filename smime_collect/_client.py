@@ -1,0 +1,815 @@
+"""The I/O layer: ``CollectClient``, the one module that imports httpx.
+
+Everything it decides is delegated: ``_models`` builds and validates the request, ``_protocol``
+reads the response, ``_polling`` says whether and how long to wait.  What is left here is sending,
+counting bytes, sleeping, and translating httpx's exceptions at one boundary.
+
+Why the default transport is not a plain ``httpx.AsyncClient()`` (issue 4, "Performance"):
+httpcore's pool re-examines every connection on every request and response, and its cleanup
+loop is quadratic in the number of connections (``connection_pool.py`` builds a list over all
+connections for each connection); it also closes any idle connection once the pool holds more
+than ``max_keepalive_connections`` (default 20) connections, so concurrency above 20 reconnects
+constantly.  We therefore use
+aiohttp's connection pool under httpx when ``httpx-aiohttp`` is installed
+(``smime-collect[aiohttp]``), and otherwise several small httpcore pools whose keep-alive limit
+matches their size (``_ShardedTransport``).  Either way the public client type stays
+``httpx.AsyncClient``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import os
+import random as _random
+import ssl
+import time
+import urllib.parse
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final, Self
+
+import attrs
+import httpx
+
+from . import _polling
+from ._batch import run_batch
+from ._exceptions import (
+    CollectError,
+    InvalidRequestError,
+    PollTimeoutError,
+    ResponseFormatError,
+    SectigoError,
+    TransportError,
+)
+from ._models import (
+    CollectOutcome,
+    CollectRequest,
+    CollectResult,
+    QueryType,
+    ResponseEncoding,
+    ResponseType,
+    Status,
+    check_credentials,
+)
+from ._protocol import parse_response
+
+__all__ = ["DEFAULT_URL", "CollectClient"]
+
+DEFAULT_URL: Final = "https://secure.trust-provider.com/products/download/CollectSMIME"
+DEFAULT_MAX_RESPONSE_BYTES: Final = 4 * 1024 * 1024
+
+_LOGGER = logging.getLogger("smime_collect")
+_FORM_HEADERS: Final = {
+    "Content-Type": "application/x-www-form-urlencoded",
+    "Accept": "text/plain, */*",
+}
+_SHARD_SIZE: Final = 4  # connections per httpcore pool on the core-only path (measured: see README)
+
+Sleep = Callable[[float], Awaitable[object]]
+
+
+@attrs.frozen
+class _Failure:
+    """One failed attempt: the public error, and what the retry policy needs to know about it."""
+
+    error: CollectError
+    transient: bool
+    retry_after: float | None = None
+    rate_limited: bool = False
+
+
+class _DeadlineReachedError(Exception):
+    """Internal: a wait_for_certificate deadline passed while waiting to retry."""
+
+    def __init__(self, last_error: CollectError | None) -> None:
+        super().__init__("deadline reached")
+        self.last_error = last_error
+
+
+@attrs.define
+class BatchState:
+    """Shared by the orders of one ``collect_many``: the account-level error that stops it."""
+
+    stop_error: SectigoError | None = None
+
+    def error_for(self, order_number: int) -> SectigoError:
+        """The stopping error, restated for another order of the batch."""
+        assert self.stop_error is not None  # noqa: S101 -- only called once stopped
+        error = SectigoError.from_code(self.stop_error.code, self.stop_error.message, order_number)
+        error.__cause__ = self.stop_error
+        return error
+
+
+class CollectClient:
+    """An asyncio client for CollectSMIME: one HTTP session, retries, polling, batches.
+
+    Args:
+        login_name: The Sectigo account's login name (at most 64 characters).
+        login_password: Its password (at most 128 characters).  Kept out of every repr,
+            log record, exception message, URL and header: it travels only in the POST body.
+        base_url: The endpoint's URL; ``https://`` unless ``allow_insecure_http``.
+        http_client: An ``httpx.AsyncClient`` to send with; used as is and never closed here.
+        transport: An httpx transport for a client this object owns (tests, the simulator).
+        timeout: Seconds for every phase of a request, or an ``httpx.Timeout``.
+        max_retries: Retries of a transient failure before its error is raised.
+        max_concurrency: Requests in flight at once, across everything this client does.
+        allow_insecure_http: Accept an ``http://`` base URL (the endpoint itself refuses it).
+        max_response_bytes: A longer response body raises ResponseFormatError unread.
+        requests_per_second: An optional limit on request starts, shared like max_concurrency.
+        verify: TLS verification: True (certifi's CAs), an ``ssl.SSLContext``, or the path
+            of a PEM CA bundle.
+        retry_policy: Backoff tuning; ``max_retries`` overrides its field of the same name.
+        sleep: The coroutine that waits (injected by tests).
+        clock: A monotonic clock in seconds (injected by tests).
+        random: A source of numbers in ``[0, 1)`` for jitter (injected by tests).
+
+    Raises:
+        InvalidRequestError: A credential is empty or too long, the URL is not HTTPS, or an
+            option is out of range; nothing has been sent.
+    """
+
+    def __init__(
+        self,
+        login_name: str,
+        login_password: str,
+        *,
+        base_url: str = DEFAULT_URL,
+        http_client: httpx.AsyncClient | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        timeout: float | httpx.Timeout = 60.0,
+        max_retries: int = 3,
+        max_concurrency: int = 4,
+        allow_insecure_http: bool = False,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        requests_per_second: float | None = None,
+        verify: bool | str | os.PathLike[str] | ssl.SSLContext = True,
+        retry_policy: _polling.RetryPolicy | None = None,
+        sleep: Sleep = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        random: Callable[[], float] = _random.random,
+    ) -> None:
+        check_credentials(login_name, login_password)
+        self._login_name = login_name
+        self._login_password = login_password
+        self._url = _check_url(base_url, allow_insecure_http=allow_insecure_http)
+        self._timeout = _check_timeout(timeout)
+        _check_count("max_concurrency", max_concurrency, minimum=1)
+        _check_count("max_response_bytes", max_response_bytes, minimum=1)
+        _check_count("max_retries", max_retries, minimum=0)
+        self._interval: float | None = None
+        if requests_per_second is not None:
+            if not _positive(requests_per_second):
+                raise InvalidRequestError(
+                    f"requests_per_second must be a positive number, not {requests_per_second!r}"
+                )
+            self._interval = 1.0 / requests_per_second
+        policy = retry_policy or _polling.RetryPolicy()
+        self._policy = attrs.evolve(policy, max_retries=max_retries)
+        self._max_concurrency = max_concurrency
+        self._max_response_bytes = max_response_bytes
+        self._sleep = sleep
+        self._clock = clock
+        self._random = random
+        self._semaphore = asyncio.Semaphore(max_concurrency)
+        self._not_before = -math.inf  # shared slow-down after a 429 or -42
+        self._next_slot = -math.inf  # requests_per_second bookkeeping
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._closed = False
+        self._owns_http = http_client is None
+        if http_client is not None:
+            self._http = http_client
+        else:
+            if transport is None:
+                transport = _default_transport(_ssl_context(verify), max_concurrency)
+            self._http = httpx.AsyncClient(
+                transport=transport, timeout=self._timeout, follow_redirects=False
+            )
+
+    @classmethod
+    def from_env(cls, *, environ: Mapping[str, str] | None = None, **kwargs: Any) -> Self:
+        """Build a client from ``SECTIGO_LOGIN_NAME`` and ``SECTIGO_LOGIN_PASSWORD``.
+
+        Each may instead be given as ``<NAME>_FILE``, the path of a file holding the value
+        (a trailing newline is stripped), as container secrets are mounted.
+
+        Args:
+            environ: The environment to read (default ``os.environ``).
+            **kwargs: Passed on to the constructor.
+
+        Returns:
+            A new client.
+
+        Raises:
+            InvalidRequestError: A variable is missing or its file cannot be read; the message
+                names the variable.
+        """
+        env = os.environ if environ is None else environ
+        name = _from_env(env, "SECTIGO_LOGIN_NAME")
+        password = _from_env(env, "SECTIGO_LOGIN_PASSWORD")
+        return cls(name, password, **kwargs)
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(login_name={self._login_name!r}, base_url={str(self._url)!r})"
+        )
+
+    @property
+    def base_url(self) -> str:
+        """The endpoint URL requests are posted to."""
+        return str(self._url)
+
+    @property
+    def http_client(self) -> httpx.AsyncClient:
+        """The ``httpx.AsyncClient`` requests are sent with."""
+        return self._http
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Cancel batch work in flight and close the HTTP client if this object created it."""
+        self._closed = True
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        if self._owns_http:
+            await self._http.aclose()
+
+    # -- one poll ---------------------------------------------------------------------------
+
+    async def collect(
+        self,
+        order_number: int,
+        *,
+        query_type: QueryType = QueryType.CERTIFICATE_AND_CHAIN,
+        response_type: ResponseType | None = None,
+        response_encoding: ResponseEncoding | None = None,
+        show_validity_period: bool = False,
+    ) -> CollectResult:
+        """Ask once about an order (transient failures retried).
+
+        Args:
+            order_number: The order to collect.
+            query_type: What to ask for.
+            response_type: The certificate container; None lets the server choose.
+            response_encoding: Base64 or binary; None lets the server choose.
+            show_validity_period: Ask for the validity period too.
+
+        Returns:
+            The result: PROCESSING, AVAILABLE, or ATTACHED with the chain.
+
+        Raises:
+            InvalidRequestError: Bad arguments, or the client is closed.
+            SectigoError: The endpoint answered with a negative status (after retries of -14/-42).
+            TransportError: A network failure or HTTP error status (after retries).
+            ResponseFormatError: The body is not a CollectSMIME response, or too long.
+        """
+        request = CollectRequest(
+            order_number, query_type, response_type, response_encoding, show_validity_period
+        )
+        return await self._collect(request)
+
+    async def _collect(
+        self,
+        request: CollectRequest,
+        *,
+        deadline: float | None = None,
+        batch: BatchState | None = None,
+    ) -> CollectResult:
+        if self._closed:
+            raise InvalidRequestError("this CollectClient is closed: create a new one")
+        # The one place the password is used: urlencoded into the body (CONTRACT 2).
+        body = urllib.parse.urlencode(
+            request.form_fields(self._login_name, self._login_password)
+        ).encode("ascii")
+        retry = 0
+        while True:
+            outcome = await self._attempt(request, body, retry + 1, deadline, batch)
+            if isinstance(outcome, CollectResult):
+                return outcome
+            if not outcome.transient or retry >= self._policy.max_retries:
+                raise outcome.error
+            remaining = None if deadline is None else deadline - self._clock()
+            delay = _polling.retry_delay(
+                self._policy,
+                retry,
+                self._random(),
+                retry_after=outcome.retry_after,
+                remaining=remaining,
+            )
+            _LOGGER.warning(
+                "order %d: %s; retry %d of %d in %.2f s",
+                request.order_number,
+                _short(outcome.error),
+                retry + 1,
+                self._policy.max_retries,
+                delay,
+            )
+            if outcome.rate_limited:
+                # 429 / -42: the account is over its limit, so every request of this client
+                # waits, not only this one (CONTRACT 5).  _wait_turn does the sleeping.
+                self._not_before = max(self._not_before, self._clock() + delay)
+            else:
+                await self._sleep(delay)
+            if deadline is not None and self._clock() >= deadline:
+                raise _DeadlineReachedError(outcome.error)
+            retry += 1
+
+    async def _wait_turn(self, deadline: float | None) -> None:
+        # The shared slow-down may move while we sleep (another request saw a 429): loop.
+        while (wait := self._not_before - self._clock()) > 0:
+            if deadline is not None and deadline - self._clock() <= wait:
+                await self._sleep(max(0.0, deadline - self._clock()))
+                raise _DeadlineReachedError(None)
+            await self._sleep(wait)
+        if self._interval is not None:
+            now = self._clock()
+            start, self._next_slot = _polling.reserve_slot(self._next_slot, now, self._interval)
+            if start > now:
+                await self._sleep(start - now)
+
+    async def _attempt(
+        self,
+        request: CollectRequest,
+        body: bytes,
+        attempt: int,
+        deadline: float | None,
+        batch: BatchState | None,
+    ) -> CollectResult | _Failure:
+        order = request.order_number
+        async with self._semaphore:
+            await self._wait_turn(deadline)
+            if batch is not None and batch.stop_error is not None:
+                # An account-level error elsewhere in the batch: send nothing more.
+                return _Failure(batch.error_for(order), transient=False)
+            started = time.perf_counter()
+            try:
+                response = await self._http.send(
+                    self._http.build_request(
+                        "POST", self._url, content=body, headers=_FORM_HEADERS
+                    ),
+                    stream=True,
+                )
+                try:
+                    if not response.is_success:
+                        return self._status_failure(response, order, attempt, started)
+                    content = await self._read_capped(response, order)
+                finally:
+                    await response.aclose()
+            except httpx.HTTPError as exc:
+                _LOGGER.debug(
+                    "order %d attempt %d: %s after %.1f ms",
+                    order,
+                    attempt,
+                    type(exc).__name__,
+                    _elapsed_ms(started),
+                )
+                return _network_failure(exc, order)
+            _LOGGER.debug(
+                "order %d attempt %d: HTTP %d in %.1f ms",
+                order,
+                attempt,
+                response.status_code,
+                _elapsed_ms(started),
+            )
+        try:
+            return parse_response(content, request, response.headers.get("content-type"))
+        except SectigoError as exc:
+            return _Failure(
+                exc,
+                transient=_polling.is_transient_code(exc.code),
+                retry_after=_retry_after(response),
+                rate_limited=_polling.is_rate_limit(code=exc.code),
+            )
+
+    def _status_failure(
+        self, response: httpx.Response, order: int, attempt: int, started: float
+    ) -> _Failure:
+        status = response.status_code
+        _LOGGER.debug(
+            "order %d attempt %d: HTTP %d in %.1f ms", order, attempt, status, _elapsed_ms(started)
+        )
+        message = f"HTTP {status} {response.reason_phrase} from {self._url}"
+        cause = httpx.HTTPStatusError(message, request=response.request, response=response)
+        transient = _polling.is_transient_status(status)
+        hint = (
+            "the server is busy or failing; it was retried, try again later"
+            if transient
+            else "check base_url and any proxy in between"
+        )
+        error = TransportError(f"order {order}: {message} -- {hint}", status_code=status)
+        error.__cause__ = cause
+        return _Failure(
+            error,
+            transient=transient,
+            retry_after=_retry_after(response),
+            rate_limited=_polling.is_rate_limit(status_code=status),
+        )
+
+    async def _read_capped(self, response: httpx.Response, order: int) -> bytes:
+        limit = self._max_response_bytes
+        declared = response.headers.get("content-length", "")
+        if declared.isdecimal() and int(declared) > limit:
+            raise ResponseFormatError(
+                f"order {order}: the response declares {int(declared)} bytes, over the "
+                f"max_response_bytes limit of {limit}; raise the limit if this is expected"
+            )
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > limit:
+                # Stop here: closing the stream drops the connection, the rest is never read.
+                raise ResponseFormatError(
+                    f"order {order}: the response is longer than the max_response_bytes limit "
+                    f"of {limit} bytes; raise the limit if this is expected"
+                )
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    # -- polling ----------------------------------------------------------------------------
+
+    async def wait_for_certificate(
+        self,
+        order_number: int,
+        *,
+        timeout: float = 600.0,  # noqa: ASYNC109 -- the contract's name; a deadline, not a cancel
+        poll_interval: float = 5.0,
+        max_poll_interval: float = 60.0,
+        query_type: QueryType = QueryType.CERTIFICATE_AND_CHAIN,
+        response_type: ResponseType | None = None,
+        response_encoding: ResponseEncoding | None = None,
+        show_validity_period: bool = False,
+    ) -> CollectResult:
+        """Poll an order until its certificate is there, with the final query itself.
+
+        A ready order costs one request; one that is ready after k "processing" answers
+        costs k + 1.  Waits grow from ``poll_interval`` towards ``max_poll_interval`` with
+        jitter and never run past the deadline.
+
+        Args:
+            order_number: The order to wait for.
+            timeout: Seconds before giving up with PollTimeoutError.
+            poll_interval: The first wait between polls, in seconds.
+            max_poll_interval: The longest wait between polls, in seconds.
+            query_type: What to ask for; with STATUS, AVAILABLE is enough.
+            response_type: The certificate container; None lets the server choose.
+            response_encoding: Base64 or binary; None lets the server choose.
+            show_validity_period: Ask for the validity period too.
+
+        Returns:
+            The ATTACHED result (AVAILABLE or better for a STATUS query).
+
+        Raises:
+            PollTimeoutError: The deadline passed; ``.last_status`` is the last answer.
+            SectigoError: A non-transient negative status, raised at once.
+            TransportError: A network or HTTP failure, after retries.
+            ResponseFormatError: A body that is not a CollectSMIME response.
+            InvalidRequestError: Bad arguments.
+        """
+        request = CollectRequest(
+            order_number, query_type, response_type, response_encoding, show_validity_period
+        )
+        _check_polling(timeout, poll_interval, max_poll_interval)
+        return await self._wait(request, timeout, poll_interval, max_poll_interval)
+
+    async def _wait(
+        self,
+        request: CollectRequest,
+        timeout: float,  # noqa: ASYNC109 -- see wait_for_certificate
+        poll_interval: float,
+        max_poll_interval: float,
+        batch: BatchState | None = None,
+    ) -> CollectResult:
+        enough = Status.AVAILABLE if request.query_type is QueryType.STATUS else Status.ATTACHED
+        deadline = self._clock() + timeout
+        last_status: Status | None = None
+        poll = 0
+        while True:
+            try:
+                result = await self._collect(request, deadline=deadline, batch=batch)
+            except _DeadlineReachedError as reached:
+                raise PollTimeoutError(
+                    request.order_number, last_status, timeout
+                ) from reached.last_error
+            if result.status >= enough:
+                return result
+            last_status = result.status
+            remaining = deadline - self._clock()
+            if remaining > 0:
+                await self._sleep(
+                    _polling.next_poll_delay(
+                        poll,
+                        self._random(),
+                        poll_interval=poll_interval,
+                        max_poll_interval=max_poll_interval,
+                        remaining=remaining,
+                    )
+                )
+            if self._clock() >= deadline:
+                raise PollTimeoutError(request.order_number, last_status, timeout)
+            poll += 1
+
+    # -- batches ----------------------------------------------------------------------------
+
+    def collect_many(
+        self,
+        order_numbers: Iterable[int | str] | AsyncIterable[int | str],
+        *,
+        wait: bool = True,
+        max_active: int | None = None,
+        timeout: float = 600.0,
+        poll_interval: float = 5.0,
+        max_poll_interval: float = 60.0,
+        query_type: QueryType = QueryType.CERTIFICATE_AND_CHAIN,
+        response_type: ResponseType | None = None,
+        response_encoding: ResponseEncoding | None = None,
+        show_validity_period: bool = False,
+    ) -> AsyncIterator[CollectOutcome]:
+        """Collect many orders, yielding one outcome per order as each finishes.
+
+        The orders are read lazily, a few at a time, so any number of them fits in memory.
+        One order's failure never stops the others, except an account-level Sectigo error
+        (-1, -2, -3, -16, -17): then nothing more is sent and every remaining order is
+        yielded with that error.  Leaving the loop, ``aclose()`` on the iterator or closing
+        the client cancels the requests in flight.
+
+        Args:
+            order_numbers: An iterable or async iterable of order numbers.
+            wait: Wait for each certificate as ``wait_for_certificate`` does; with False,
+                one ``collect`` per order (the polling options are then ignored).
+            max_active: Orders in progress at once (default: ``max_concurrency`` without
+                waiting, ``max(64, 4 * max_concurrency)`` with it, since a waiting order
+                mostly sleeps); requests in flight stay bounded by ``max_concurrency``.
+            timeout: Per order, as in ``wait_for_certificate``.
+            poll_interval: As in ``wait_for_certificate``.
+            max_poll_interval: As in ``wait_for_certificate``.
+            query_type: What to ask for.
+            response_type: The certificate container.
+            response_encoding: Base64 or binary.
+            show_validity_period: Ask for the validity period too.
+
+        Returns:
+            An async generator of ``CollectOutcome``, in completion order.
+
+        Raises:
+            InvalidRequestError: Bad options (at once), or an order number that is not a
+                positive integer (when it is read).
+        """
+        options = {
+            "query_type": query_type,
+            "response_type": response_type,
+            "response_encoding": response_encoding,
+            "show_validity_period": show_validity_period,
+        }
+        CollectRequest(1, **options)  # validate the options before anything is sent
+        if wait:
+            _check_polling(timeout, poll_interval, max_poll_interval)
+        if max_active is None:
+            max_active = max(64, 4 * self._max_concurrency) if wait else self._max_concurrency
+        _check_count("max_active", max_active, minimum=1)
+        batch = BatchState()
+
+        async def one(request: CollectRequest) -> CollectOutcome:
+            try:
+                if wait:
+                    result = await self._wait(
+                        request, timeout, poll_interval, max_poll_interval, batch
+                    )
+                else:
+                    result = await self._collect(request, batch=batch)
+            except CollectError as error:
+                if (
+                    isinstance(error, SectigoError)
+                    and _polling.is_account_level_code(error.code)
+                    and batch.stop_error is None
+                ):
+                    batch.stop_error = error
+                return CollectOutcome(request.order_number, error=error)
+            return CollectOutcome(request.order_number, result=result)
+
+        return run_batch(
+            order_numbers,
+            lambda number: CollectRequest(number, **options),
+            one,
+            batch,
+            max_active=max_active,
+            tasks=self._tasks,
+            is_closed=lambda: self._closed,
+        )
+
+
+def _from_env(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name)
+    if value:
+        return value
+    path = env.get(f"{name}_FILE")
+    if not path:
+        raise InvalidRequestError(f"{name} is not set: set {name} or {name}_FILE (a file path)")
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidRequestError(
+            f"{name}_FILE names {path!r}, which cannot be read ({type(exc).__name__}): "
+            "check the path and its permissions"
+        ) from None
+    return text.rstrip("\r\n")
+
+
+def _check_url(base_url: object, *, allow_insecure_http: bool) -> httpx.URL:
+    try:
+        url = httpx.URL(base_url)  # type: ignore[arg-type]  # checked just below
+    except (TypeError, httpx.InvalidURL):
+        raise InvalidRequestError(f"base_url {base_url!r} is not a URL") from None
+    if url.scheme == "http" and not allow_insecure_http:
+        raise InvalidRequestError(
+            f"base_url {base_url!r} is plain HTTP: Sectigo refuses it (code -1) and the "
+            "password would travel in clear; use https:// (allow_insecure_http=True for tests)"
+        )
+    if url.scheme not in {"http", "https"} or not url.host:
+        raise InvalidRequestError(f"base_url {base_url!r} must be an https:// URL with a host")
+    if url.userinfo:
+        raise InvalidRequestError("base_url must not carry credentials: pass login_name instead")
+    return url
+
+
+def _check_timeout(timeout: object) -> httpx.Timeout:
+    if isinstance(timeout, httpx.Timeout):
+        return timeout
+    if not _positive(timeout):
+        raise InvalidRequestError(
+            f"timeout must be a positive number of seconds or an httpx.Timeout, not {timeout!r}"
+        )
+    return httpx.Timeout(float(timeout))  # type: ignore[arg-type]  # _positive checked it
+
+
+def _check_count(name: str, value: object, *, minimum: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise InvalidRequestError(f"{name} must be an int >= {minimum}, not {value!r}")
+
+
+def _check_polling(timeout: object, poll_interval: object, max_poll_interval: object) -> None:
+    for name, value in (
+        ("timeout", timeout),
+        ("poll_interval", poll_interval),
+        ("max_poll_interval", max_poll_interval),
+    ):
+        if not _positive(value):
+            raise InvalidRequestError(f"{name} must be a positive number of seconds, not {value!r}")
+    if max_poll_interval < poll_interval:  # type: ignore[operator]  # both checked numbers
+        raise InvalidRequestError(
+            f"max_poll_interval ({max_poll_interval}) is below poll_interval ({poll_interval})"
+        )
+
+
+def _positive(value: object) -> bool:
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value > 0
+    )
+
+
+def _ssl_context(verify: object) -> ssl.SSLContext | bool:
+    if isinstance(verify, ssl.SSLContext) or verify is False:
+        return verify
+    if verify is True:
+        return httpx.create_ssl_context()
+    if isinstance(verify, str | os.PathLike):
+        try:
+            return ssl.create_default_context(cafile=os.fspath(verify))
+        except (OSError, ssl.SSLError) as exc:
+            raise InvalidRequestError(
+                f"verify={verify!r} is not a readable PEM CA bundle ({exc})"
+            ) from None
+    raise InvalidRequestError(
+        f"verify must be a bool, a CA bundle path or an SSLContext, not {verify!r}"
+    )
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    return _polling.parse_retry_after(response.headers.get("retry-after"), now=datetime.now(UTC))
+
+
+def _network_failure(exc: httpx.HTTPError, order: int) -> _Failure:
+    # Connection errors, timeouts and a connection closed mid-response (RemoteProtocolError)
+    # are transient; a refused TLS certificate or a malformed URL will not heal by retrying.
+    transient = isinstance(
+        exc, httpx.TimeoutException | httpx.NetworkError | httpx.RemoteProtocolError
+    ) and not _is_certificate_failure(exc)
+    kind = "timed out" if isinstance(exc, httpx.TimeoutException) else "failed"
+    detail = str(exc) or type(exc).__name__
+    hint = (
+        "the server's TLS certificate was not trusted: check verify= / --ca-bundle"
+        if _is_certificate_failure(exc)
+        else "check the network and base_url; it was retried"
+        if transient
+        else "check base_url and the proxy settings"
+    )
+    error = TransportError(f"order {order}: the request {kind}: {detail} -- {hint}")
+    error.__cause__ = exc
+    return _Failure(error, transient=transient)
+
+
+def _is_certificate_failure(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    for _ in range(8):  # walk __cause__/__context__, bounded
+        if seen is None:
+            return False
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return True
+        certificate_error = getattr(seen, "certificate_error", None)  # aiohttp's wrapper
+        if isinstance(certificate_error, ssl.SSLCertVerificationError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _short(error: CollectError) -> str:
+    if isinstance(error, SectigoError):
+        return f"Sectigo error {error.code} ({error.message or 'no message'})"
+    return str(error).split(" -- ", 1)[0]
+
+
+def _elapsed_ms(started: float) -> float:
+    return (time.perf_counter() - started) * 1000.0
+
+
+def _default_transport(verify: ssl.SSLContext | bool, size: int) -> httpx.AsyncBaseTransport:
+    limits = httpx.Limits(max_connections=size, max_keepalive_connections=size)
+    try:
+        from httpx_aiohttp import AiohttpTransport  # noqa: PLC0415 -- optional extra
+    except ImportError:
+        return _ShardedTransport(verify, size)
+    transport: httpx.AsyncBaseTransport = AiohttpTransport(verify=verify, limits=limits)
+    return transport
+
+
+class _ShardedTransport(httpx.AsyncBaseTransport):
+    """Several small httpcore pools instead of one large one (the core-only fast path).
+
+    Each pool holds at most ``_SHARD_SIZE`` connections, all kept alive, so its bookkeeping
+    stays small; a request goes to the pool with the fewest requests in flight, and with the
+    client's semaphore bounding the total no pool ever queues.
+    """
+
+    def __init__(self, verify: ssl.SSLContext | bool, size: int) -> None:
+        count = max(1, math.ceil(size / _SHARD_SIZE))
+        per_pool = math.ceil(size / count)
+        limits = httpx.Limits(max_connections=per_pool, max_keepalive_connections=per_pool)
+        self._pools = [httpx.AsyncHTTPTransport(verify=verify, limits=limits) for _ in range(count)]
+        self._loads = [0] * count
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Send on the least busy pool; the pool's count drops when the response is closed."""
+        index = min(range(len(self._loads)), key=self._loads.__getitem__)
+        self._loads[index] += 1
+        try:
+            response = await self._pools[index].handle_async_request(request)
+        except BaseException:
+            self._loads[index] -= 1
+            raise
+        assert isinstance(response.stream, httpx.AsyncByteStream)  # noqa: S101 -- async pool
+        return httpx.Response(
+            status_code=response.status_code,
+            headers=response.headers,
+            stream=_ReleasingStream(response.stream, self, index),
+            extensions=response.extensions,
+        )
+
+    def release(self, index: int) -> None:
+        """Count one response of pool ``index`` as closed."""
+        self._loads[index] -= 1
+
+    async def aclose(self) -> None:
+        """Close every pool."""
+        for pool in self._pools:
+            await pool.aclose()
+
+
+class _ReleasingStream(httpx.AsyncByteStream):
+    def __init__(self, stream: httpx.AsyncByteStream, owner: _ShardedTransport, index: int) -> None:
+        self._stream = stream
+        self._owner = owner
+        self._index: int | None = index
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._stream:
+            yield chunk
+
+    async def aclose(self) -> None:
+        try:
+            await self._stream.aclose()
+        finally:
+            if self._index is not None:
+                self._owner.release(self._index)
+                self._index = None
