@@ -43,8 +43,7 @@ from ._protocol import parse_response
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "DEFAULT_URL",
+__all__ = [  # noqa: RUF022 -- plain sorted() order, which test_public_api checks
     "AuthenticationError",
     "AwaitingPaymentError",
     "CallLimitError",
@@ -58,6 +57,7 @@ __all__ = [
     "CollectOutcome",
     "CollectRequest",
     "CollectResult",
+    "DEFAULT_URL",
     "HttpsRequiredError",
     "InvalidArgumentError",
     "InvalidRequestError",
