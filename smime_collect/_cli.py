@@ -1,0 +1,531 @@
+"""The ``smime-collect`` command (also ``python -m smime_collect``): collect, status, inspect, demo.
+
+``main(argv)`` returns the exit status instead of exiting, so tests call it directly:
+
+====  =====================================================================================
+0     success
+1     an order failed, or a file could not be loaded
+2     a usage or configuration error, missing or rejected credentials (-16) included
+3     nothing failed, but some orders are still processing (``--no-wait``, ``status``)
+130   interrupted (Ctrl-C)
+====  =====================================================================================
+
+Credentials come from the environment (``SECTIGO_LOGIN_NAME``, ``SECTIGO_LOGIN_PASSWORD``, or
+their ``_FILE`` variants) or ``--password-file``, never from the command line: arguments are
+visible to every user through ``ps`` and stay in shell history.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import os
+import sys
+from collections.abc import Callable, Coroutine, Iterator, Sequence
+from pathlib import Path
+from typing import Any, Final, TypeVar
+
+import httpx
+
+from . import __version__
+from ._certs import CertificateChain, load_certificates
+from ._cli_report import (
+    OrderReport,
+    Tally,
+    chain_rows,
+    describe_error,
+    is_account_level,
+    json_line,
+    make_progress,
+    print_chain,
+)
+from ._client import DEFAULT_URL, CollectClient
+from ._collect_to_disk import BatchSettings, collect_into
+from ._exceptions import AuthenticationError, CollectError, HttpsRequiredError
+from ._models import QueryType, ResponseType
+
+__all__ = ["main"]
+
+EXIT_OK: Final = 0
+EXIT_FAILED: Final = 1
+EXIT_USAGE: Final = 2
+EXIT_PENDING: Final = 3
+EXIT_INTERRUPTED: Final = 130
+
+RESPONSE_TYPES: Final = {
+    "netscape-sequence": ResponseType.NETSCAPE_SEQUENCE,
+    "pkcs7": ResponseType.PKCS7,
+    "individual": ResponseType.INDIVIDUAL,
+    "cmmf": ResponseType.CMMF,
+}
+
+# inspect reads whole files; nothing that holds certificates is anywhere near this big.
+_MAX_INSPECT_BYTES: Final = 16 * 1024 * 1024
+
+# The test seam: when set, every client the command builds sends through the transport this
+# returns (tests point it at smime_collect.testing's in-process simulator); None means the
+# network, with TLS verified.
+_transport_factory: Callable[[], httpx.AsyncBaseTransport] | None = None
+
+_T = TypeVar("_T")
+
+
+class UsageError(Exception):
+    """A usage or configuration problem: reported in one line, exit status 2."""
+
+
+# -- argument parsing ------------------------------------------------------------------------
+
+
+def _order_number(text: str) -> int:
+    value = text.strip()
+    if not (value.isascii() and value.isdecimal()) or int(value) <= 0:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an order number (a positive integer, as Sectigo returned it)"
+        )
+    return int(value)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
+    return value
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+    return value
+
+
+def _response_type(text: str) -> ResponseType:
+    try:
+        return RESPONSE_TYPES[text]
+    except KeyError:
+        names = ", ".join(RESPONSE_TYPES)
+        raise argparse.ArgumentTypeError(f"{text!r} is not one of {names}") from None
+
+
+_EPILOG = """\
+credentials: SECTIGO_LOGIN_NAME and SECTIGO_LOGIN_PASSWORD, or SECTIGO_LOGIN_NAME_FILE and
+SECTIGO_LOGIN_PASSWORD_FILE (paths of files holding the values), or --password-file.
+There is no password option: command lines are visible to other users.
+
+exit status: 0 success, 1 an order or file failed, 2 usage/configuration error (including
+missing or rejected credentials), 3 some orders still processing, 130 interrupted.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``smime-collect``.
+
+    Returns:
+        A parser whose namespaces carry the handler in ``handler``.
+    """
+    parser = argparse.ArgumentParser(
+        prog="smime-collect",
+        description="Collect S/MIME certificates from Sectigo's CollectSMIME endpoint.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    remote = argparse.ArgumentParser(add_help=False)
+    group = remote.add_argument_group("connection")
+    group.add_argument("--base-url", default=DEFAULT_URL, metavar="URL", help="endpoint URL")
+    group.add_argument(
+        "--ca-bundle", type=Path, metavar="FILE", help="PEM CA certificates to trust for TLS"
+    )
+    group.add_argument(
+        "--password-file",
+        type=Path,
+        metavar="FILE",
+        help="file holding the password (trailing newline stripped)",
+    )
+    group.add_argument(
+        "--concurrency",
+        type=_positive_int,
+        default=4,
+        metavar="N",
+        help="requests in flight at once (default 4; Sectigo dislikes many)",
+    )
+    group.add_argument("--json", action="store_true", help="one JSON object per order on stdout")
+    group.add_argument(
+        "--poll-interval",
+        type=_positive_seconds,
+        default=5.0,
+        metavar="S",
+        help="first wait between polls (default 5)",
+    )
+    group.add_argument(
+        "--max-poll-interval",
+        type=_positive_seconds,
+        default=60.0,
+        metavar="S",
+        help="longest wait between polls (default 60)",
+    )
+    orders_help = "order numbers (more with --orders-file)"
+
+    collect = commands.add_parser(
+        "collect",
+        parents=[remote],
+        help="collect certificates into DIR/ORDER/",
+        description="Collect each order's certificate and chain into DIR/ORDER/.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    collect.add_argument("orders", nargs="*", type=_order_number, metavar="ORDER", help=orders_help)
+    collect.add_argument(
+        "--orders-file",
+        metavar="FILE|-",
+        help="one order number per line; blank lines and # comments ignored; - for stdin",
+    )
+    collect.add_argument("--out", type=Path, default=Path(), metavar="DIR", help="default: .")
+    collect.add_argument(
+        "--no-wait", action="store_true", help="ask once per order; do not wait for processing"
+    )
+    collect.add_argument(
+        "--timeout",
+        type=_positive_seconds,
+        default=600.0,
+        metavar="S",
+        help="seconds to wait per order (default 600)",
+    )
+    collect.add_argument(
+        "--response-type",
+        type=_response_type,
+        metavar="NAME",
+        help=f"container to ask for: {', '.join(RESPONSE_TYPES)}",
+    )
+    collect.add_argument(
+        "--force", action="store_true", help="collect again orders whose meta.json exists"
+    )
+    collect.set_defaults(handler=_run_collect)
+
+    status = commands.add_parser(
+        "status",
+        parents=[remote],
+        help="show each order's status (query type 0)",
+        description="Ask for each order's status only (queryType 0); nothing is written.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    status.add_argument("orders", nargs="*", type=_order_number, metavar="ORDER", help=orders_help)
+    status.add_argument("--orders-file", metavar="FILE|-", help="as for collect")
+    status.set_defaults(handler=_run_status)
+
+    inspect = commands.add_parser(
+        "inspect",
+        help="show the classified chain in certificate files",
+        description="Load PEM, DER, base64, PKCS#7, Netscape, CMMF or ZIP files and show the "
+        "classified chain: role, subject, issuer, validity, SHA-256 fingerprint.",
+    )
+    inspect.add_argument("files", nargs="+", metavar="FILE", help="files to load; - for stdin")
+    inspect.add_argument("--json", action="store_true", help="one JSON object per file on stdout")
+    inspect.set_defaults(handler=_run_inspect)
+
+    demo = commands.add_parser(
+        "demo",
+        help="the whole flow against a built-in simulator (no credentials, no network)",
+        description="Collect simulated orders in mixed states from an in-process CollectSMIME "
+        "simulator, write their files and print a summary.",
+    )
+    demo.add_argument(
+        "--orders", type=_positive_int, default=25, metavar="N", help="how many (default 25)"
+    )
+    demo.add_argument(
+        "--out",
+        type=Path,
+        default=Path("smime-collect-demo"),
+        metavar="DIR",
+        help="where to write (default ./smime-collect-demo)",
+    )
+    demo.set_defaults(handler=_run_demo)
+    return parser
+
+
+# -- configuration ---------------------------------------------------------------------------
+
+
+def _read_secret_file(path: Path, origin: str) -> str:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+        raise UsageError(f"{origin} {str(path)!r} cannot be read: {reason}") from None
+    value = text.rstrip("\r\n")
+    if not value:
+        raise UsageError(f"{origin} {str(path)!r} is empty")
+    return value
+
+
+def _from_environment(name: str) -> str | None:
+    value = os.environ.get(name)
+    if value:
+        return value
+    path = os.environ.get(f"{name}_FILE")
+    if path:
+        return _read_secret_file(Path(path), f"{name}_FILE")
+    return None
+
+
+def credentials(password_file: Path | None) -> tuple[str, str]:
+    """The login name and password, from the environment or ``--password-file``.
+
+    Args:
+        password_file: The ``--password-file`` path, which wins over the environment.
+
+    Returns:
+        ``(login_name, password)``.
+
+    Raises:
+        UsageError: One is missing or its file cannot be read; the message never holds a value.
+    """
+    login = _from_environment("SECTIGO_LOGIN_NAME")
+    if password_file is not None:
+        password: str | None = _read_secret_file(password_file, "--password-file")
+    else:
+        password = _from_environment("SECTIGO_LOGIN_PASSWORD")
+    missing = [
+        f"{name} (or {name}_FILE{', or --password-file' if 'PASSWORD' in name else ''})"
+        for name, value in (
+            ("SECTIGO_LOGIN_NAME", login),
+            ("SECTIGO_LOGIN_PASSWORD", password),
+        )
+        if value is None
+    ]
+    if missing:
+        raise UsageError(
+            f"no Sectigo credentials: set {' and '.join(missing)}; "
+            "passwords are never taken from the command line"
+        )
+    assert login is not None  # noqa: S101 -- both checked just above
+    assert password is not None  # noqa: S101
+    return login, password
+
+
+def _read_orders_file(name: str) -> Iterator[tuple[str, int, str]]:
+    if name == "-":
+        yield from (("<stdin>", n, line) for n, line in enumerate(sys.stdin, 1))
+        return
+    try:
+        with Path(name).open(encoding="utf-8") as handle:
+            yield from ((name, n, line) for n, line in enumerate(handle, 1))
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+        raise UsageError(f"--orders-file {name!r} cannot be read: {reason}") from None
+
+
+def order_numbers(given: Sequence[int], orders_file: str | None) -> list[int]:
+    """The orders to work on: the arguments, then the file's lines, each once, in order.
+
+    Args:
+        given: Order numbers from the command line.
+        orders_file: The ``--orders-file`` path, ``-`` for stdin, or None.
+
+    Returns:
+        The order numbers without duplicates (two writers of one directory would race).
+
+    Raises:
+        UsageError: No order at all, or a line that is not an order number (named by line).
+    """
+    numbers = list(given)
+    if orders_file is not None:
+        for source, line_number, line in _read_orders_file(orders_file):
+            text = line.split("#", 1)[0].strip()
+            if not text:
+                continue
+            try:
+                numbers.append(_order_number(text))
+            except argparse.ArgumentTypeError as exc:
+                raise UsageError(f"{source} line {line_number}: {exc}") from None
+    if not numbers:
+        raise UsageError("no order numbers: give ORDER arguments or --orders-file FILE")
+    return list(dict.fromkeys(numbers))
+
+
+def _client(args: argparse.Namespace) -> CollectClient:
+    login, password = credentials(args.password_file)
+    options: dict[str, Any] = {}
+    if _transport_factory is not None:
+        options["transport"] = _transport_factory()
+    elif args.ca_bundle is not None:
+        if not args.ca_bundle.is_file():
+            raise UsageError(f"--ca-bundle {str(args.ca_bundle)!r} is not a readable file")
+        options["verify"] = args.ca_bundle
+    try:
+        return CollectClient(
+            login,
+            password,
+            base_url=args.base_url,
+            max_concurrency=args.concurrency,
+            **options,
+        )
+    except CollectError as exc:
+        raise UsageError(str(exc)) from None
+
+
+# -- commands --------------------------------------------------------------------------------
+
+
+def _is_configuration_error(error: CollectError | None) -> bool:
+    # -16 means wrong credentials (or a locked account, or a blocked source IP) and -1 an
+    # http:// URL: the user must fix the configuration, no order is at fault (CONTRACT 8).
+    return isinstance(error, AuthenticationError | HttpsRequiredError)
+
+
+def exit_status(tally: Tally) -> int:
+    """The exit status a batch ends with (see the module docstring).
+
+    Args:
+        tally: The counts over the batch.
+
+    Returns:
+        0, 1, 2 or 3.
+    """
+    if _is_configuration_error(tally.account_error):
+        return EXIT_USAGE
+    if tally.failed:
+        return EXIT_FAILED
+    if tally.pending:
+        return EXIT_PENDING
+    return EXIT_OK
+
+
+async def _run_batch(args: argparse.Namespace, orders: list[int], settings: BatchSettings) -> Tally:
+    summary_stream = sys.stderr if args.json else sys.stdout
+
+    async with _client(args) as client:
+        with make_progress(len(orders), summary_stream) as progress:
+
+            def on_report(report: OrderReport) -> None:
+                progress.advance(report)
+                if args.json:
+                    json_line(report.to_json(), sys.stdout)
+
+            tally = await collect_into(client, orders, settings, on_report)
+            progress.summary(tally)
+    if tally.account_error is not None and is_account_level(tally.account_error):
+        print(f"smime-collect: error: {tally.account_error}", file=sys.stderr)
+    return tally
+
+
+def _output_directory(out: Path) -> Path:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--out {str(out)!r} cannot be created: {exc.strerror}") from None
+    return out
+
+
+def _run_collect(args: argparse.Namespace) -> int:
+    orders = order_numbers(args.orders, args.orders_file)
+    out = _output_directory(args.out)
+    settings = BatchSettings(
+        out=out,
+        wait=not args.no_wait,
+        force=args.force,
+        timeout=args.timeout,
+        poll_interval=args.poll_interval,
+        max_poll_interval=max(args.max_poll_interval, args.poll_interval),
+        response_type=args.response_type,
+    )
+    return exit_status(_run(_run_batch(args, orders, settings)))
+
+
+def _run_status(args: argparse.Namespace) -> int:
+    orders = order_numbers(args.orders, args.orders_file)
+    settings = BatchSettings(out=None, wait=False, query_type=QueryType.STATUS)
+    return exit_status(_run(_run_batch(args, orders, settings)))
+
+
+def _read_input(name: str) -> bytes:
+    if name == "-":
+        return sys.stdin.buffer.read(_MAX_INSPECT_BYTES + 1)
+    with Path(name).open("rb") as handle:
+        return handle.read(_MAX_INSPECT_BYTES + 1)
+
+
+def _inspect_one(name: str) -> CertificateChain:
+    try:
+        data = _read_input(name)
+    except OSError as exc:
+        raise CollectError(exc.strerror or type(exc).__name__) from None
+    if len(data) > _MAX_INSPECT_BYTES:
+        raise CollectError(
+            f"larger than {_MAX_INSPECT_BYTES // (1024 * 1024)} MiB: not certificate data"
+        )
+    return load_certificates(data)
+
+
+def _run_inspect(args: argparse.Namespace) -> int:
+    status = EXIT_OK
+    for name in args.files:
+        try:
+            chain = _inspect_one(name)
+        except CollectError as error:
+            status = EXIT_FAILED
+            print(f"smime-collect: {name}: {error}", file=sys.stderr)
+            if args.json:
+                json_line({"file": name, "ok": False, "error": describe_error(error)}, sys.stdout)
+            continue
+        if args.json:
+            json_line({"file": name, "ok": True, "certificates": chain_rows(chain)}, sys.stdout)
+        else:
+            print_chain(name, chain, sys.stdout)
+    return status
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from ._demo import run_demo  # noqa: PLC0415 -- loads the simulator only when asked
+
+    return _run(run_demo(args.orders, _output_directory(args.out)))
+
+
+def _run(coroutine: Coroutine[Any, Any, _T]) -> _T:
+    return asyncio.run(coroutine)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``smime-collect`` with ``argv`` (default: ``sys.argv[1:]``).
+
+    Args:
+        argv: The arguments, without the program name.
+
+    Returns:
+        The exit status: 0, 1, 2, 3, or 130 when interrupted.
+    """
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # --help, --version, or a usage error argparse has printed
+        return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
+    try:
+        handler: Callable[[argparse.Namespace], int] = args.handler
+        return handler(args)
+    except UsageError as exc:
+        print(f"smime-collect: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("smime-collect: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except (CollectError, OSError) as exc:
+        print(f"smime-collect: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except Exception as exc:  # noqa: BLE001 -- a command line reports, it does not dump a traceback
+        print(
+            f"smime-collect: internal error: {type(exc).__name__}: {exc} "
+            "(please report this as a bug)",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED

@@ -1,0 +1,260 @@
+"""One collected order on disk: ``DIR/ORDER/`` with its PEM files, the payload and ``meta.json``.
+
+The layout the ``smime-collect collect`` command writes (CONTRACT section 8)::
+
+    DIR/ORDER/cert.pem        the end entity
+              chain.pem       the intermediates, issuer of the end entity first (may be empty)
+              fullchain.pem   end entity + intermediates: what a mail server is configured with
+              root.pem        the self-signed root(s), only when the response carried one
+              payload.<ext>   the certificate data exactly as received; <ext> says what it holds
+              meta.json       order number, status, serial, subject, e-mail addresses, validity,
+                              SHA-256 fingerprint
+
+Every file is written atomically: a temporary file in the same directory, flushed to disk, then
+``os.replace``d over the final name, so a crash or Ctrl-C never leaves a half-written certificate.
+``meta.json`` is written last and is what marks an order as collected: its presence makes the next
+run skip the order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from ._protocol import looks_like_asn1_sequence
+
+if TYPE_CHECKING:
+    from ._models import CollectResult
+
+__all__ = [
+    "META_FILE",
+    "atomic_write",
+    "certificate_facts",
+    "email_addresses",
+    "order_directory",
+    "payload_format",
+    "read_meta",
+    "sha256_fingerprint",
+    "write_order_files",
+]
+
+META_FILE = "meta.json"
+
+# Tolerant PEM armour: Sectigo's own sample prints "----- BEGIN CERTIFICATE -----" (DOMAIN.md).
+_PEM_ARMOUR = re.compile(rb"-{3,}\s*BEGIN [A-Z0-9 ]+-{3,}")
+_BASE64_TEXT = re.compile(rb"[A-Za-z0-9+/=\s]+")
+# DER encodings of the content-type OIDs a binary payload can open with:
+# pkcs7-signedData 1.2.840.113549.1.7.2 (RFC 2315 section 14) and Netscape's certificate
+# sequence 2.16.840.1.113730.2.5.
+_PKCS7_SIGNED_DATA_OID = bytes.fromhex("06092a864886f70d010702")
+_NETSCAPE_SEQUENCE_OID = bytes.fromhex("06096086480186f8420205")
+
+
+def order_directory(out: Path, order_number: int) -> Path:
+    """The directory that holds one order's files.
+
+    Args:
+        out: The output directory given with ``--out``.
+        order_number: The order.
+
+    Returns:
+        ``out / str(order_number)``.
+    """
+    return out / str(order_number)
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half.
+
+    The temporary file lives in the same directory (``os.replace`` is only atomic within one
+    file system) and is flushed to disk before the rename, so a crash cannot leave an empty file
+    under the final name. It is created with mode 0600 and keeps it.
+
+    Args:
+        path: The final file name; its directory must exist.
+        data: The complete contents.
+
+    Raises:
+        OSError: The file could not be written; no temporary file is left behind.
+    """
+    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
+def payload_format(payload: bytes) -> tuple[str, str]:
+    """Name what a payload holds, from its bytes (the Content-Type says nothing reliable).
+
+    Args:
+        payload: The certificate data as received.
+
+    Returns:
+        ``(extension, description)``, e.g. ``(".p7b", "PKCS#7 SignedData, DER")``.
+    """
+    head = payload[:64]
+    if payload.startswith(b"PK\x03\x04"):
+        found = (".zip", "ZIP archive")
+    elif looks_like_asn1_sequence(payload) or head.startswith(b"\x30\x80"):
+        found = (".der", "DER")
+        if _PKCS7_SIGNED_DATA_OID in head:
+            found = (".p7b", "PKCS#7 SignedData, DER")
+        elif _NETSCAPE_SEQUENCE_OID in head:
+            found = (".der", "Netscape certificate sequence, DER")
+    elif _PEM_ARMOUR.search(payload):
+        found = (".pem", "PEM")
+    elif _BASE64_TEXT.fullmatch(payload):
+        found = (".b64", "base64")
+    else:
+        found = (".bin", "unrecognised bytes")
+    return found
+
+
+def sha256_fingerprint(certificate: x509.Certificate) -> str:
+    """The SHA-256 fingerprint as ``openssl x509 -fingerprint -sha256`` prints it.
+
+    Args:
+        certificate: Any certificate.
+
+    Returns:
+        Upper-case hex byte pairs joined by colons.
+    """
+    return certificate.fingerprint(hashes.SHA256()).hex(":").upper()
+
+
+def email_addresses(certificate: x509.Certificate) -> list[str]:
+    """The e-mail addresses a certificate names: rfc822Name SANs, then subject emailAddress.
+
+    Args:
+        certificate: Any certificate.
+
+    Returns:
+        The addresses, each once, in the order found.
+    """
+    found: list[str] = []
+    with contextlib.suppress(x509.ExtensionNotFound):
+        san = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+        found.extend(san.value.get_values_for_type(x509.RFC822Name))
+    for attribute in certificate.subject.get_attributes_for_oid(x509.NameOID.EMAIL_ADDRESS):
+        value = attribute.value
+        found.append(value if isinstance(value, str) else value.decode("utf-8", "replace"))
+    return list(dict.fromkeys(found))
+
+
+def certificate_facts(certificate: x509.Certificate) -> dict[str, Any]:
+    """The facts about one certificate that ``meta.json`` and ``inspect --json`` report.
+
+    Args:
+        certificate: Any certificate.
+
+    Returns:
+        serial (upper-case hex), subject, issuer (RFC 4514), email_addresses, not_before,
+        not_after (ISO 8601, UTC) and sha256_fingerprint.
+    """
+    return {
+        "serial": format(certificate.serial_number, "X"),
+        "subject": certificate.subject.rfc4514_string(),
+        "issuer": certificate.issuer.rfc4514_string(),
+        "email_addresses": email_addresses(certificate),
+        "not_before": certificate.not_valid_before_utc.isoformat(),
+        "not_after": certificate.not_valid_after_utc.isoformat(),
+        "sha256_fingerprint": sha256_fingerprint(certificate),
+    }
+
+
+def _pem(certificates: Iterable[x509.Certificate]) -> bytes:
+    return b"".join(c.public_bytes(Encoding.PEM) for c in certificates)
+
+
+def write_order_files(out: Path, result: CollectResult) -> Path:
+    """Write one ATTACHED result to ``out/ORDER/``, each file atomically, ``meta.json`` last.
+
+    Args:
+        out: The output directory; created when missing.
+        result: A result whose ``chain`` is set.
+
+    Returns:
+        The order's directory.
+
+    Raises:
+        ValueError: The result carries no certificates (status PROCESSING or AVAILABLE).
+        OSError: A file could not be written.
+    """
+    chain = result.chain
+    if chain is None:
+        raise ValueError(f"order {result.order_number} has no certificates to write")
+    directory = order_directory(out, result.order_number)
+    directory.mkdir(parents=True, exist_ok=True)
+    files: dict[str, bytes] = {}
+    end_entity = chain.end_entity
+    leaf = [end_entity] if end_entity is not None else []
+    if end_entity is not None:
+        files["cert.pem"] = _pem(leaf)
+    files["chain.pem"] = _pem(chain.intermediates)
+    files["fullchain.pem"] = _pem([*leaf, *chain.intermediates])
+    if chain.roots:
+        files["root.pem"] = _pem(chain.roots)
+    extension, description = payload_format(result.payload)
+    payload_name = f"payload{extension}"
+    files[payload_name] = result.payload
+    # A re-collection (--force) may bring a different payload form: drop a stale sibling.
+    for stale in directory.glob("payload.*"):
+        if stale.name != payload_name:
+            stale.unlink()
+    if not chain.roots:
+        (directory / "root.pem").unlink(missing_ok=True)
+    for name, data in files.items():
+        atomic_write(directory / name, data)
+
+    meta: dict[str, Any] = {"order_number": result.order_number, "status": result.status.name}
+    if end_entity is not None:
+        meta.update(certificate_facts(end_entity))
+    if result.validity is not None:
+        meta["reported_validity"] = {
+            "not_before": result.validity.not_before.isoformat(),
+            "not_after": result.validity.not_after.isoformat(),
+        }
+    meta["payload"] = {"file": payload_name, "format": description, "bytes": len(result.payload)}
+    meta["files"] = sorted([*files, META_FILE])
+    text = json.dumps(meta, indent=2, ensure_ascii=False) + "\n"
+    atomic_write(directory / META_FILE, text.encode("utf-8"))
+    return directory
+
+
+def read_meta(directory: Path) -> dict[str, Any] | None:
+    """The ``meta.json`` of an order already collected, or None when there is none.
+
+    Args:
+        directory: The order's directory.
+
+    Returns:
+        The parsed object; ``{}`` when the file exists but is not a JSON object (it still marks
+        the order as collected: it is only ever written last, atomically).
+    """
+    path = directory / META_FILE
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    try:
+        meta = json.loads(text)
+    except ValueError:
+        return {}
+    return meta if isinstance(meta, dict) else {}
