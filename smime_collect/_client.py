@@ -295,16 +295,15 @@ class CollectClient:
             outcome = await self._attempt(request, body, retry + 1, deadline, batch)
             if isinstance(outcome, CollectResult):
                 return outcome
+            delay = _polling.retry_delay(
+                self._policy, retry, self._random(), retry_after=outcome.retry_after
+            )
+            if outcome.rate_limited:
+                # 429 / -42: the account is over its limit, so every request of this client
+                # waits (CONTRACT 5), even when this one gives up.  _wait_turn does the waiting.
+                self._not_before = max(self._not_before, self._clock() + delay)
             if not outcome.transient or retry >= self._policy.max_retries:
                 raise outcome.error
-            remaining = None if deadline is None else deadline - self._clock()
-            delay = _polling.retry_delay(
-                self._policy,
-                retry,
-                self._random(),
-                retry_after=outcome.retry_after,
-                remaining=remaining,
-            )
             _LOGGER.warning(
                 "order %d: %s; retry %d of %d in %.2f s",
                 request.order_number,
@@ -313,12 +312,10 @@ class CollectClient:
                 self._policy.max_retries,
                 delay,
             )
-            if outcome.rate_limited:
-                # 429 / -42: the account is over its limit, so every request of this client
-                # waits, not only this one (CONTRACT 5).  _wait_turn does the sleeping.
-                self._not_before = max(self._not_before, self._clock() + delay)
-            else:
-                await self._sleep(delay)
+            if not outcome.rate_limited:
+                # Never sleep past the caller's deadline (wait_for_certificate).
+                remaining = math.inf if deadline is None else deadline - self._clock()
+                await self._sleep(max(0.0, min(delay, remaining)))
             if deadline is not None and self._clock() >= deadline:
                 raise _DeadlineReachedError(outcome.error)
             retry += 1

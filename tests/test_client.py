@@ -1,0 +1,692 @@
+"""CollectClient against respx: the exact request shape and every retry decision, in no time."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+import sys
+import urllib.parse
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import respx
+
+from smime_collect import (
+    DEFAULT_URL,
+    AuthenticationError,
+    CallLimitError,
+    CertificateRejectedError,
+    CollectClient,
+    CollectError,
+    InvalidRequestError,
+    PollTimeoutError,
+    QueryType,
+    ResponseEncoding,
+    ResponseFormatError,
+    ResponseType,
+    Status,
+    TransportError,
+    UnknownServerError,
+)
+from smime_collect import _client
+from smime_collect.testing._formats import to_pem_blocks
+from smime_collect.testing._pki import TestCA
+
+PASSWORD = "pa55-w0rd!&="  # noqa: S105 -- a test secret; '&' and '=' must be urlencoded
+CHAIN = TestCA.create().issue_smime("alice@example.com")
+READY = b"2\n" + to_pem_blocks(CHAIN.certificates())
+PROCESSING = b"0\n"
+
+
+class FakeTime:
+    """A clock that only moves when the client sleeps, and a record of every sleep."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        assert seconds >= 0
+        self.sleeps.append(seconds)
+        self.now += seconds
+        await asyncio.sleep(0)
+
+
+@pytest.fixture
+def fake_time() -> FakeTime:
+    """A fresh fake clock per test."""
+    return FakeTime()
+
+
+@pytest.fixture
+def router() -> Iterator[respx.Router]:
+    """A respx router that fails on any request it does not know."""
+    router = respx.Router(assert_all_mocked=True)
+    yield router
+
+
+def make_client(router: respx.Router, fake_time: FakeTime, **kwargs: Any) -> CollectClient:
+    """A client whose transport is the respx router and whose time is fake."""
+    kwargs.setdefault("random", lambda: 0.5)
+    return CollectClient(
+        "alice",
+        PASSWORD,
+        transport=httpx.MockTransport(router.async_handler),
+        sleep=fake_time.sleep,
+        clock=fake_time.clock,
+        **kwargs,
+    )
+
+
+def form(request: httpx.Request) -> dict[str, str]:
+    """The urlencoded fields of a request body."""
+    return dict(urllib.parse.parse_qsl(request.content.decode("ascii"), strict_parsing=True))
+
+
+class TestRequestShape:
+    """What goes on the wire."""
+
+    async def test_exact_request(self, router: respx.Router, fake_time: FakeTime) -> None:
+        """One POST to DEFAULT_URL, urlencoded, with exactly the four required fields."""
+        route = router.post(DEFAULT_URL).respond(200, content=READY)
+        async with make_client(router, fake_time) as client:
+            result = await client.collect(1234)
+        assert result.status is Status.ATTACHED
+        assert route.call_count == 1
+        request = route.calls.last.request
+        assert request.method == "POST"
+        assert str(request.url) == DEFAULT_URL
+        assert request.headers["content-type"] == "application/x-www-form-urlencoded"
+        assert form(request) == {
+            "loginName": "alice",
+            "loginPassword": PASSWORD,
+            "orderNumber": "1234",
+            "queryType": "1",
+        }
+
+    async def test_password_only_in_the_body(
+        self, router: respx.Router, fake_time: FakeTime
+    ) -> None:
+        """Neither the URL nor any header carries the password (raw or urlencoded)."""
+        route = router.post(DEFAULT_URL).respond(200, content=READY)
+        async with make_client(router, fake_time) as client:
+            await client.collect(1)
+        request = route.calls.last.request
+        encoded = urllib.parse.quote_plus(PASSWORD)
+        for text in (str(request.url), *request.headers.keys(), *request.headers.values()):
+            assert PASSWORD not in text
+            assert encoded not in text
+        assert encoded.encode() in request.content
+
+    async def test_optional_fields(self, router: respx.Router, fake_time: FakeTime) -> None:
+        """responseType, responseEncoding and showValidityPeriod are sent when set."""
+        route = router.post(DEFAULT_URL).respond(200, content=b"0\n")
+        async with make_client(router, fake_time) as client:
+            await client.collect(
+                7,
+                query_type=QueryType.CERTIFICATE_AND_CHAIN,
+                response_type=ResponseType.PKCS7,
+                response_encoding=ResponseEncoding.BINARY,
+                show_validity_period=True,
+            )
+        assert form(route.calls.last.request) == {
+            "loginName": "alice",
+            "loginPassword": PASSWORD,
+            "orderNumber": "7",
+            "queryType": "1",
+            "responseType": "2",
+            "responseEncoding": "1",
+            "showValidityPeriod": "Y",
+        }
+
+    async def test_custom_base_url(self, router: respx.Router, fake_time: FakeTime) -> None:
+        """The request goes to base_url, untouched."""
+        url = "https://sectigo.test:8443/products/download/CollectSMIME"
+        route = router.post(url).respond(200, content=READY)
+        async with make_client(router, fake_time, base_url=url) as client:
+            await client.collect(1)
+        assert route.call_count == 1
+
+    async def test_bad_request_options_send_nothing(
+        self, router: respx.Router, fake_time: FakeTime
+    ) -> None:
+        """A combination the endpoint forbids is refused before any request."""
+        route = router.post(DEFAULT_URL).respond(200, content=READY)
+        async with make_client(router, fake_time) as client:
+            with pytest.raises(InvalidRequestError):
+                await client.collect(1, query_type=QueryType.STATUS, response_type=2)
+            with pytest.raises(InvalidRequestError):
+                await client.collect(0)
+        assert route.call_count == 0
+
+
+class TestConstruction:
+    """What the constructor refuses, and what it keeps private."""
+
+    def test_plain_http_refused(self) -> None:
+        """http:// is refused unless allow_insecure_http."""
+        with pytest.raises(InvalidRequestError, match="https"):
+            CollectClient("alice", PASSWORD, base_url="http://example.test/CollectSMIME")
+        client = CollectClient(
+            "alice", PASSWORD, base_url="http://example.test/x", allow_insecure_http=True
+        )
+        assert client.base_url == "http://example.test/x"
+
+    @pytest.mark.parametrize(
+        "url", ["ftp://example.test/x", "not a url", "https://user:pw@example.test/x"]
+    )
+    def test_bad_urls(self, url: str) -> None:
+        """Other schemes, hostless URLs and URLs with credentials are refused."""
+        with pytest.raises(InvalidRequestError):
+            CollectClient("alice", PASSWORD, base_url=url)
+
+    @pytest.mark.parametrize(
+        ("name", "password"),
+        [("", PASSWORD), ("alice", ""), ("a" * 65, PASSWORD), ("alice", "p" * 129)],
+        ids=["empty-name", "empty-password", "long-name", "long-password"],
+    )
+    def test_bad_credentials(self, name: str, password: str) -> None:
+        """Empty or over-long credentials are refused, without echoing the password."""
+        with pytest.raises(InvalidRequestError) as caught:
+            CollectClient(name, password)
+        if password:
+            assert password not in str(caught.value)
+
+    @pytest.mark.parametrize(
+        "kwargs",
+        [
+            {"timeout": 0},
+            {"timeout": "60"},
+            {"max_concurrency": 0},
+            {"max_retries": -1},
+            {"max_response_bytes": 0},
+            {"requests_per_second": 0},
+            {"verify": 3},
+        ],
+        ids=repr,
+    )
+    def test_bad_options(self, kwargs: dict[str, Any]) -> None:
+        """Out-of-range options are an InvalidRequestError naming the option."""
+        with pytest.raises(InvalidRequestError, match=next(iter(kwargs))):
+            CollectClient("alice", PASSWORD, **kwargs)
+
+    async def test_repr_hides_the_password(self) -> None:
+        """repr and str show the login name and URL, never the password."""
+        async with CollectClient("alice", PASSWORD) as client:
+            for text in (repr(client), str(client)):
+                assert "alice" in text
+                assert DEFAULT_URL in text
+                assert PASSWORD not in text
+
+    async def test_timeout_float_or_httpx_timeout(self) -> None:
+        """A float sets every phase; an httpx.Timeout is used as given."""
+        async with CollectClient("alice", PASSWORD, timeout=12.5) as client:
+            assert client.http_client.timeout == httpx.Timeout(12.5)
+        custom = httpx.Timeout(5.0, read=90.0)
+        async with CollectClient("alice", PASSWORD, timeout=custom) as client:
+            assert client.http_client.timeout == custom
+        async with CollectClient("alice", PASSWORD) as client:
+            assert client.http_client.timeout == httpx.Timeout(60.0)
+
+    async def test_injected_http_client_is_used_and_never_closed(
+        self, router: respx.Router
+    ) -> None:
+        """An http_client passed in is the one that sends, and it stays open."""
+        route = router.post(DEFAULT_URL).respond(200, content=READY)
+        http = httpx.AsyncClient(transport=httpx.MockTransport(router.async_handler))
+        async with CollectClient("alice", PASSWORD, http_client=http) as client:
+            assert client.http_client is http
+            await client.collect(1)
+        assert not http.is_closed
+        assert route.call_count == 1
+        await http.aclose()
+
+    async def test_owned_client_is_closed(self) -> None:
+        """A client created here is closed by aclose, and the CollectClient refuses more work."""
+        client = CollectClient("alice", PASSWORD)
+        await client.aclose()
+        assert client.http_client.is_closed
+        with pytest.raises(InvalidRequestError, match="closed"):
+            await client.collect(1)
+
+    async def test_default_transport_prefers_aiohttp(self) -> None:
+        """With httpx-aiohttp installed the default transport is its AiohttpTransport."""
+        from httpx_aiohttp import AiohttpTransport
+
+        async with CollectClient("alice", PASSWORD) as client:
+            transport = client.http_client._transport
+            assert isinstance(transport, AiohttpTransport)
+            assert transport.ssl_context.verify_mode is ssl.CERT_REQUIRED
+            assert transport.ssl_context.check_hostname
+
+    async def test_core_only_transport(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Without the extra, several small verified httpcore pools sized to max_concurrency."""
+        monkeypatch.setitem(sys.modules, "httpx_aiohttp", None)
+        async with CollectClient("alice", PASSWORD, max_concurrency=10) as client:
+            transport = client.http_client._transport
+            assert isinstance(transport, _client._ShardedTransport)
+            pools = transport._pools
+            assert len(pools) == 3
+            for pool in pools:
+                assert pool._pool._max_connections == 4
+                assert pool._pool._max_keepalive_connections == 4
+                assert pool._pool._ssl_context.verify_mode is ssl.CERT_REQUIRED
+
+    def test_verify_with_a_ca_bundle(self, tmp_path: Path) -> None:
+        """verify= a missing CA bundle path is an InvalidRequestError, not a traceback."""
+        with pytest.raises(InvalidRequestError, match="CA bundle"):
+            CollectClient("alice", PASSWORD, verify=tmp_path / "missing.pem")
+
+
+class TestFromEnv:
+    """Credentials from the environment, or from files named by it."""
+
+    def test_variables(self) -> None:
+        """SECTIGO_LOGIN_NAME / SECTIGO_LOGIN_PASSWORD, keyword options passed on."""
+        client = CollectClient.from_env(
+            environ={"SECTIGO_LOGIN_NAME": "bob", "SECTIGO_LOGIN_PASSWORD": PASSWORD},
+            max_concurrency=2,
+        )
+        assert client._login_name == "bob"
+        assert client._login_password == PASSWORD
+        assert client._max_concurrency == 2
+
+    def test_file_variants_strip_the_trailing_newline(self, tmp_path: Path) -> None:
+        """*_FILE names a file whose value loses its trailing newline only."""
+        (tmp_path / "name").write_text("bob\n")
+        (tmp_path / "pw").write_text(f" {PASSWORD}\r\n")
+        client = CollectClient.from_env(
+            environ={
+                "SECTIGO_LOGIN_NAME_FILE": str(tmp_path / "name"),
+                "SECTIGO_LOGIN_PASSWORD_FILE": str(tmp_path / "pw"),
+            }
+        )
+        assert client._login_name == "bob"
+        assert client._login_password == f" {PASSWORD}"
+
+    @pytest.mark.parametrize(
+        ("environ", "missing"),
+        [
+            ({}, "SECTIGO_LOGIN_NAME"),
+            ({"SECTIGO_LOGIN_NAME": "bob"}, "SECTIGO_LOGIN_PASSWORD"),
+            ({"SECTIGO_LOGIN_NAME": "bob", "SECTIGO_LOGIN_PASSWORD": ""}, "SECTIGO_LOGIN_PASSWORD"),
+        ],
+    )
+    def test_missing_variable_is_named(self, environ: dict[str, str], missing: str) -> None:
+        """The error names the variable to set."""
+        with pytest.raises(InvalidRequestError, match=missing):
+            CollectClient.from_env(environ=environ)
+
+    def test_unreadable_file(self, tmp_path: Path) -> None:
+        """A *_FILE that cannot be read is named, with its path."""
+        with pytest.raises(InvalidRequestError, match="SECTIGO_LOGIN_PASSWORD_FILE"):
+            CollectClient.from_env(
+                environ={
+                    "SECTIGO_LOGIN_NAME": "bob",
+                    "SECTIGO_LOGIN_PASSWORD_FILE": str(tmp_path / "nope"),
+                }
+            )
+
+    def test_reads_os_environ_by_default(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Without environ=, os.environ is read."""
+        monkeypatch.setenv("SECTIGO_LOGIN_NAME", "carol")
+        monkeypatch.setenv("SECTIGO_LOGIN_PASSWORD", PASSWORD)
+        assert CollectClient.from_env()._login_name == "carol"
+
+
+class CountingStream(httpx.AsyncByteStream):
+    """A 100 kB body in 1 kB chunks that counts how many chunks were pulled."""
+
+    def __init__(self) -> None:
+        self.pulled = 0
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for _ in range(100):
+            self.pulled += 1
+            yield b"x" * 1000
+
+
+class TestResponseSize:
+    """max_response_bytes: refused without reading to the end."""
+
+    async def test_declared_length_over_the_cap(
+        self, router: respx.Router, fake_time: FakeTime
+    ) -> None:
+        """A Content-Length over the cap is refused before the body is read."""
+        body = CountingStream()
+        router.post(DEFAULT_URL).respond(200, headers={"Content-Length": "100000"}, stream=body)
+        async with make_client(router, fake_time, max_response_bytes=5000) as client:
+            with pytest.raises(ResponseFormatError, match="100000 bytes"):
+                await client.collect(1)
+        assert body.pulled == 0
+
+    async def test_streamed_body_over_the_cap(
+        self, router: respx.Router, fake_time: FakeTime
+    ) -> None:
+        """Without a length, counting stops the read just past the cap."""
+        body = CountingStream()
+        router.post(DEFAULT_URL).respond(200, stream=body)
+        async with make_client(router, fake_time, max_response_bytes=2500) as client:
+            with pytest.raises(ResponseFormatError, match="max_response_bytes"):
+                await client.collect(1)
+        assert body.pulled == 3  # 3000 bytes > 2500: not one chunk more
+
+    async def test_body_at_the_cap_is_fine(self, router: respx.Router, fake_time: FakeTime) -> None:
+        """A body exactly at the cap is read and parsed."""
+        router.post(DEFAULT_URL).respond(200, content=READY)
+        async with make_client(router, fake_time, max_response_bytes=len(READY)) as client:
+            assert (await client.collect(1)).status is Status.ATTACHED
+
+
+class TestRetries:
+    """Which failures are retried, how long the client waits, what is raised at the end."""
+
+    @pytest.mark.parametrize("status", [429, 500, 502, 503, 504])
+    async def test_transient_statuses_are_retried(
+        self, router: respx.Router, fake_time: FakeTime, status: int
+    ) -> None:
+        """A transient HTTP status is retried and the next answer wins."""
+        route = router.post(DEFAULT_URL).mock(
+            side_effect=[httpx.Response(status), httpx.Response(200, content=READY)]
+        )
+        async with make_client(router, fake_time) as client:
+            result = await client.collect(1)
+        assert result.status is Status.ATTACHED
+        assert route.call_count == 2
+        assert fake_time.now > 1000.0  # it waited before retrying
+
+    @pytest.mark.parametrize("status", [301, 400, 401, 403, 404, 405, 413, 501])
+    async def test_other_statuses_fail_at_once(
+        self, router: respx.Router, fake_time: FakeTime, status: int
+    ) -> None:
+        """Any other status is a TransportError at once, with the status and an httpx cause."""
+        route = router.post(DEFAULT_URL).respond(status)
+        async with make_client(router, fake_time) as client:
+            with pytest.raises(TransportError) as caught:
+                await client.collect(1)
+        assert route.call_count == 1
+        assert caught.value.status_code == status
+        assert isinstance(caught.value.__cause__, httpx.HTTPStatusError)
+        assert caught.value.__cause__.response.status_code == status
+        assert fake_time.sleeps == []
+
+    async def test_exhausted_retries_raise_the_last_error(
+        self, router: respx.Router, fake_time: FakeTime
+    ) -> None:
+        """max_retries retries, then the last failure as a TransportError with its status."""
+        route = router.post(DEFAULT_URL).mock(
+            side_effect=[httpx.Response(500), httpx.Response(502), httpx.Response(503)]
+        )
+        async with make_client(router, fake_time, max_retries=2) as client:
+            with pytest.raises(TransportError) as caught:
+                await client.collect(1)
+        assert route.call_count == 3
+        assert caught.value.status_code == 503
+        assert len(fake_time.sleeps) == 2
+
+    async def test_backoff_grows_with_full_jitter(
+        self, router: respx.Router, fake_time: FakeTime
+    ) -> None:
+        """Waits follow base * 2**retry scaled by the injected jitter draw."""
+        router.post(DEFAULT_URL).respond(503)
+        async with make_client(router, fake_time, max_retries=3, random=lambda: 0.5) as client:
+            with pytest.raises(TransportError):
+                await client.collect(1)
+        assert fake_time.sleeps == [0.25, 0.5, 1.0]
+
+    async def test_max_retries_zero(self, router: respx.Router, fake_time: FakeTime) -> None:
+        """max_retries=0 sends once."""
+        route = router.post(DEFAULT_URL).respond(503)
+        async with make_client(router, fake_time, max_retries=0) as client:
+            with pytest.raises(TransportError):
+                await client.collect(1)
+        assert route.call_count == 1
+
+    @pytest.mark.parametrize(
+        ("body", "error"),
+        [
+            (b"-14\nAn unknown error occurred!\n", UnknownServerError),
+            (b"-42\nCall limit reached, please try again later\n", CallLimitError),
+        ],
+        ids=["-14", "-42"],
+    )
+    async def test_transient_sectigo_codes(
+        self, router: respx.Router, fake_time: FakeTime, body: bytes, error: type[Exception]
+    ) -> None:
+        """-14 and -42 are retried; exhausted, the SectigoError subclass is raised."""
+        route = router.post(DEFAULT_URL).mock(
+            side_effect=[httpx.Response(200, content=body), httpx.Response(200, content=READY)]
+        )
+        async with make_client(router, fake_time) as client:
+            assert (await client.collect(1)).status is Status.ATTACHED
+        assert route.call_count == 2
+        route.mock(side_effect=None).respond(200, content=body)
+        async with make_client(router, fake_time, max_retries=1) as client:
+            with pytest.raises(error) as caught:
+                await client.collect(5)
+        assert caught.value.order_number == 5  # type: ignore[attr-defined]
+
+    @pytest.mark.parametrize(
+        ("body", "error"),
+        [
+            (b"-16\nIncorrect login details\n", AuthenticationError),
+            (b"-20\nThe certificate request has been rejected!\n", CertificateRejectedError),
+        ],
+        ids=["-16", "-20"],
+    )
+    async def test_other_sectigo_codes_fail_at_once(
+        self, router: respx.Router, fake_time: FakeTime, body: bytes, error: type[Exception]
+    ) -> None:
+        """A non-transient code is raised at once (a bad login is never retried)."""
+        route = router.post(DEFAULT_URL).respond(200, content=body)
+        async with make_client(router, fake_time) as client:
+            with pytest.raises(error):
+                await client.collect(1)
+        assert route.call_count == 1
+
+    async def test_malformed_body_is_not_retried(
+        self, router: respx.Router, fake_time: FakeTime
+    ) -> None:
+        """A body that is not a CollectSMIME response is a ResponseFormatError at once."""
+        route = router.post(DEFAULT_URL).respond(200, content=b"<html>maintenance</html>")
+        async with make_client(router, fake_time) as client:
+            with pytest.raises(ResponseFormatError):
+                await client.collect(1)
+        assert route.call_count == 1
+
+    @pytest.mark.parametrize(
+        "exc",
+        [
+            httpx.ConnectError("refused"),
+            httpx.ConnectTimeout("slow"),
+            httpx.ReadTimeout("slow"),
+            httpx.ReadError("reset"),
+            httpx.RemoteProtocolError("peer closed connection without sending complete body"),
+        ],
+        ids=lambda e: type(e).__name__,
+    )
+    async def test_network_failures_are_retried(
+        self, router: respx.Router, fake_time: FakeTime, exc: Exception
+    ) -> None:
+        """Connection errors, timeouts and a connection closed mid-response are transient."""
+        route = router.post(DEFAULT_URL).mock(side_effect=[exc, httpx.Response(200, content=READY)])
+        async with make_client(router, fake_time) as client:
+            assert (await client.collect(1)).status is Status.ATTACHED
+        assert route.call_count == 2
+
+    async def test_network_failure_exhausted(
+        self, router: respx.Router, fake_time: FakeTime
+    ) -> None:
+        """The last network failure is a TransportError without status, httpx's as cause."""
+        route = router.post(DEFAULT_URL).mock(side_effect=httpx.ConnectError("refused"))
+        async with make_client(router, fake_time, max_retries=2) as client:
+            with pytest.raises(TransportError) as caught:
+                await client.collect(1)
+        assert route.call_count == 3
+        assert caught.value.status_code is None
+        assert isinstance(caught.value.__cause__, httpx.ConnectError)
+
+    async def test_unsupported_protocol_is_not_retried(
+        self, router: respx.Router, fake_time: FakeTime
+    ) -> None:
+        """A failure that will not heal (here: a local protocol error) is raised at once."""
+        route = router.post(DEFAULT_URL).mock(side_effect=httpx.LocalProtocolError("bad"))
+        async with make_client(router, fake_time) as client:
+            with pytest.raises(TransportError):
+                await client.collect(1)
+        assert route.call_count == 1
+
+
+class TestRetryAfter:
+    """Retry-After honoured, clamped, and never a busy loop."""
+
+    async def _sleeps_after(
+        self, router: respx.Router, fake_time: FakeTime, headers: dict[str, str], status: int = 503
+    ) -> list[float]:
+        router.post(DEFAULT_URL).mock(
+            side_effect=[
+                httpx.Response(status, headers=headers),
+                httpx.Response(200, content=READY),
+            ]
+        )
+        async with make_client(router, fake_time) as client:
+            await client.collect(1)
+        return fake_time.sleeps
+
+    async def test_delta_seconds(self, router: respx.Router, fake_time: FakeTime) -> None:
+        """Retry-After: 7 waits 7 s."""
+        assert await self._sleeps_after(router, fake_time, {"Retry-After": "7"}) == [7.0]
+
+    async def test_http_date(self, router: respx.Router, fake_time: FakeTime) -> None:
+        """An HTTP-date 30 s ahead waits about 30 s."""
+        when = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
+        (slept,) = await self._sleeps_after(router, fake_time, {"Retry-After": when})
+        assert 25.0 < slept <= 30.0
+
+    async def test_absurd_value_is_clamped(self, router: respx.Router, fake_time: FakeTime) -> None:
+        """Retry-After: 86400 is clamped to two minutes."""
+        assert await self._sleeps_after(router, fake_time, {"Retry-After": "86400"}) == [120.0]
+
+    async def test_zero_is_not_a_busy_loop(self, router: respx.Router, fake_time: FakeTime) -> None:
+        """Retry-After: 0 still waits the backoff."""
+        (slept,) = await self._sleeps_after(router, fake_time, {"Retry-After": "0"})
+        assert slept >= 0.1
+
+    async def test_rate_limit_slows_the_whole_client(
+        self, router: respx.Router, fake_time: FakeTime
+    ) -> None:
+        """After a 429, even another order's request waits out the Retry-After."""
+        sent_at: list[float] = []
+
+        def answer(request: httpx.Request) -> httpx.Response:
+            sent_at.append(fake_time.now)
+            if form(request)["orderNumber"] == "1":
+                return httpx.Response(429, headers={"Retry-After": "10"})
+            return httpx.Response(200, content=READY)
+
+        router.post(DEFAULT_URL).mock(side_effect=answer)
+        async with make_client(router, fake_time, max_retries=0) as client:
+            with pytest.raises(TransportError):
+                await client.collect(1)
+            await client.collect(2)
+        assert sent_at == [1000.0, 1010.0]
+
+    async def test_minus_42_slows_the_whole_client(
+        self, router: respx.Router, fake_time: FakeTime
+    ) -> None:
+        """-42 (call limit) slows every request, like a 429."""
+        sent_at: list[float] = []
+
+        def answer(request: httpx.Request) -> httpx.Response:
+            sent_at.append(fake_time.now)
+            if form(request)["orderNumber"] == "1":
+                return httpx.Response(200, content=b"-42\nCall limit reached\n")
+            return httpx.Response(200, content=READY)
+
+        router.post(DEFAULT_URL).mock(side_effect=answer)
+        async with make_client(router, fake_time, max_retries=0, random=lambda: 0.999) as client:
+            with pytest.raises(CallLimitError):
+                await client.collect(1)
+            await client.collect(2)
+        assert sent_at[1] - sent_at[0] == pytest.approx(0.5, rel=1e-2)
+
+    async def test_503_does_not_slow_other_requests(
+        self, router: respx.Router, fake_time: FakeTime
+    ) -> None:
+        """A plain server error only delays its own retry."""
+        router.post(DEFAULT_URL).mock(
+            side_effect=[httpx.Response(503, headers={"Retry-After": "10"}), READY_RESPONSE()]
+        )
+        async with make_client(router, fake_time, max_retries=0) as client:
+            with pytest.raises(TransportError):
+                await client.collect(1)
+            await client.collect(2)
+        assert fake_time.sleeps == []
+
+
+def READY_RESPONSE() -> httpx.Response:  # noqa: N802 -- reads as a constant in side_effect lists
+    """A fresh 'attached' response."""
+    return httpx.Response(200, content=READY)
+
+
+class TestSecrets:
+    """The password never reaches a log record, an error message or a traceback."""
+
+    async def test_logs_and_errors_never_show_the_password(
+        self, router: respx.Router, fake_time: FakeTime, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """Retries, failures and successes at DEBUG on every logger: no password anywhere."""
+        router.post(DEFAULT_URL).mock(
+            side_effect=[
+                httpx.ConnectError("refused"),
+                httpx.Response(503, headers={"Retry-After": "1"}),
+                httpx.Response(200, content=b"-14\n"),
+                READY_RESPONSE(),
+                httpx.Response(404),
+                httpx.Response(200, content=b"-16\nIncorrect login details\n"),
+            ]
+        )
+        errors: list[CollectError] = []
+        with caplog.at_level(logging.DEBUG):
+            async with make_client(router, fake_time) as client:
+                await client.collect(1)
+                for order in (2, 3):
+                    try:
+                        await client.collect(order)
+                    except CollectError as exc:
+                        errors.append(exc)
+        assert len(errors) == 2
+        texts = [record.getMessage() for record in caplog.records]
+        texts += [f"{e!s} {e!r} {e.__cause__!s} {e.__cause__!r}" for e in errors]
+        encoded = urllib.parse.quote_plus(PASSWORD)
+        for text in texts:
+            assert PASSWORD not in text
+            assert encoded not in text
+
+    async def test_request_and_retry_logging(
+        self, router: respx.Router, fake_time: FakeTime, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """DEBUG per request (order, attempt, status, ms); WARNING per retry."""
+        router.post(DEFAULT_URL).mock(side_effect=[httpx.Response(503), READY_RESPONSE()])
+        with caplog.at_level(logging.DEBUG, logger="smime_collect"):
+            async with make_client(router, fake_time) as client:
+                await client.collect(42)
+        mine = [r for r in caplog.records if r.name == "smime_collect"]
+        debug = [r.getMessage() for r in mine if r.levelno == logging.DEBUG]
+        warning = [r.getMessage() for r in mine if r.levelno == logging.WARNING]
+        assert len(debug) == 2
+        assert debug[0].startswith("order 42 attempt 1: HTTP 503 in ")
+        assert debug[1].startswith("order 42 attempt 2: HTTP 200 in ")
+        assert debug[1].endswith(" ms")
+        assert len(warning) == 1
+        assert "order 42" in warning[0]
+        assert "retry 1 of 3" in warning[0]
