@@ -7,7 +7,7 @@ import logging
 import ssl
 import sys
 import urllib.parse
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -33,12 +33,12 @@ from smime_collect import (
     Status,
     TransportError,
     UnknownServerError,
+    _client,
 )
-from smime_collect import _client
 from smime_collect.testing._formats import to_pem_blocks
 from smime_collect.testing._pki import TestCA
 
-PASSWORD = "pa55-w0rd!&="  # noqa: S105 -- a test secret; '&' and '=' must be urlencoded
+PASSWORD = "pa55-w0rd!&="
 CHAIN = TestCA.create().issue_smime("alice@example.com")
 READY = b"2\n" + to_pem_blocks(CHAIN.certificates())
 PROCESSING = b"0\n"
@@ -52,9 +52,11 @@ class FakeTime:
         self.sleeps: list[float] = []
 
     def clock(self) -> float:
+        """The current fake time."""
         return self.now
 
     async def sleep(self, seconds: float) -> None:
+        """Record the wait and jump the clock forward."""
         assert seconds >= 0
         self.sleeps.append(seconds)
         self.now += seconds
@@ -68,10 +70,9 @@ def fake_time() -> FakeTime:
 
 
 @pytest.fixture
-def router() -> Iterator[respx.Router]:
+def router() -> respx.Router:
     """A respx router that fails on any request it does not know."""
-    router = respx.Router(assert_all_mocked=True)
-    yield router
+    return respx.Router(assert_all_mocked=True)
 
 
 def make_client(router: respx.Router, fake_time: FakeTime, **kwargs: Any) -> CollectClient:
@@ -163,7 +164,9 @@ class TestRequestShape:
         route = router.post(DEFAULT_URL).respond(200, content=READY)
         async with make_client(router, fake_time) as client:
             with pytest.raises(InvalidRequestError):
-                await client.collect(1, query_type=QueryType.STATUS, response_type=2)
+                await client.collect(
+                    1, query_type=QueryType.STATUS, response_type=ResponseType.PKCS7
+                )
             with pytest.raises(InvalidRequestError):
                 await client.collect(0)
         assert route.call_count == 0
@@ -220,7 +223,7 @@ class TestConstruction:
             CollectClient("alice", PASSWORD, **kwargs)
 
     async def test_repr_hides_the_password(self) -> None:
-        """repr and str show the login name and URL, never the password."""
+        """Both repr() and str() show the login name and URL, never the password."""
         async with CollectClient("alice", PASSWORD) as client:
             for text in (repr(client), str(client)):
                 assert "alice" in text
@@ -265,6 +268,7 @@ class TestConstruction:
         async with CollectClient("alice", PASSWORD) as client:
             transport = client.http_client._transport
             assert isinstance(transport, AiohttpTransport)
+            assert transport.ssl_context is not None
             assert transport.ssl_context.verify_mode is ssl.CERT_REQUIRED
             assert transport.ssl_context.check_hostname
 
@@ -279,7 +283,9 @@ class TestConstruction:
             for pool in pools:
                 assert pool._pool._max_connections == 4
                 assert pool._pool._max_keepalive_connections == 4
-                assert pool._pool._ssl_context.verify_mode is ssl.CERT_REQUIRED
+                context = pool._pool._ssl_context
+                assert context is not None
+                assert context.verify_mode is ssl.CERT_REQUIRED
 
     def test_verify_with_a_ca_bundle(self, tmp_path: Path) -> None:
         """verify= a missing CA bundle path is an InvalidRequestError, not a traceback."""
@@ -690,3 +696,299 @@ class TestSecrets:
         assert len(warning) == 1
         assert "order 42" in warning[0]
         assert "retry 1 of 3" in warning[0]
+
+
+class Orders:
+    """A MockTransport handler: each order is ready after a number of polls, or fails."""
+
+    def __init__(
+        self,
+        *,
+        polls: dict[int, int] | None = None,
+        bodies: dict[int, bytes] | None = None,
+        gate: asyncio.Event | None = None,
+    ) -> None:
+        self.polls = polls or {}
+        self.bodies = bodies or {}
+        self.gate = gate
+        self.seen: list[int] = []
+        self.query_types: list[str] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
+
+    async def __call__(self, request: httpx.Request) -> httpx.Response:
+        """Answer one request (waiting on the gate first, when there is one)."""
+        fields = form(request)
+        order = int(fields["orderNumber"])
+        self.seen.append(order)
+        self.query_types.append(fields["queryType"])
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            await asyncio.sleep(0)
+            if self.gate is not None:
+                await self.gate.wait()
+        finally:
+            self.in_flight -= 1
+        if order in self.bodies:
+            return httpx.Response(200, content=self.bodies[order])
+        if self.seen.count(order) <= self.polls.get(order, 0):
+            return httpx.Response(200, content=PROCESSING)
+        return httpx.Response(200, content=READY)
+
+
+def orders_client(orders: Orders, fake_time: FakeTime, **kwargs: Any) -> CollectClient:
+    """A client over an Orders handler, with fake time."""
+    kwargs.setdefault("random", lambda: 0.5)
+    return CollectClient(
+        "alice",
+        PASSWORD,
+        transport=httpx.MockTransport(orders),
+        sleep=fake_time.sleep,
+        clock=fake_time.clock,
+        **kwargs,
+    )
+
+
+class TestWaitForCertificate:
+    """Polling with the final query, backoff, deadline, errors, cancellation."""
+
+    async def test_ready_order_costs_one_request(self, fake_time: FakeTime) -> None:
+        """An order already issued is collected with exactly one request and no wait."""
+        orders = Orders()
+        async with orders_client(orders, fake_time) as client:
+            result = await client.wait_for_certificate(5)
+        assert result.status is Status.ATTACHED
+        assert result.chain is not None
+        assert orders.seen == [5]
+        assert fake_time.sleeps == []
+
+    @pytest.mark.parametrize("k", [1, 2, 5])
+    async def test_ready_after_k_polls_costs_k_plus_one(self, fake_time: FakeTime, k: int) -> None:
+        """K 'processing' answers, then the certificate: k + 1 requests, all the final query."""
+        orders = Orders(polls={5: k})
+        async with orders_client(orders, fake_time) as client:
+            result = await client.wait_for_certificate(5, poll_interval=2, max_poll_interval=8)
+        assert result.status is Status.ATTACHED
+        assert orders.seen == [5] * (k + 1)
+        assert len(fake_time.sleeps) == k
+        assert fake_time.sleeps[0] == 2
+        assert all(2 <= s <= 8 for s in fake_time.sleeps)
+        assert fake_time.sleeps == sorted(fake_time.sleeps)
+
+    async def test_status_query_is_done_when_available(self, fake_time: FakeTime) -> None:
+        """With QueryType.STATUS, AVAILABLE is enough."""
+        orders = Orders(bodies={5: b"1\n"})
+        async with orders_client(orders, fake_time) as client:
+            result = await client.wait_for_certificate(5, query_type=QueryType.STATUS)
+        assert result.status is Status.AVAILABLE
+        assert orders.query_types == ["0"]
+        assert orders.seen == [5]
+
+    async def test_timeout(self, fake_time: FakeTime) -> None:
+        """PollTimeoutError with the order and last status; no sleep runs past the deadline."""
+        orders = Orders(polls={5: 10**6})
+        async with orders_client(orders, fake_time) as client:
+            with pytest.raises(PollTimeoutError) as caught:
+                await client.wait_for_certificate(
+                    5, timeout=100, poll_interval=5, max_poll_interval=30
+                )
+        assert caught.value.order_number == 5
+        assert caught.value.last_status is Status.PROCESSING
+        assert isinstance(caught.value, TimeoutError)
+        assert sum(fake_time.sleeps) == pytest.approx(100)
+        assert fake_time.now == pytest.approx(1100)
+
+    async def test_retry_after_never_passes_the_deadline(self, fake_time: FakeTime) -> None:
+        """A long Retry-After inside a short wait is cut at the deadline."""
+        orders = Orders(bodies={5: b"-14\n"})
+        async with orders_client(orders, fake_time) as client:
+            client._policy = client._policy.__class__(base_delay=50, max_retries=3)
+            with pytest.raises(PollTimeoutError) as caught:
+                await client.wait_for_certificate(5, timeout=10)
+        assert fake_time.now == pytest.approx(1010)
+        assert caught.value.last_status is None
+        assert isinstance(caught.value.__cause__, UnknownServerError)
+
+    async def test_non_transient_error_raised_at_once(self, fake_time: FakeTime) -> None:
+        """A rejected order stops the polling with its SectigoError."""
+        orders = Orders(bodies={5: b"-20\nThe certificate request has been rejected!\n"})
+        async with orders_client(orders, fake_time) as client:
+            with pytest.raises(CertificateRejectedError):
+                await client.wait_for_certificate(5)
+        assert orders.seen == [5]
+
+    @pytest.mark.parametrize(
+        "kwargs",
+        [{"timeout": 0}, {"poll_interval": -1}, {"poll_interval": 10, "max_poll_interval": 5}],
+        ids=repr,
+    )
+    async def test_bad_polling_options(self, fake_time: FakeTime, kwargs: dict[str, Any]) -> None:
+        """Nonsense polling options are refused before anything is sent."""
+        orders = Orders()
+        async with orders_client(orders, fake_time) as client:
+            with pytest.raises(InvalidRequestError):
+                await client.wait_for_certificate(5, **kwargs)
+        assert orders.seen == []
+
+    async def test_cancellation_is_clean(self, fake_time: FakeTime) -> None:
+        """Cancelling a wait mid-request frees its concurrency slot for the next call."""
+        gate = asyncio.Event()
+        orders = Orders(gate=gate)
+        async with orders_client(orders, fake_time, max_concurrency=1) as client:
+            task = asyncio.create_task(client.wait_for_certificate(5))
+            while not orders.seen:
+                await asyncio.sleep(0)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            gate.set()
+            assert (await client.collect(6)).status is Status.ATTACHED
+
+
+class TestCollectMany:
+    """Batches: lazy, bounded, one outcome per order, isolation, account-level stop, exits."""
+
+    async def test_one_outcome_per_order_failures_isolated(self, fake_time: FakeTime) -> None:
+        """Every order comes back once; a rejected one does not stop the rest."""
+        orders = Orders(polls={3: 2}, bodies={4: b"-20\nrejected\n", 6: b"garbage\n"})
+        async with orders_client(orders, fake_time, max_concurrency=2) as client:
+            outcomes = [o async for o in client.collect_many(range(1, 11), poll_interval=1)]
+        assert sorted(o.order_number for o in outcomes) == list(range(1, 11))
+        by_order = {o.order_number: o for o in outcomes}
+        assert isinstance(by_order[4].error, CertificateRejectedError)
+        assert isinstance(by_order[6].error, ResponseFormatError)
+        assert all(by_order[n].ok for n in (1, 2, 3, 5, 7, 8, 9, 10))
+        assert by_order[3].unwrap().status is Status.ATTACHED
+        assert orders.seen.count(3) == 3
+
+    async def test_no_wait_processing_is_ok(self, fake_time: FakeTime) -> None:
+        """wait=False: one request per order; a PROCESSING result is ok."""
+        orders = Orders(polls={2: 5})
+        async with orders_client(orders, fake_time) as client:
+            outcomes = [o async for o in client.collect_many([1, 2], wait=False)]
+        by_order = {o.order_number: o for o in outcomes}
+        assert by_order[2].ok
+        assert by_order[2].unwrap().status is Status.PROCESSING
+        assert sorted(orders.seen) == [1, 2]
+
+    async def test_async_iterable_and_numeric_strings(self, fake_time: FakeTime) -> None:
+        """An async iterable is accepted; '7' is order 7."""
+
+        async def source() -> AsyncIterator[int | str]:
+            for order in (1, "7", 9):
+                yield order
+
+        async with orders_client(Orders(), fake_time) as client:
+            outcomes = [o async for o in client.collect_many(source(), wait=False)]
+        assert sorted(o.order_number for o in outcomes) == [1, 7, 9]
+
+    async def test_bad_order_number_raises(self, fake_time: FakeTime) -> None:
+        """An order number that is not a positive integer is an InvalidRequestError."""
+        async with orders_client(Orders(), fake_time) as client:
+            with pytest.raises(InvalidRequestError):
+                [o async for o in client.collect_many([1, "x"], wait=False)]
+
+    async def test_bad_options_raise_before_iterating(self, fake_time: FakeTime) -> None:
+        """Invalid options fail at the call, before any order is read."""
+        async with orders_client(Orders(), fake_time) as client:
+            with pytest.raises(InvalidRequestError):
+                client.collect_many([1], query_type=QueryType.STATUS, response_type=1)
+            with pytest.raises(InvalidRequestError):
+                client.collect_many([1], max_active=0)
+
+    async def test_account_level_error_stops_the_batch(self, fake_time: FakeTime) -> None:
+        """-16: no further request; every remaining order (even unread ones) gets the error."""
+        read: list[int] = []
+
+        def source() -> Iterator[int]:
+            for order in range(1, 1001):
+                read.append(order)
+                yield order
+
+        orders = Orders(bodies=dict.fromkeys(range(1, 1001), b"-16\nIncorrect login details\n"))
+        async with orders_client(orders, fake_time, max_concurrency=1) as client:
+            outcomes = [o async for o in client.collect_many(source(), wait=False)]
+        assert len(outcomes) == 1000
+        assert len(read) == 1000
+        assert all(isinstance(o.error, AuthenticationError) for o in outcomes)
+        assert {o.error.order_number for o in outcomes if o.error} == set(range(1, 1001))
+        assert orders.seen == [1]
+
+    async def test_account_level_error_ends_waiting_orders(self, fake_time: FakeTime) -> None:
+        """Orders polling when -16 arrives are ended with it, not polled again."""
+        bodies = {9: b"-16\nIncorrect login details\n"}
+        orders = Orders(polls=dict.fromkeys(range(1, 21), 10**6), bodies=bodies)
+        async with orders_client(orders, fake_time, max_concurrency=8) as client:
+            outcomes = [o async for o in client.collect_many(range(1, 21), poll_interval=1)]
+        assert len(outcomes) == 20
+        assert all(isinstance(o.error, AuthenticationError) for o in outcomes)
+        assert len(orders.seen) <= 20 + 8
+
+    async def test_reads_the_source_lazily(self, fake_time: FakeTime) -> None:
+        """Only about max_active orders are read ahead of the consumer."""
+        read: list[int] = []
+
+        def source() -> Iterator[int]:
+            for order in range(1, 10**9):
+                read.append(order)
+                yield order
+
+        async with orders_client(Orders(), fake_time, max_concurrency=4) as client:
+            outcomes = client.collect_many(source(), wait=False)
+            first = await anext(outcomes)
+            assert first.ok
+            assert len(read) <= 4 + 1
+            await outcomes.aclose()  # type: ignore[attr-defined]
+
+    async def test_concurrency_bound(self, fake_time: FakeTime) -> None:
+        """No more than max_concurrency requests are ever in flight, across batches."""
+        orders = Orders(polls=dict.fromkeys(range(100), 1))
+        async with orders_client(orders, fake_time, max_concurrency=3) as client:
+            first = client.collect_many(range(1, 40), poll_interval=1)
+            second = client.collect_many(range(40, 80), wait=False)
+
+            async def drain(batch: AsyncIterator[Any]) -> int:
+                return len([o async for o in batch])
+
+            counts = await asyncio.gather(drain(first), drain(second))
+        assert counts == [39, 40]
+        assert orders.max_in_flight == 3
+
+    async def test_requests_per_second(self, fake_time: FakeTime) -> None:
+        """A requests-per-second limit spaces request starts evenly."""
+        orders = Orders()
+        async with orders_client(orders, fake_time, requests_per_second=2) as client:
+            for order in range(1, 5):
+                await client.collect(order)
+        assert fake_time.now == pytest.approx(1001.5)
+
+    @pytest.mark.parametrize("how", ["break", "aclose", "client-close"])
+    async def test_leaving_early_leaves_no_task(self, fake_time: FakeTime, how: str) -> None:
+        """Breaking out, closing the iterator or closing the client cancels what is in flight."""
+        gate = asyncio.Event()
+        orders = Orders(gate=gate, bodies={1: READY})
+        before = asyncio.all_tasks()
+        client = orders_client(orders, fake_time, max_concurrency=4)
+        batch = client.collect_many(range(1, 10**9), wait=False)
+        first = asyncio.ensure_future(anext(batch))
+        while orders.in_flight < 4:
+            await asyncio.sleep(0)
+        if how == "client-close":
+            await client.aclose()
+            with pytest.raises(CollectError, match="closed"):
+                await first
+        else:
+            gate.set()
+            assert (await first).ok
+            if how == "aclose":
+                await batch.aclose()  # type: ignore[attr-defined]
+            else:
+                async for _ in batch:
+                    break
+                del batch
+            await client.aclose()
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert asyncio.all_tasks() - before == set()
+        assert orders.in_flight == 0
