@@ -1,53 +1,453 @@
 """SANS-I/O: certificate data in any CollectSMIME format, into a classified chain.
 
-PLACEHOLDER: a minimal loader (PEM and DER only) until the certificate layer lands.
+:func:`load_certificates` sniffs the format itself (DOMAIN.md, "The containers"):
+
+======================  =========================================================================
+what arrives            how it is read
+======================  =========================================================================
+ZIP (starts ``PK``)     every member loaded as below; members without certificates are skipped
+DER / BER ``SEQUENCE``  by structure: a Certificate, a PKCS#7 ``ContentInfo``, a Netscape
+                        Certificate Sequence or a CMMF ``CertRepContent``
+PEM (tolerant markers)  each block's base64 decoded, then read as DER above, whatever its label
+                        (OpenSSL labels a Netscape sequence ``CERTIFICATE``)
+bare base64             decoded, then read as DER (or ZIP) above
+======================  =========================================================================
+
+Every certificate and PKCS#7 structure is parsed by cryptography; the two wrappers it has no
+loader for are taken apart with the strict reader in :mod:`smime_collect._der`.  The work is
+bounded: input size, PEM blocks, certificates, ASN.1 depth and ZIP size/entries all have caps.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import binascii
+import io
+import re
+import warnings
+import zipfile
+import zlib
 
 import attrs
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.serialization import Encoding, pkcs7
 
+from ._chain import CertificateChain, classify
+from ._der import DERError, Element, read_element, read_header
 from ._exceptions import CertificateFormatError
 
 __all__ = ["CertificateChain", "load_certificates"]
 
+MiB = 1024 * 1024
+# Sanity caps.  A CollectSMIME body is a few KiB; the client refuses bodies over 4 MiB.  These leave
+# room for large CA bundles given to `smime-collect inspect` while bounding every loop and buffer.
+MAX_INPUT_BYTES = 64 * MiB
+MAX_PEM_BLOCKS = 1024
+MAX_CERTIFICATES = 4096
+DEFAULT_MAX_ZIP_SIZE = 16 * MiB
+DEFAULT_MAX_ZIP_ENTRIES = 256
 
-@attrs.frozen
-class CertificateChain:
-    """Certificates sorted into end entity, intermediates and roots."""
+_OID_PKCS7 = bytes.fromhex("2a864886f70d0107")  # 1.2.840.113549.1.7 (RFC 2315 section 14)
+_OID_SIGNED_DATA = _OID_PKCS7 + b"\x02"
+_PKCS7_TYPES = {1: "data", 3: "envelopedData", 4: "signedAndEnvelopedData", 5: "digestedData"}
+_OID_NETSCAPE_CERT_SEQUENCE = bytes.fromhex("6086480186f8420205")  # 2.16.840.1.113730.2.5
 
-    end_entity: x509.Certificate | None
-    intermediates: tuple[x509.Certificate, ...] = ()
-    roots: tuple[x509.Certificate, ...] = ()
+# Tolerant PEM markers: the endpoint's own sample prints "----- BEGIN CERTIFICATE -----" and a
+# four-dash END line, and a public client had to normalise marker dashes for real bodies.
+_BEGIN = re.compile(rb"-{3,}[ \t]*BEGIN[ \t]+([A-Za-z0-9 #._/-]*?)[ \t]*-{3,}")
+_WHITESPACE = b" \t\r\n\v\f"
+_TRAILING = _WHITESPACE + b"\x00"
+_BASE64 = re.compile(rb"[A-Za-z0-9+/]+={0,2}")
+# Labels whose blocks must hold certificates; other blocks (keys, CRLs, requests) are skipped.
+_CERTIFICATE_LABELS = re.compile(rb"CERTIFICATE|PKCS ?#?7|CMS|CERTS|CHAIN|SEQUENCE|CMMF|CMP")
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 
-    def __len__(self) -> int:
-        return len(list(iter(self)))
-
-    def __iter__(self) -> Iterator[x509.Certificate]:
-        if self.end_entity is not None:
-            yield self.end_entity
-        yield from self.intermediates
-        yield from self.roots
-
-    def to_pem(self, include_root: bool = False) -> bytes:
-        """End entity and intermediates (and roots when asked) as PEM."""
-        certs = [self.end_entity, *self.intermediates, *(self.roots if include_root else ())]
-        return b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certs if c)
+_Loaded = list[tuple[x509.Certificate, bytes]]
 
 
-def load_certificates(data: bytes | str) -> CertificateChain:
-    """Load certificate data (placeholder: PEM or DER)."""
-    raw = data.encode() if isinstance(data, str) else bytes(data)
-    try:
-        certs = (
-            x509.load_pem_x509_certificates(raw)
-            if b"-----BEGIN" in raw
-            else [x509.load_der_x509_certificate(raw)]
+def load_certificates(
+    data: bytes | str,
+    *,
+    max_zip_size: int = DEFAULT_MAX_ZIP_SIZE,
+    max_zip_entries: int = DEFAULT_MAX_ZIP_ENTRIES,
+) -> CertificateChain:
+    """Load certificate data in any format CollectSMIME sends, and classify it.
+
+    Accepts PEM (one or many blocks, any label, LF or CRLF, text around the blocks, the sloppy
+    markers of Sectigo's documentation), bare base64, a DER certificate, PKCS#7 certs-only
+    SignedData (DER or BER, sorted or not), a Netscape Certificate Sequence, CMMF / CMP
+    ``CertRepContent`` in EXPLICIT or IMPLICIT tagging, a ZIP of any of these, and several of them
+    one after the other.  Input order carries no meaning.
+
+    Args:
+        data: The certificate data, as received.
+        max_zip_size: Refuse a ZIP whose members unpack to more bytes than this.
+        max_zip_entries: Refuse a ZIP with more entries than this.
+
+    Returns:
+        The certificates, classified into end entity, intermediates and roots.
+
+    Raises:
+        CertificateFormatError: Empty input, or data that is none of the above; the message
+            names what was seen.
+        TypeError: ``data`` is neither bytes nor str.
+    """
+    if isinstance(data, str):
+        raw = data.encode("utf-8", "surrogateescape")
+    elif isinstance(data, bytes | bytearray | memoryview):
+        raw = bytes(data)
+    else:
+        raise TypeError(f"certificate data must be bytes or str, not {type(data).__name__}")
+    if len(raw) > MAX_INPUT_BYTES:
+        raise CertificateFormatError(
+            f"{len(raw)} bytes of certificate data is more than the {MAX_INPUT_BYTES} accepted"
         )
-    except ValueError as exc:
-        raise CertificateFormatError(f"not certificate data: {exc}") from None
-    return CertificateChain(certs[-1], tuple(certs[:-1]))
+    if not raw.strip():
+        raise CertificateFormatError("no certificate data: the input is empty")
+    loader = _Loader(max_zip_size=max_zip_size, max_zip_entries=max_zip_entries)
+    certificates = loader.load(raw, "input", allow_zip=True)
+    if not certificates:  # pragma: no cover - every loader raises before returning nothing
+        raise CertificateFormatError("no certificate found in the input")
+    return classify(certificates)
+
+
+@attrs.define
+class _Loader:
+    """One load: the caps, and how many certificates were loaded so far."""
+
+    max_zip_size: int
+    max_zip_entries: int
+    count: int = 0
+
+    def load(self, raw: bytes, where: str, *, allow_zip: bool) -> _Loaded:
+        """Any supported form; ``where`` names the source in error messages."""
+        if raw.startswith(_ZIP_MAGIC):
+            if not allow_zip:
+                raise CertificateFormatError(f"{where} is a ZIP inside a ZIP, which is not read")
+            return self.load_zip(raw, where)
+        if raw[:1] == b"0":
+            # DER starts with 0x30, which is ASCII "0" (DOMAIN.md): look at the structure.
+            try:
+                return self.load_binary(raw, where)
+            except CertificateFormatError:
+                if not raw.isascii() or _BEGIN.search(raw) is None:
+                    raise
+        elif not raw.isascii() and _BEGIN.search(raw) is None:
+            return self.load_binary(raw, where)
+        return self.load_text(raw, where, allow_zip=allow_zip)
+
+    # -- text -----------------------------------------------------------------------------------
+
+    def load_text(self, raw: bytes, where: str, *, allow_zip: bool) -> _Loaded:
+        """PEM blocks, or failing any marker, bare base64."""
+        if _BEGIN.search(raw) is None:
+            return self.load_base64(raw, where, allow_zip=allow_zip)
+        loaded: _Loaded = []
+        labels: list[str] = []
+        position, number = 0, 0
+        while match := _BEGIN.search(raw, position):
+            number += 1
+            if number > MAX_PEM_BLOCKS:
+                raise CertificateFormatError(f"{where} has more than {MAX_PEM_BLOCKS} PEM blocks")
+            label = match.group(1)
+            labels.append(label.decode("ascii", "replace") or "(no label)")
+            end = _find_end_marker(raw, match.end())
+            if end is None:
+                raise CertificateFormatError(
+                    f"PEM block {number} ({labels[-1]}) of {where} is truncated: no END line"
+                )
+            line_end = raw.find(b"\n", end)
+            position = len(raw) if line_end < 0 else line_end + 1
+            block = f"PEM block {number} ({labels[-1]}) of {where}"
+            try:
+                der = _decode_base64(_strip_pem_headers(raw[match.end() : end]), block)
+                loaded += self.load_binary(der, block)
+            except CertificateFormatError:
+                if _CERTIFICATE_LABELS.search(label.upper()) or not label:
+                    raise
+        if not loaded:
+            raise CertificateFormatError(
+                f"{where} holds no certificate, only PEM blocks labelled {', '.join(labels)}"
+            )
+        return loaded
+
+    def load_base64(self, raw: bytes, where: str, *, allow_zip: bool) -> _Loaded:
+        """Bare base64 (with or without line breaks) of any binary form."""
+        compact = raw.translate(None, _WHITESPACE)
+        if not _BASE64.fullmatch(compact):
+            sample = raw.strip()[:24].decode("ascii", "backslashreplace")
+            raise CertificateFormatError(
+                f"{where} is neither PEM, base64 nor DER certificate data "
+                f"({len(raw)} bytes starting {sample!r})"
+            )
+        der = _decode_base64(compact, where)
+        if der.startswith(_ZIP_MAGIC):
+            return self.load(der, f"base64-decoded {where}", allow_zip=allow_zip)
+        return self.load_binary(der, where, decoded="base64 decoded to ")
+
+    # -- binary ---------------------------------------------------------------------------------
+
+    def load_binary(self, der: bytes, where: str, *, decoded: str = "") -> _Loaded:
+        """One or more consecutive DER/BER structures, trailing whitespace tolerated."""
+        if der.startswith(b"\x30\x80"):
+            # Indefinite length: only BER PKCS#7 is written that way; cryptography reads BER.
+            return self.load_pkcs7(der, where)
+        loaded: _Loaded = []
+        position = 0
+        while position < len(der):
+            if der[position] in _TRAILING and not der[position:].strip(_TRAILING):
+                break  # a trailing newline or padding after the last structure
+            try:
+                element = read_element(der, position)
+            except DERError as exc:
+                raise CertificateFormatError(
+                    f"{where}: {decoded}{len(der)} bytes that are not DER ({exc})"
+                ) from None
+            loaded += self.load_structure(element, where)
+            position = element.end
+        return loaded
+
+    def load_structure(self, element: Element, where: str) -> _Loaded:
+        """Tell a certificate, PKCS#7, Netscape sequence and CMMF apart by their structure."""
+        if element.tag != 0x30:
+            raise CertificateFormatError(
+                f"{where}: a {element.name} of {element.end - element.start} bytes, "
+                "not a certificate or a certificate container"
+            )
+        der = element.encoded
+        try:
+            # Fast path: Certificate ::= SEQUENCE { tbsCertificate SEQUENCE { [0] version | serial
+            tag, start, _ = read_header(der, read_header(der)[1])
+            if tag == 0x30 and der[start : start + 1] in (b"\xa0", b"\x02"):
+                return [(self.certificate(der, where), der)]
+        except DERError:
+            pass  # not a certificate: the structural checks below say what it is
+        try:
+            children = element.children()
+            first = children[0] if children else None
+            if first is not None and first.tag == 0x06:
+                oid = first.content
+                if oid == _OID_SIGNED_DATA:
+                    return self.load_pkcs7(der, where)
+                if oid == _OID_NETSCAPE_CERT_SEQUENCE:
+                    return self.load_netscape(children, where)
+                if oid[:-1] == _OID_PKCS7 and oid[-1] in _PKCS7_TYPES:
+                    kind = _PKCS7_TYPES[oid[-1]]
+                    raise CertificateFormatError(
+                        f"{where}: a PKCS7 {kind}, not the certs-only SignedData that carries "
+                        "certificates"
+                    )
+            if first is not None and first.tag in (0xA1, 0x30) and len(children) <= 2:
+                return self.load_cmmf(children, where)
+        except DERError as exc:
+            raise CertificateFormatError(f"{where}: malformed ASN.1 ({exc})") from None
+        tags = ", ".join(c.name for c in children[:4]) + (", ..." if len(children) > 4 else "")
+        raise CertificateFormatError(
+            f"{where}: a SEQUENCE of {len(children)} elements ({tags or 'empty'}) that is not "
+            "a certificate, PKCS7, Netscape Certificate Sequence or CMMF CertRepContent"
+        )
+
+    def certificate(self, der: bytes, where: str) -> x509.Certificate:
+        """Load one DER certificate with cryptography, counting it against the cap."""
+        self.count += 1
+        if self.count > MAX_CERTIFICATES:
+            raise CertificateFormatError(f"{where}: more than {MAX_CERTIFICATES} certificates")
+        try:
+            return x509.load_der_x509_certificate(der)
+        except ValueError as exc:
+            raise CertificateFormatError(
+                f"{where}: {len(der)} bytes shaped like a certificate that cryptography "
+                f"cannot load ({exc})"
+            ) from None
+
+    def load_pkcs7(self, der: bytes, where: str) -> _Loaded:
+        """A PKCS#7 certs-only SignedData, DER or BER, its SET sorted or not."""
+        try:
+            with warnings.catch_warnings():
+                # OpenSSL's crl2pkcs7 does not sort the SET; cryptography reads it as BER but
+                # warns "may become an exception".  The data is fine: keep the warning inside.
+                warnings.simplefilter("ignore", UserWarning)
+                certificates = pkcs7.load_der_pkcs7_certificates(der)
+        except ValueError as exc:
+            raise CertificateFormatError(f"{where}: unreadable PKCS7 ({exc})") from None
+        if not certificates:
+            raise CertificateFormatError(f"{where}: PKCS7 SignedData holds no certificates")
+        self.count += len(certificates)
+        if self.count > MAX_CERTIFICATES:
+            raise CertificateFormatError(f"{where}: more than {MAX_CERTIFICATES} certificates")
+        return [(c, c.public_bytes(Encoding.DER)) for c in certificates]
+
+    def load_netscape(self, children: tuple[Element, ...], where: str) -> _Loaded:
+        """``SEQUENCE { OID 2.16.840.1.113730.2.5, [0] EXPLICIT SEQUENCE OF Certificate }``."""
+        what = f"{where}: Netscape Certificate Sequence"
+        if len(children) == 1:
+            raise CertificateFormatError(f"{what} holds no certificates")
+        wrapper = children[1]
+        if len(children) > 2 or wrapper.tag != 0xA0:
+            raise CertificateFormatError(f"{what} has a {wrapper.name} where [0] was expected")
+        inner = wrapper.children()
+        if len(inner) != 1 or inner[0].tag != 0x30:
+            raise CertificateFormatError(f"{what}: [0] does not hold one SEQUENCE OF Certificate")
+        return self.certificates(inner[0].children(), what)
+
+    def load_cmmf(self, children: tuple[Element, ...], where: str) -> _Loaded:
+        """CMMF / CMP ``CertRepContent``, in EXPLICIT (RFC 4210) or IMPLICIT (NSS) tagging.
+
+        ``caPubs [1]``: EXPLICIT wraps one ``SEQUENCE OF Certificate``; IMPLICIT replaces that
+        SEQUENCE's tag, so ``[1]`` directly holds the certificates.  ``certificate [0]`` of
+        ``CertOrEncCert``: EXPLICIT wraps the Certificate; IMPLICIT replaces its tag (NSS rewrites
+        the ``A0`` byte to ``30`` before decoding, which is what happens here).
+        """
+        what = f"{where}: CMMF CertRepContent"
+        loaded: _Loaded = []
+        if children[0].tag == 0xA1:
+            ca_pubs, *rest = children
+            items = ca_pubs.children()
+            if len(items) == 1 and items[0].tag == 0x30 and not _is_certificate(items[0]):
+                items = items[0].children()  # EXPLICIT: [1] { SEQUENCE OF Certificate }
+            loaded += self.certificates(items, f"{what} caPubs")
+        else:
+            rest = list(children)
+        if len(rest) != 1 or rest[0].tag != 0x30:
+            raise CertificateFormatError(f"{what} has no response SEQUENCE")
+        for number, response in enumerate(rest[0].children(), 1):
+            fields = response.children() if response.tag == 0x30 else ()
+            if len(fields) < 2 or fields[0].tag != 0x02 or fields[1].tag != 0x30:
+                raise CertificateFormatError(f"{what}: CertResponse {number} is malformed")
+            key_pair = fields[2] if len(fields) > 2 and fields[2].tag == 0x30 else None
+            if key_pair is None:
+                continue  # no certificate in this response (e.g. a rejection's status only)
+            key_pair_fields = key_pair.children()
+            choice = key_pair_fields[0] if key_pair_fields else None
+            if choice is not None and choice.tag == 0xA1:
+                raise CertificateFormatError(
+                    f"{what}: CertResponse {number} holds an encryptedCert [1], which needs the "
+                    "requester's private key to decrypt; ask for PKCS7 or PEM instead"
+                )
+            if choice is None or choice.tag != 0xA0:
+                raise CertificateFormatError(
+                    f"{what}: CertResponse {number} has no certificate [0]"
+                )
+            inner = choice.children()
+            if len(inner) == 1 and inner[0].tag == 0x30:  # EXPLICIT: [0] { Certificate }
+                der = inner[0].encoded
+            else:  # IMPLICIT: [0] is the Certificate with its SEQUENCE tag replaced
+                der = b"\x30" + choice.encoded[1:]
+            loaded.append((self.certificate(der, f"{what} response {number}"), der))
+        if not loaded:
+            raise CertificateFormatError(f"{what} holds no certificates")
+        return loaded
+
+    def certificates(self, items: tuple[Element, ...], what: str) -> _Loaded:
+        """A SEQUENCE OF Certificate, each loaded by cryptography."""
+        if not items:
+            raise CertificateFormatError(f"{what} holds no certificates")
+        return [(self.certificate(item.encoded, what), item.encoded) for item in items]
+
+    # -- ZIP ------------------------------------------------------------------------------------
+
+    def load_zip(self, raw: bytes, where: str) -> _Loaded:
+        """A ZIP archive: caps checked on the central directory first, then while inflating."""
+        declared_entries = _declared_zip_entries(raw)
+        if declared_entries is not None and declared_entries > self.max_zip_entries:
+            raise CertificateFormatError(
+                f"{where}: a ZIP of {declared_entries} entries, more than the "
+                f"{self.max_zip_entries} accepted; not unpacked"
+            )
+        try:
+            with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+                entries = archive.infolist()
+                if len(entries) > self.max_zip_entries:
+                    raise CertificateFormatError(
+                        f"{where}: a ZIP of {len(entries)} entries, more than the "
+                        f"{self.max_zip_entries} accepted; not unpacked"
+                    )
+                declared = sum(e.file_size for e in entries)
+                if declared > self.max_zip_size:
+                    raise CertificateFormatError(
+                        f"{where}: a ZIP that unpacks to {declared} bytes, more than the "
+                        f"{self.max_zip_size} accepted; not unpacked"
+                    )
+                loaded: _Loaded = []
+                budget = self.max_zip_size
+                for entry in entries:
+                    if entry.is_dir():
+                        continue
+                    with archive.open(entry) as member:
+                        # Headers can lie: never inflate more than the budget left, plus one byte
+                        # to notice the overrun.
+                        content = member.read(budget + 1)
+                    if len(content) > budget:
+                        raise CertificateFormatError(
+                            f"{where}: ZIP member {entry.filename!r} inflates past the "
+                            f"{self.max_zip_size} bytes accepted"
+                        )
+                    budget -= len(content)
+                    if not content.strip():
+                        continue
+                    try:
+                        loaded += self.load(
+                            content, f"ZIP member {entry.filename!r}", allow_zip=False
+                        )
+                    except CertificateFormatError:
+                        continue  # "members that hold no certificate are skipped"
+        except (zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError, EOFError) as exc:
+            raise CertificateFormatError(f"{where}: an unreadable ZIP archive ({exc})") from None
+        if not loaded:
+            raise CertificateFormatError(
+                f"{where}: a ZIP of {len(entries)} entries, none holding a certificate"
+            )
+        return loaded
+
+
+def _is_certificate(element: Element) -> bool:
+    """Whether a SEQUENCE is shaped like a Certificate: SEQUENCE, SEQUENCE, BIT STRING."""
+    children = element.children()
+    return len(children) == 3 and [c.tag for c in children] == [0x30, 0x30, 0x03]
+
+
+def _declared_zip_entries(raw: bytes) -> int | None:
+    """The entry count of the End Of Central Directory record, read before zipfile parses it all."""
+    # EOCD (APPNOTE 4.3.16): signature PK\5\6, ..., total entries (2 bytes) at offset 10; it sits
+    # in the last 22 bytes plus a comment of at most 65535 bytes.
+    eocd = raw.rfind(b"PK\x05\x06", max(0, len(raw) - 22 - 0xFFFF))
+    if eocd < 0 or eocd + 22 > len(raw):
+        return None
+    count = int.from_bytes(raw[eocd + 10 : eocd + 12], "little")
+    return None if count == 0xFFFF else count  # 0xFFFF: see the ZIP64 record (zipfile reads it)
+
+
+def _find_end_marker(raw: bytes, start: int) -> int | None:
+    """Offset of the dashes that open the END line after ``start``, or None.
+
+    ``bytes.find`` plus a look behind is much faster than a regular expression here, and "END"
+    inside base64 is never preceded by dashes.
+    """
+    while (found := raw.find(b"END", start)) >= 0:
+        dashes = found
+        while dashes > start and raw[dashes - 1] in b" \t":
+            dashes -= 1
+        if raw[max(start, dashes - 3) : dashes] == b"---":
+            while dashes > start and raw[dashes - 1] == 0x2D:
+                dashes -= 1
+            return dashes
+        start = found + 3
+    return None
+
+
+def _strip_pem_headers(body: bytes) -> bytes:
+    """Drop RFC 1421 header lines ("Proc-Type: ...") that may precede a PEM body."""
+    if b":" not in body:
+        return body
+    lines = body.splitlines()
+    kept = [line for line in lines if b":" not in line]
+    return b"\n".join(kept)
+
+
+def _decode_base64(body: bytes, where: str) -> bytes:
+    compact = body.translate(None, _WHITESPACE)
+    if not compact:
+        raise CertificateFormatError(f"{where} is empty")
+    try:
+        return binascii.a2b_base64(compact, strict_mode=True)
+    except binascii.Error as exc:
+        raise CertificateFormatError(f"{where} is not valid base64 ({exc})") from None
