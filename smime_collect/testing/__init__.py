@@ -23,11 +23,10 @@ from ._endpoint import Reply
 from ._pki import IssuedChain, TestCA
 from ._scenario import Account, ManualClock, Order, OrderState, Quirks
 from ._server import RunningServer, serve
-from ._simulator import ENDPOINT_PATH, Simulator
+from ._simulator import Simulator
 from ._transport import SimulatorTransport
 
 __all__ = [
-    "ENDPOINT_PATH",
     "Account",
     "Chaos",
     "Fault",
