@@ -653,6 +653,15 @@ class TestChaos:
             await post(http, sim, **form())
         assert sim.stats.faults[Fault.DROP_CONNECTION] == 1
 
+    async def test_timeout_in_process_is_immediate(
+        self, sim: Simulator, http: httpx.AsyncClient
+    ) -> None:
+        """A TIMEOUT fault raises httpx.ReadTimeout at once, as if the client's timeout ran out."""
+        sim.inject(Fault.TIMEOUT)
+        with pytest.raises(httpx.ReadTimeout):
+            await post(http, sim, **form())
+        assert sim.order(1001).polls == 0
+
     async def test_truncated_body(self, sim: Simulator, http: httpx.AsyncClient) -> None:
         """Half the announced body, then the connection closes while it is read."""
         sim.inject(Fault.TRUNCATED_BODY)
@@ -851,6 +860,24 @@ class TestLoopbackServer:
         assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
         assert sim.stats.requests_total >= 4
 
+    async def test_stalled_request_times_out_and_shutdown_releases_it(self, sim: Simulator) -> None:
+        """TIMEOUT keeps the socket silent: the client times out; stopping the server ends it."""
+        async with serve(sim) as server:
+            context = server.ssl_context()
+            async with httpx.AsyncClient(verify=context, timeout=0.2) as http:
+                sim.inject(Fault.TIMEOUT)
+                with pytest.raises(httpx.ReadTimeout):
+                    await http.post(server.url, data=form())
+                assert (await http.post(server.url, data=form())).status_code == 200
+            patient = httpx.AsyncClient(verify=context, timeout=30)
+            sim.inject(Fault.TIMEOUT)
+            stalled = asyncio.create_task(patient.post(server.url, data=form()))
+            while sim.stats.faults[Fault.TIMEOUT] != 2:  # noqa: ASYNC110 -- polling a counter
+                await asyncio.sleep(0.01)
+        with pytest.raises(httpx.RemoteProtocolError):
+            await stalled
+        await patient.aclose()
+
     async def test_plain_http_socket_gets_code_1(self, sim: Simulator) -> None:
         """Without TLS the scheme is http: -1, unless require_https is off."""
         async with serve(sim, tls=False) as server, httpx.AsyncClient() as http:
@@ -860,3 +887,56 @@ class TestLoopbackServer:
             assert lines(await http.post(server.url, data=form()))[0] == "2"
             with pytest.raises(ValueError, match="without TLS"):
                 server.ssl_context()
+
+
+class TestClassifiedByTheLibrary:
+    """Every body the simulator renders loads into the same classified chain."""
+
+    @pytest.mark.parametrize(
+        "quirks",
+        [
+            Quirks(),
+            Quirks(root_first=False, sloppy_pem_markers=True, crlf=True),
+            Quirks(pkcs7_sorted=False, cmmf_tagging="implicit", base64_line_length=None),
+        ],
+        ids=["default", "leaf-first-sloppy-crlf", "unsorted-implicit-oneline"],
+    )
+    @pytest.mark.parametrize(
+        ("response_type", "encoding"),
+        [
+            (None, None),
+            (ResponseType.INDIVIDUAL, None),
+            (ResponseType.PKCS7, None),
+            (ResponseType.PKCS7, ResponseEncoding.BINARY),
+            (None, ResponseEncoding.BINARY),
+            (ResponseType.NETSCAPE_SEQUENCE, ResponseEncoding.BASE64),
+            (ResponseType.CMMF, None),
+        ],
+        ids=["default", "individual", "pkcs7", "pkcs7-binary", "binary", "netscape", "cmmf"],
+    )
+    async def test_parse_response_classifies_every_rendering(
+        self,
+        sim: Simulator,
+        http: httpx.AsyncClient,
+        quirks: Quirks,
+        response_type: ResponseType | None,
+        encoding: ResponseEncoding | None,
+    ) -> None:
+        """parse_response gets the leaf, the intermediate and the root right, whatever the form."""
+        sim.quirks = quirks
+        request = CollectRequest(
+            1001,
+            response_type=response_type,
+            response_encoding=encoding,
+            show_validity_period=True,
+        )
+        response = await http.post(sim.url, data=request.form_fields(LOGIN, PASSWORD))
+        result = parse_response(response.content, request)
+        issued = sim.order(1001).chain
+        assert issued is not None
+        assert result.status is Status.ATTACHED
+        assert result.chain is not None
+        assert result.chain.end_entity == issued.end_entity
+        assert result.chain.intermediates == issued.intermediates
+        assert result.chain.roots == (issued.root,)
+        assert (result.validity is None) is request.wants_binary

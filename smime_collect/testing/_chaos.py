@@ -42,6 +42,10 @@ class Fault(enum.Enum):
     """The real answer, announced in full by Content-Length, cut off half-way."""
     OVERSIZED_BODY = "oversized_body"
     """HTTP 200 ``2`` and then :attr:`Chaos.oversized_body_bytes` of filler, without a length."""
+    TIMEOUT = "timeout"
+    """No answer. In-process the transport raises ``httpx.ReadTimeout`` at once (the client's
+    read timeout, run out without waiting); on a socket the server stays silent until the client
+    gives up, the server stops, or :attr:`Chaos.stall_seconds` pass, then closes."""
 
     @property
     def http_status(self) -> int | None:
@@ -115,9 +119,11 @@ class Chaos:
         drop_connection_rate: Probability that the connection closes without a response.
         truncated_body_rate: Probability that the answer stops half-way.
         oversized_body_rate: Probability of an answer of ``oversized_body_bytes``.
+        timeout_rate: Probability of no answer at all (see ``Fault.TIMEOUT``).
         retry_after: The ``Retry-After`` of 429 and 503 answers: seconds, an HTTP-date string,
             an aware datetime, or None to send none.
         oversized_body_bytes: Size of an oversized answer (default 8 MiB, twice the client's cap).
+        stall_seconds: On a socket, the longest a TIMEOUT fault holds a connection (real time).
     """
 
     latency: float = attrs.field(default=0.0, validator=_non_negative)
@@ -132,10 +138,12 @@ class Chaos:
     drop_connection_rate: float = attrs.field(default=0.0, validator=_rate)
     truncated_body_rate: float = attrs.field(default=0.0, validator=_rate)
     oversized_body_rate: float = attrs.field(default=0.0, validator=_rate)
+    timeout_rate: float = attrs.field(default=0.0, validator=_rate)
     retry_after: str | float | datetime | None = "1"
     oversized_body_bytes: int = attrs.field(
         default=8 * 1024 * 1024, validator=attrs.validators.ge(0)
     )
+    stall_seconds: float = attrs.field(default=30.0, validator=_non_negative)
 
     def __attrs_post_init__(self) -> None:
         total = sum(rate for _, rate in self.rates())

@@ -124,8 +124,8 @@ def _server_credentials(host: str) -> tuple[bytes, bytes, bytes]:
     return ca.public_bytes(pem), cert.public_bytes(pem), key_pem
 
 
-def _with_connection_control(app: ASGIApp) -> ASGIApp:
-    """Give the app uvicorn's socket transport, so a simulated drop closes the real connection."""
+def _with_connection_control(app: ASGIApp, closing: asyncio.Event) -> ASGIApp:
+    """Give the app uvicorn's socket transport, so simulated breakage reaches the real socket."""
 
     async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
         cycle: Any = getattr(send, "__self__", None)  # uvicorn's RequestResponseCycle
@@ -141,7 +141,23 @@ def _with_connection_control(app: ASGIApp) -> ASGIApp:
                         break
                     await asyncio.sleep(0)
 
-            extensions = {**(scope.get("extensions") or {}), CONNECTION_EXTENSION: {"abort": abort}}
+            async def stall(receive: Receive, seconds: float) -> None:
+                # Silent until the client hangs up (uvicorn's receive() then says
+                # http.disconnect), the server stops, or the time is up.
+                waits = [
+                    asyncio.ensure_future(receive()),
+                    asyncio.ensure_future(closing.wait()),
+                ]
+                try:
+                    await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    for waiter in waits:
+                        waiter.cancel()
+                    await asyncio.gather(*waits, return_exceptions=True)
+                await abort()
+
+            control = {"abort": abort, "stall": stall}
+            extensions = {**(scope.get("extensions") or {}), CONNECTION_EXTENSION: control}
             scope = {**scope, "extensions": extensions}
         await app(scope, receive, send)
 
@@ -191,8 +207,9 @@ async def serve(
                 "ssl_certfile": str(directory / "server.pem"),
                 "ssl_keyfile": str(directory / "server.key"),
             }
+        closing = asyncio.Event()
         config = uvicorn.Config(
-            _with_connection_control(simulator.app),
+            _with_connection_control(simulator.app, closing),
             http="h11",
             lifespan="off",
             log_config=None,  # leave the host application's logging alone
@@ -215,6 +232,7 @@ async def serve(
                 ca_pem_path=ca_path,
             )
         finally:
+            closing.set()  # releases stalled requests, so shutdown does not wait for them
             server.should_exit = True
             await task
 

@@ -40,9 +40,10 @@ __all__ = ["CONNECTION_EXTENSION", "ENDPOINT_PATH", "Simulator"]
 
 ENDPOINT_PATH: Final = "/products/download/CollectSMIME"
 
-# The ASGI scope extension through which a server lets the app drop the connection: a mapping
-# with an async "abort" callable. The in-process transport and serve() both provide it; under
-# another server the app raises ConnectionAbortedError instead.
+# The ASGI scope extension through which a server lets the app break the connection: a mapping
+# with two async callables, "abort" (close now) and "stall" (taking the receive callable and the
+# most seconds to hold the connection silent, then close). The in-process transport and serve()
+# provide it; under another ASGI server the app raises ConnectionAbortedError instead.
 CONNECTION_EXTENSION: Final = "smime_collect.connection"
 
 Scope = MutableMapping[str, Any]
@@ -335,6 +336,9 @@ class Simulator:
         if fault is Fault.DROP_CONNECTION:
             await _abort(scope)
             return
+        if fault is Fault.TIMEOUT:
+            await _stall(scope, receive, self.chaos.stall_seconds)
+            return
         if fault is Fault.OVERSIZED_BODY:
             await self._send_oversized(send)
             return
@@ -539,8 +543,16 @@ def _http_error(status: int) -> Reply:
     return Reply(status, f"{phrase}\n".encode(), None)
 
 
-async def _abort(scope: Scope) -> None:
+def _connection_control(scope: Scope) -> dict[str, Any]:
     control = (scope.get("extensions") or {}).get(CONNECTION_EXTENSION)
     if control is None:
-        raise ConnectionAbortedError("simulated dropped connection")
-    await control["abort"]()
+        raise ConnectionAbortedError("simulated broken connection (no connection control)")
+    return dict(control)
+
+
+async def _abort(scope: Scope) -> None:
+    await _connection_control(scope)["abort"]()
+
+
+async def _stall(scope: Scope, receive: Receive, seconds: float) -> None:
+    await _connection_control(scope)["stall"](receive, seconds)

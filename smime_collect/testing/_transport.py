@@ -23,7 +23,7 @@ _CLIENT_ADDRESS: Final = ("127.0.0.1", 50000)
 class _Connection:
     """One request's connection: records what the app sends, and whether it dropped."""
 
-    __slots__ = ("aborted", "body", "headers", "received", "request_body", "status")
+    __slots__ = ("aborted", "body", "headers", "received", "request_body", "stalled", "status")
 
     def __init__(self, request_body: bytes) -> None:
         self.request_body = request_body
@@ -32,6 +32,7 @@ class _Connection:
         self.headers: list[tuple[bytes, bytes]] = []
         self.body: list[bytes] = []
         self.aborted = False
+        self.stalled = False
 
     async def receive(self) -> Message:
         if self.received:  # the app asked twice: the client has nothing more to say
@@ -50,6 +51,11 @@ class _Connection:
 
     async def abort(self) -> None:
         self.aborted = True
+
+    async def stall(self, receive: object, seconds: float) -> None:
+        # In-process there is no clock to run out: the client's timeout is taken as expired.
+        del receive, seconds
+        self.stalled = True
 
 
 class _TruncatedStream(httpx.AsyncByteStream):
@@ -94,6 +100,7 @@ class SimulatorTransport(httpx.AsyncBaseTransport):
 
         Raises:
             httpx.RemoteProtocolError: The app dropped the connection before answering.
+            httpx.ReadTimeout: The app stalled (``Fault.TIMEOUT``).
         """
         connection = _Connection(await request.aread())
         url = request.url
@@ -110,10 +117,16 @@ class SimulatorTransport(httpx.AsyncBaseTransport):
             "headers": [(name.lower(), value) for name, value in request.headers.raw],
             "client": _CLIENT_ADDRESS,
             "server": (url.host, url.port or (443 if url.scheme == "https" else 80)),
-            "extensions": {CONNECTION_EXTENSION: {"abort": connection.abort}},
+            "extensions": {
+                CONNECTION_EXTENSION: {"abort": connection.abort, "stall": connection.stall}
+            },
         }
         await self._app(scope, connection.receive, connection.send)
 
+        if connection.stalled:
+            raise httpx.ReadTimeout(
+                "simulated: the server did not answer before the read timeout", request=request
+            )
         if connection.status is None:
             if connection.aborted:
                 raise httpx.RemoteProtocolError(
