@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import math
 import os
+import re
 import sys
 from collections.abc import Callable, Coroutine, Iterator, Sequence
 from pathlib import Path
@@ -78,13 +79,41 @@ class UsageError(Exception):
 # -- argument parsing ------------------------------------------------------------------------
 
 
+# What a mistyped order number looks like; anything else is not echoed in error messages, since
+# a misplaced argument could be a password (CONTRACT 8: never print it).
+_ORDER_LIKE = re.compile(r"[0-9\s,;.+-]{1,32}")
+
+
+def _shown(text: str) -> str:
+    return repr(text) if _ORDER_LIKE.fullmatch(text) else "an argument (not shown)"
+
+
 def _order_number(text: str) -> int:
     value = text.strip()
     if not (value.isascii() and value.isdecimal()) or int(value) <= 0:
         raise argparse.ArgumentTypeError(
-            f"{text!r} is not an order number (a positive integer, as Sectigo returned it)"
+            f"{_shown(text)} is not an order number (a positive integer, as Sectigo returned it)"
         )
     return int(value)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, minus echoing unrecognised arguments: one of them may be a password."""
+
+    def parse_args(  # type: ignore[override]  # narrower than argparse's overloads, on purpose
+        self, args: Sequence[str] | None = None, namespace: None = None
+    ) -> argparse.Namespace:
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            options = sorted({e.split("=", 1)[0] for e in extras if e.startswith("-")})
+            hidden = len(extras) - sum(1 for e in extras if e.startswith("-") and "=" not in e)
+            self.error(
+                "unrecognized arguments: "
+                + " ".join(options)
+                + (f" (and {hidden} value{'s' if hidden > 1 else ''} not shown)" if hidden else "")
+                + "; there is no password option: set SECTIGO_LOGIN_PASSWORD or use --password-file"
+            )
+        return parsed
 
 
 def _positive_int(text: str) -> int:
@@ -131,16 +160,19 @@ def build_parser() -> argparse.ArgumentParser:
     Returns:
         A parser whose namespaces carry the handler in ``handler``.
     """
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="smime-collect",
         description="Collect S/MIME certificates from Sectigo's CollectSMIME endpoint.",
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    remote = argparse.ArgumentParser(add_help=False)
+    # No abbreviations: "--password SECRET" must be refused, not read as "--password-file SECRET"
+    # (whose error message would then print the secret).
+    remote = _Parser(add_help=False, allow_abbrev=False)
     group = remote.add_argument_group("connection")
     group.add_argument("--base-url", default=DEFAULT_URL, metavar="URL", help="endpoint URL")
     group.add_argument(
@@ -178,6 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     collect = commands.add_parser(
         "collect",
+        allow_abbrev=False,
         parents=[remote],
         help="collect certificates into DIR/ORDER/",
         description="Collect each order's certificate and chain into DIR/ORDER/.",
@@ -214,6 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     status = commands.add_parser(
         "status",
+        allow_abbrev=False,
         parents=[remote],
         help="show each order's status (query type 0)",
         description="Ask for each order's status only (queryType 0); nothing is written.",
@@ -226,6 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     inspect = commands.add_parser(
         "inspect",
+        allow_abbrev=False,
         help="show the classified chain in certificate files",
         description="Load PEM, DER, base64, PKCS#7, Netscape, CMMF or ZIP files and show the "
         "classified chain: role, subject, issuer, validity, SHA-256 fingerprint.",
@@ -236,6 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser(
         "demo",
+        allow_abbrev=False,
         help="the whole flow against a built-in simulator (no credentials, no network)",
         description="Collect simulated orders in mixed states from an in-process CollectSMIME "
         "simulator, write their files and print a summary.",
@@ -347,8 +383,10 @@ def order_numbers(given: Sequence[int], orders_file: str | None) -> list[int]:
                 continue
             try:
                 numbers.append(_order_number(text))
-            except argparse.ArgumentTypeError as exc:
-                raise UsageError(f"{source} line {line_number}: {exc}") from None
+            except argparse.ArgumentTypeError:
+                raise UsageError(
+                    f"{source} line {line_number}: {_shown(text)} is not an order number"
+                ) from None
     if not numbers:
         raise UsageError("no order numbers: give ORDER arguments or --orders-file FILE")
     return list(dict.fromkeys(numbers))

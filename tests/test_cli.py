@@ -1,0 +1,769 @@
+"""Tests for the smime-collect command: main(argv) against the in-process simulator."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from smime_collect import _cli, _cli_report, load_certificates
+from smime_collect._demo import Expect, demo_scenario
+from smime_collect._order_files import atomic_write, payload_format
+from smime_collect.testing import OrderState, Simulator, TestCA
+from smime_collect.testing._formats import to_pkcs7_der, to_zip
+
+LOGIN = "cli-api-user"
+# Distinctive, so a leak into any output is found by a plain substring search.
+PASSWORD = "Pw-7f3a-never-printed"
+WRONG_PASSWORD = "Wrong-9c1d-never-printed"
+FAST = ["--poll-interval", "0.001", "--max-poll-interval", "0.002"]
+CREDENTIAL_VARIABLES = (
+    "SECTIGO_LOGIN_NAME",
+    "SECTIGO_LOGIN_PASSWORD",
+    "SECTIGO_LOGIN_NAME_FILE",
+    "SECTIGO_LOGIN_PASSWORD_FILE",
+)
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """No Sectigo credentials in the environment."""
+    for name in CREDENTIAL_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+@pytest.fixture
+def sim(clean_env: pytest.MonkeyPatch) -> Simulator:
+    """A simulator the command talks to in-process, with the credentials in the environment."""
+    simulator = Simulator(seed=7)
+    simulator.add_account(LOGIN, PASSWORD)
+    clean_env.setattr(_cli, "_transport_factory", simulator.transport)
+    clean_env.setenv("SECTIGO_LOGIN_NAME", LOGIN)
+    clean_env.setenv("SECTIGO_LOGIN_PASSWORD", PASSWORD)
+    return simulator
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    """Run main() and return (exit status, stdout, stderr), checking the password never shows."""
+    status = _cli.main(list(argv))
+    out, err = capsys.readouterr()
+    for secret in (PASSWORD, WRONG_PASSWORD):
+        assert secret not in out
+        assert secret not in err
+    return status, out, err
+
+
+def json_lines(text: str) -> list[dict[str, Any]]:
+    """Parse one JSON object per line."""
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+class TestCollect:
+    """collect writes each order's files and exits 0 when all were collected."""
+
+    def test_files_and_meta(
+        self, sim: Simulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """cert.pem, chain.pem, fullchain.pem, root.pem, payload and meta.json hold the chain."""
+        sim.add_order(1001, email="alice@example.com")
+        status, out, err = run(capsys, "collect", "1001", "--out", str(tmp_path), *FAST)
+        assert status == 0, err
+        directory = tmp_path / "1001"
+        cert = x509.load_pem_x509_certificate((directory / "cert.pem").read_bytes())
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        assert san.get_values_for_type(x509.RFC822Name) == ["alice@example.com"]
+        assert cert.issuer == sim.ca.issuer.subject
+        chain = x509.load_pem_x509_certificates((directory / "chain.pem").read_bytes())
+        assert chain == list(sim.ca.intermediates)
+        fullchain = x509.load_pem_x509_certificates((directory / "fullchain.pem").read_bytes())
+        assert fullchain == [cert, *chain]
+        assert x509.load_pem_x509_certificates((directory / "root.pem").read_bytes()) == [
+            sim.ca.root
+        ]
+        payloads = list(directory.glob("payload.*"))
+        assert len(payloads) == 1
+        assert load_certificates(payloads[0].read_bytes()).end_entity == cert
+
+        meta = json.loads((directory / "meta.json").read_text())
+        assert meta["order_number"] == 1001
+        assert meta["status"] == "ATTACHED"
+        assert meta["serial"] == format(cert.serial_number, "X")
+        assert meta["subject"] == cert.subject.rfc4514_string()
+        assert meta["email_addresses"] == ["alice@example.com"]
+        assert meta["not_before"] == cert.not_valid_before_utc.isoformat()
+        assert meta["not_after"] == cert.not_valid_after_utc.isoformat()
+        assert meta["sha256_fingerprint"] == cert.fingerprint(hashes.SHA256()).hex(":").upper()
+        assert meta["payload"]["file"] == payloads[0].name
+        assert not [p for p in directory.iterdir() if p.name.startswith(".")]  # no temp files
+        assert "1 order, 1 collected, 0 failed" in out
+        assert "1001: collected into" in err
+
+    @pytest.mark.parametrize(
+        ("name", "suffix"),
+        [
+            ("pkcs7", ".b64"),
+            ("individual", ".pem"),
+            ("netscape-sequence", ".b64"),
+            ("cmmf", ".b64"),
+        ],
+    )
+    def test_response_type(
+        self,
+        sim: Simulator,
+        tmp_path: Path,
+        capsys: pytest.CaptureFixture[str],
+        name: str,
+        suffix: str,
+    ) -> None:
+        """--response-type asks for that container; the payload keeps its form and extension."""
+        sim.add_order(1002)
+        status, _, err = run(
+            capsys, "collect", "1002", "--response-type", name, "--out", str(tmp_path), *FAST
+        )
+        assert status == 0, err
+        directory = tmp_path / "1002"
+        payload = directory / f"payload{suffix}"
+        assert payload.is_file(), sorted(p.name for p in directory.iterdir())
+        chain = load_certificates(payload.read_bytes())
+        assert chain.end_entity == x509.load_pem_x509_certificate(
+            (directory / "cert.pem").read_bytes()
+        )
+
+    def test_bad_response_type_is_usage_error(
+        self, sim: Simulator, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """An unknown --response-type name exits 2 and lists the valid ones."""
+        status, _, err = run(capsys, "collect", "1", "--response-type", "zip")
+        assert status == 2
+        assert "netscape-sequence, pkcs7, individual, cmmf" in err
+
+    def test_waits_for_processing_orders(
+        self, sim: Simulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """An order that is processing for a few polls is polled until it is collected."""
+        sim.add_order(1003, ready_after_polls=3)
+        status, _, err = run(capsys, "collect", "1003", "--out", str(tmp_path), *FAST)
+        assert status == 0, err
+        assert sim.stats.requests_by_order[1003] == 4
+        assert (tmp_path / "1003" / "meta.json").is_file()
+
+    def test_skip_existing_then_force(
+        self, sim: Simulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """An order with meta.json is skipped without a request, and counted; --force redoes it."""
+        sim.add_order(1004)
+        assert run(capsys, "collect", "1004", "--out", str(tmp_path), *FAST)[0] == 0
+        assert sim.stats.requests_total == 1
+        cert = tmp_path / "1004" / "cert.pem"
+        cert.write_bytes(b"marker")
+
+        status, out, err = run(capsys, "collect", "1004", "--out", str(tmp_path), "--json", *FAST)
+        assert status == 0
+        assert sim.stats.requests_total == 1
+        (line,) = json_lines(out)
+        assert line["skipped"] is True
+        assert line["ok"] is True
+        assert line["directory"] == str(tmp_path / "1004")
+        assert "1 collected (1 already on disk)" in err
+        assert cert.read_bytes() == b"marker"
+
+        status, _, _ = run(capsys, "collect", "1004", "--out", str(tmp_path), "--force", *FAST)
+        assert status == 0
+        assert sim.stats.requests_total == 2
+        assert cert.read_bytes().startswith(b"-----BEGIN CERTIFICATE-----")
+
+    def test_duplicate_orders_collected_once(
+        self, sim: Simulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """An order given twice is collected once: two writers of one directory would race."""
+        sim.add_order(1005)
+        status, out, _ = run(
+            capsys, "collect", "1005", "1005", "--out", str(tmp_path), "--json", *FAST
+        )
+        assert status == 0
+        assert len(json_lines(out)) == 1
+        assert sim.stats.requests_total == 1
+
+
+class TestOrdersFile:
+    """--orders-file: one order per line, blank lines and # comments ignored, - for stdin."""
+
+    def test_file(self, sim: Simulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        """Orders from the file join those from the command line."""
+        sim.add_orders([11, 12, 13])
+        orders = tmp_path / "orders.txt"
+        orders.write_text("# batch of May\n\n12\n  13   # the second one\r\n\n")
+        status, out, _ = run(
+            capsys,
+            "collect",
+            "11",
+            "--orders-file",
+            str(orders),
+            "--out",
+            str(tmp_path / "out"),
+            "--json",
+            *FAST,
+        )
+        assert status == 0
+        assert sorted(o["order_number"] for o in json_lines(out)) == [11, 12, 13]
+
+    def test_stdin(
+        self,
+        sim: Simulator,
+        tmp_path: Path,
+        capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """--orders-file - reads standard input."""
+        sim.add_orders([21, 22])
+        monkeypatch.setattr(sys, "stdin", io.StringIO("21\n22\n"))
+        status, out, _ = run(
+            capsys, "collect", "--orders-file", "-", "--out", str(tmp_path), "--json", *FAST
+        )
+        assert status == 0
+        assert sorted(o["order_number"] for o in json_lines(out)) == [21, 22]
+
+    def test_bad_line_names_it(
+        self, sim: Simulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A line that is not an order number exits 2 naming the file and line; nothing is sent."""
+        orders = tmp_path / "orders.txt"
+        orders.write_text("31\n\n3x2\n")  # not order-like: maybe a secret, so not echoed
+        status, _, err = run(capsys, "collect", "--orders-file", str(orders))
+        assert status == 2
+        assert f"{orders} line 3: an argument (not shown) is not an order number" in err
+        assert sim.stats.requests_total == 0
+
+    def test_missing_file(self, sim: Simulator, capsys: pytest.CaptureFixture[str]) -> None:
+        """An orders file that cannot be read exits 2."""
+        status, _, err = run(capsys, "collect", "--orders-file", "/nonexistent/orders.txt")
+        assert status == 2
+        assert "cannot be read" in err
+        assert "Traceback" not in err
+
+    def test_no_orders(self, sim: Simulator, capsys: pytest.CaptureFixture[str]) -> None:
+        """Neither arguments nor a file: exit 2."""
+        status, _, err = run(capsys, "collect")
+        assert status == 2
+        assert "no order numbers" in err
+
+
+class TestExitStatus:
+    """0 success, 1 failure, 2 usage or configuration, 3 still processing, 130 interrupted."""
+
+    def test_failed_order_is_1_and_others_still_collected(
+        self, sim: Simulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A rejected order exits 1 with its error object; the good order is still written."""
+        sim.add_order(41)
+        sim.add_order(42, state=OrderState.REJECTED)
+        status, out, err = run(
+            capsys, "collect", "41", "42", "--out", str(tmp_path), "--json", *FAST
+        )
+        assert status == 1
+        lines = {o["order_number"]: o for o in json_lines(out)}
+        assert lines[41]["ok"] is True
+        assert lines[41]["status"] == "ATTACHED"
+        assert lines[41]["error"] is None
+        assert lines[42]["ok"] is False
+        assert lines[42]["directory"] is None
+        assert lines[42]["error"]["type"] == "CertificateRejectedError"
+        assert lines[42]["error"]["code"] == -20
+        assert "rejected" in lines[42]["error"]["message"]
+        assert (tmp_path / "41" / "cert.pem").is_file()
+        assert not (tmp_path / "42").exists()
+        assert "1 x CertificateRejectedError" in err  # with --json the summary goes to stderr
+
+    def test_poll_timeout_is_1(
+        self, sim: Simulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """--timeout applies per order: one that stays processing fails with PollTimeoutError."""
+        sim.add_order(43, state=OrderState.PROCESSING)
+        status, out, _ = run(
+            capsys, "collect", "43", "--timeout", "0.02", "--out", str(tmp_path), "--json", *FAST
+        )
+        assert status == 1
+        (line,) = json_lines(out)
+        assert line["error"]["type"] == "PollTimeoutError"
+        assert line["error"]["code"] is None
+        assert line["status"] == "PROCESSING"
+
+    def test_no_wait_processing_is_3(
+        self, sim: Simulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """--no-wait asks once: a processing order is not a failure, but exit 3 says so."""
+        sim.add_order(44, ready_after_polls=5)
+        sim.add_order(45)
+        status, out, _ = run(
+            capsys, "collect", "44", "45", "--no-wait", "--out", str(tmp_path), "--json"
+        )
+        assert status == 3
+        lines = {o["order_number"]: o for o in json_lines(out)}
+        assert lines[44] == {
+            "order_number": 44,
+            "ok": True,
+            "status": "PROCESSING",
+            "error": None,
+            "directory": None,
+            "skipped": False,
+        }
+        assert lines[45]["directory"] == str(tmp_path / "45")
+        assert sim.stats.requests_total == 2
+
+    def test_rejected_credentials_are_2(
+        self,
+        sim: Simulator,
+        tmp_path: Path,
+        capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """-16 exits 2, says what to check once, stops the batch and never shows the password."""
+        sim.add_orders([51, 52, 53])
+        monkeypatch.setenv("SECTIGO_LOGIN_PASSWORD", WRONG_PASSWORD)
+        status, out, err = run(capsys, "collect", "51", "52", "53", "--out", str(tmp_path))
+        assert status == 2
+        assert sim.stats.failed_logins == 1
+        assert err.count("Sectigo error -16") == 2  # the progress line and the final error
+        assert "check the login name and password" in err
+        assert "3 x AuthenticationError" in out
+
+    def test_http_url_is_2(self, sim: Simulator, capsys: pytest.CaptureFixture[str]) -> None:
+        """A plain-HTTP --base-url is refused before anything is sent."""
+        status, _, err = run(capsys, "collect", "1", "--base-url", "http://example.com/x")
+        assert status == 2
+        assert "https://" in err
+        assert sim.stats.requests_total == 0
+
+    @pytest.mark.parametrize(
+        "argv",
+        [
+            ["collect", "abc"],
+            ["collect", "0"],
+            ["collect", "12,13"],
+            ["collect", "1", "--concurrency", "0"],
+            ["collect", "1", "--timeout", "-1"],
+            ["status", "1", "--poll-interval", "nan"],
+            ["frobnicate"],
+            [],
+        ],
+        ids=["word", "zero", "comma", "concurrency", "timeout", "nan", "command", "nothing"],
+    )
+    def test_usage_errors_are_2(
+        self, sim: Simulator, capsys: pytest.CaptureFixture[str], argv: list[str]
+    ) -> None:
+        """Arguments argparse refuses exit 2 with a usage message, never a traceback."""
+        status, _, err = run(capsys, *argv)
+        assert status == 2
+        assert "usage:" in err
+        assert "Traceback" not in err
+
+    def test_help_and_version_are_0(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """--help and --version exit 0."""
+        assert _cli.main(["--version"]) == 0
+        assert _cli.main(["collect", "--help"]) == 0
+        out = capsys.readouterr().out
+        assert "--password-file" in out
+        assert "--password " not in out  # there is no password option
+
+    @pytest.mark.parametrize("option", ["--password", "--pass", "--password-f"])
+    def test_no_password_option(
+        self, sim: Simulator, capsys: pytest.CaptureFixture[str], option: str
+    ) -> None:
+        """No option takes a password, not even as an abbreviation of --password-file."""
+        status, _, err = run(capsys, "collect", "1", option, "hunter2-secret")
+        assert status == 2
+        assert f"unrecognized arguments: {option} (and 1 value not shown)" in err
+        assert "hunter2-secret" not in err
+
+    @pytest.mark.parametrize(
+        "argv",
+        [
+            ["collect", "--password=hunter2-secret", "1"],
+            ["collect", "--pass", "hunter2-secret", "2"],
+            ["status", "hunter2-secret"],
+        ],
+        ids=["equals", "before-orders", "as-order"],
+    )
+    def test_misplaced_secret_never_echoed(
+        self, sim: Simulator, capsys: pytest.CaptureFixture[str], argv: list[str]
+    ) -> None:
+        """A password typed on the command line by mistake is refused without being echoed."""
+        status, out, err = run(capsys, *argv)
+        assert status == 2
+        assert "hunter2-secret" not in out + err
+
+    def test_ctrl_c_is_130(
+        self, sim: Simulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """Ctrl-C during a batch exits 130 with one line, no traceback."""
+
+        class Interrupting(httpx.AsyncBaseTransport):
+            async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+                raise KeyboardInterrupt
+
+        _cli._transport_factory = Interrupting  # restored by the sim fixture's monkeypatch
+        status, _, err = run(capsys, "collect", "1", "--out", str(tmp_path), *FAST)
+        assert status == 130
+        assert err.strip().endswith("smime-collect: interrupted")
+        assert "Traceback" not in err
+
+
+class TestCredentials:
+    """Credentials come from the environment, its _FILE variants or --password-file only."""
+
+    def test_missing_credentials_message(
+        self, clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """Without credentials: exit 2 and a message naming every way to give them."""
+        status, _, err = run(capsys, "collect", "1")
+        assert status == 2
+        assert "SECTIGO_LOGIN_NAME (or SECTIGO_LOGIN_NAME_FILE)" in err
+        assert "SECTIGO_LOGIN_PASSWORD (or SECTIGO_LOGIN_PASSWORD_FILE, or --password-file)" in err
+        assert len(err.strip().splitlines()) == 1
+
+    def test_missing_password_only(
+        self, sim: Simulator, clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """With only the login name set, the message names only the password."""
+        clean_env.delenv("SECTIGO_LOGIN_PASSWORD")
+        status, _, err = run(capsys, "status", "1")
+        assert status == 2
+        assert "SECTIGO_LOGIN_NAME " not in err
+        assert "SECTIGO_LOGIN_PASSWORD" in err
+
+    def test_password_file(
+        self,
+        sim: Simulator,
+        clean_env: pytest.MonkeyPatch,
+        tmp_path: Path,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        """--password-file is read, its trailing newline stripped, and wins over the variable."""
+        clean_env.setenv("SECTIGO_LOGIN_PASSWORD", WRONG_PASSWORD)
+        secret = tmp_path / "password"
+        secret.write_text(PASSWORD + "\n")
+        sim.add_order(61)
+        status, _, err = run(capsys, "status", "61", "--password-file", str(secret), "--json")
+        assert status == 0, err
+        assert sim.stats.failed_logins == 0
+
+    def test_password_file_unreadable(
+        self, sim: Simulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A --password-file that cannot be read exits 2 naming the path, not a traceback."""
+        missing = tmp_path / "nope"
+        status, _, err = run(capsys, "status", "1", "--password-file", str(missing))
+        assert status == 2
+        assert f"--password-file {str(missing)!r} cannot be read" in err
+
+    def test_file_variables(
+        self,
+        sim: Simulator,
+        clean_env: pytest.MonkeyPatch,
+        tmp_path: Path,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        """SECTIGO_LOGIN_NAME_FILE and SECTIGO_LOGIN_PASSWORD_FILE name files holding the values."""
+        for name in ("SECTIGO_LOGIN_NAME", "SECTIGO_LOGIN_PASSWORD"):
+            clean_env.delenv(name)
+        (tmp_path / "login").write_text(LOGIN + "\r\n")
+        (tmp_path / "password").write_text(PASSWORD + "\n")
+        clean_env.setenv("SECTIGO_LOGIN_NAME_FILE", str(tmp_path / "login"))
+        clean_env.setenv("SECTIGO_LOGIN_PASSWORD_FILE", str(tmp_path / "password"))
+        sim.add_order(62)
+        status, out, _ = run(capsys, "status", "62", "--json")
+        assert status == 0
+        assert json_lines(out)[0]["status"] == "AVAILABLE"
+
+    def test_empty_password_file(
+        self, sim: Simulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A password file holding only a newline is a configuration error."""
+        secret = tmp_path / "password"
+        secret.write_text("\n")
+        status, _, err = run(capsys, "status", "1", "--password-file", str(secret))
+        assert status == 2
+        assert "is empty" in err
+
+
+class TestStatus:
+    """status asks queryType 0 once per order and writes nothing."""
+
+    def test_lines(
+        self, sim: Simulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """One line per order; a processing order makes the exit status 3."""
+        sim.add_order(71)
+        sim.add_order(72, ready_after_polls=2)
+        status, _, err = run(capsys, "status", "71", "72")
+        assert status == 3
+        assert "71: AVAILABLE" in err
+        assert "72: PROCESSING" in err
+        assert sim.stats.requests_total == 2
+
+    def test_json_and_failure(self, sim: Simulator, capsys: pytest.CaptureFixture[str]) -> None:
+        """--json gives one object per order; a revoked order exits 1."""
+        sim.add_order(73)
+        sim.add_order(74, state=OrderState.REVOKED)
+        status, out, _ = run(capsys, "status", "73", "74", "--json")
+        assert status == 1
+        lines = {o["order_number"]: o for o in json_lines(out)}
+        assert lines[73]["status"] == "AVAILABLE"
+        assert lines[73]["directory"] is None
+        assert lines[74]["error"]["code"] == -21
+
+    def test_all_available_is_0(self, sim: Simulator, capsys: pytest.CaptureFixture[str]) -> None:
+        """Every order available: exit 0."""
+        sim.add_orders([75, 76])
+        assert run(capsys, "status", "75", "76")[0] == 0
+
+
+def _write_chain_pem(path: Path) -> tuple[x509.Certificate, ...]:
+    certificates = TestCA.create().issue_smime("inspect@example.com").certificates()
+    # Root first, as Sectigo's own sample lists them: the roles must not depend on order.
+    path.write_bytes(b"".join(c.public_bytes(Encoding.PEM) for c in reversed(certificates)))
+    return certificates
+
+
+class TestInspect:
+    """inspect loads files and prints the classified chain."""
+
+    def test_good_file(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        """Roles, subject, issuer, validity and the SHA-256 fingerprint are printed; exit 0."""
+        end_entity, intermediate, root = _write_chain_pem(tmp_path / "chain.pem")
+        status, out, _ = run(capsys, "inspect", str(tmp_path / "chain.pem"))
+        assert status == 0
+        assert "3 certificates" in out
+        for role in ("end entity", "intermediate", "root"):
+            assert f"  {role}\n" in out
+        for certificate in (end_entity, intermediate, root):
+            assert certificate.subject.rfc4514_string() in out
+        assert end_entity.fingerprint(hashes.SHA256()).hex(":").upper() in out
+        assert end_entity.not_valid_after_utc.isoformat() in out
+        assert "inspect@example.com" in out
+        assert out.index("end entity") < out.index("intermediate") < out.index("  root")
+
+    def test_json(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        """--json gives one object per file with one row per certificate, in chain order."""
+        certificates = _write_chain_pem(tmp_path / "chain.pem")
+        status, out, _ = run(capsys, "inspect", "--json", str(tmp_path / "chain.pem"))
+        assert status == 0
+        (line,) = json_lines(out)
+        assert line["ok"] is True
+        assert [row["role"] for row in line["certificates"]] == [
+            "end entity",
+            "intermediate",
+            "root",
+        ]
+        assert [row["subject"] for row in line["certificates"]] == [
+            c.subject.rfc4514_string() for c in certificates
+        ]
+
+    def test_pkcs7_and_zip(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        """Binary containers load too."""
+        certificates = TestCA.create().issue_smime("zip@example.com").certificates()
+        (tmp_path / "c.p7b").write_bytes(to_pkcs7_der(certificates))
+        (tmp_path / "c.zip").write_bytes(to_zip({"c.p7b": to_pkcs7_der(certificates)}))
+        status, out, _ = run(capsys, "inspect", str(tmp_path / "c.p7b"), str(tmp_path / "c.zip"))
+        assert status == 0
+        assert out.count("3 certificates") == 2
+
+    def test_bad_and_missing_files_are_1(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A file that is not certificate data, or is missing, exits 1; good files still print."""
+        _write_chain_pem(tmp_path / "good.pem")
+        (tmp_path / "bad.txt").write_bytes(b"hello, not a certificate\n")
+        status, out, err = run(
+            capsys,
+            "inspect",
+            str(tmp_path / "bad.txt"),
+            str(tmp_path / "good.pem"),
+            str(tmp_path / "missing.pem"),
+        )
+        assert status == 1
+        assert "good.pem: 3 certificates" in out
+        assert f"{tmp_path / 'bad.txt'}: " in err
+        assert f"{tmp_path / 'missing.pem'}: No such file or directory" in err
+        assert "Traceback" not in err
+
+    def test_bad_file_json(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        """With --json a failed file gets an object with its error."""
+        (tmp_path / "empty.pem").write_bytes(b"")
+        status, out, _ = run(capsys, "inspect", "--json", str(tmp_path / "empty.pem"))
+        assert status == 1
+        (line,) = json_lines(out)
+        assert line["ok"] is False
+        assert line["error"]["type"] == "CertificateFormatError"
+
+
+class TestFiles:
+    """The file layer: atomic writes and payload naming."""
+
+    def test_atomic_write_keeps_old_file_on_failure(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """When the rename fails the old file is intact and no temporary file is left."""
+        target = tmp_path / "cert.pem"
+        target.write_bytes(b"old")
+
+        def broken_replace(source: str, destination: Path) -> None:
+            raise OSError(28, "No space left on device")
+
+        monkeypatch.setattr(os, "replace", broken_replace)
+        with pytest.raises(OSError, match="No space left"):
+            atomic_write(target, b"new")
+        assert target.read_bytes() == b"old"
+        assert [p.name for p in tmp_path.iterdir()] == ["cert.pem"]
+
+    def test_atomic_write_replaces(self, tmp_path: Path) -> None:
+        """A successful write replaces the content completely."""
+        target = tmp_path / "meta.json"
+        target.write_bytes(b"a much longer old content")
+        atomic_write(target, b"{}")
+        assert target.read_bytes() == b"{}"
+
+    @pytest.mark.parametrize(
+        ("payload", "suffix"),
+        [
+            (b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n", ".pem"),
+            (b"----- BEGIN CERTIFICATE -----\nMIIB\n----END CERTIFICATE-----\n", ".pem"),
+            (b"MIIBkTCCATegAwIBAgIU\nAAAA\n", ".b64"),
+            (to_pkcs7_der(TestCA.create().ca_certificates()), ".p7b"),
+            (TestCA.create().root.public_bytes(Encoding.DER), ".der"),
+            (to_zip({"a.pem": b"x"}), ".zip"),
+            (b"\x00\x01\x02 binary junk", ".bin"),
+        ],
+        ids=["pem", "sloppy-pem", "base64", "pkcs7", "der", "zip", "junk"],
+    )
+    def test_payload_format(self, payload: bytes, suffix: str) -> None:
+        """The payload's extension says what it holds, judged from its bytes."""
+        assert payload_format(payload)[0] == suffix
+
+    def test_unwritable_out_is_2(
+        self, sim: Simulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """An --out that cannot be created (a file is in the way) exits 2."""
+        blocker = tmp_path / "file"
+        blocker.write_text("x")
+        status, _, err = run(capsys, "collect", "1", "--out", str(blocker / "sub"))
+        assert status == 2
+        assert "cannot be created" in err
+
+
+class TestProgress:
+    """Progress: rich on a terminal, plain lines otherwise."""
+
+    def test_rich_when_terminal(
+        self,
+        sim: Simulator,
+        tmp_path: Path,
+        capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """On a terminal with rich installed the summary is a table; failures still show."""
+        monkeypatch.setattr(_cli_report, "stderr_is_terminal", lambda: True)
+        sim.add_order(81)
+        sim.add_order(82, state=OrderState.AWAITING_PAYMENT)
+        status, out, err = run(capsys, "collect", "81", "82", "--out", str(tmp_path), *FAST)
+        assert status == 1
+        assert "smime-collect summary" in out
+        assert "failed: AwaitingPaymentError" in out
+        assert "82: FAILED" in err
+        assert "[1/2]" not in err  # not the plain format
+
+    def test_plain_without_rich(
+        self,
+        sim: Simulator,
+        tmp_path: Path,
+        capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """On a terminal without rich, plain lines are written."""
+        monkeypatch.setattr(_cli_report, "stderr_is_terminal", lambda: True)
+        monkeypatch.setattr(_cli_report, "rich_available", lambda: False)
+        sim.add_order(83)
+        status, _, err = run(capsys, "collect", "83", "--out", str(tmp_path), *FAST)
+        assert status == 0
+        assert "[1/1] 83: collected into" in err
+
+
+class TestDemo:
+    """demo runs the whole flow against the in-process simulator."""
+
+    def test_scenario_shape(self) -> None:
+        """25 orders: most ready, some late, exactly one rejected and one unpaid."""
+        scenario = demo_scenario(25)
+        kinds = [order.expect for order in scenario]
+        assert kinds.count(Expect.REJECTED) == 1
+        assert kinds.count(Expect.UNPAID) == 1
+        assert 0 < kinds.count(Expect.LATE) < kinds.count(Expect.READY)
+        assert len({order.number for order in scenario}) == 25
+
+    def test_end_to_end(
+        self, clean_env: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """Without credentials it collects, writes files, prints a summary and exits 0."""
+        out_dir = tmp_path / "demo"
+        status, out, _ = run(capsys, "demo", "--out", str(out_dir))
+        assert status == 0
+        assert "the outcome matches the scenario: 23 collected, 2 failed as expected" in out
+        assert "25 orders, 23 collected, 2 failed" in out
+        directories = sorted(p for p in out_dir.iterdir() if p.is_dir())
+        assert len(directories) == 23
+        for directory in directories:
+            meta = json.loads((directory / "meta.json").read_text())
+            assert meta["order_number"] == int(directory.name)
+            cert = x509.load_pem_x509_certificate((directory / "cert.pem").read_bytes())
+            assert meta["email_addresses"] == [f"user{directory.name}@example.com"]
+            assert meta["sha256_fingerprint"] == cert.fingerprint(hashes.SHA256()).hex(":").upper()
+        # Re-running replaces the files and matches again.
+        assert run(capsys, "demo", "--out", str(out_dir), "--orders", "4")[0] == 0
+
+    def test_default_out_is_in_current_directory(
+        self,
+        clean_env: pytest.MonkeyPatch,
+        tmp_path: Path,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        """Without --out the files go to ./smime-collect-demo, and the path is printed."""
+        clean_env.chdir(tmp_path)
+        status, out, _ = run(capsys, "demo", "--orders", "3")
+        assert status == 0
+        assert (tmp_path / "smime-collect-demo" / "4210001" / "meta.json").is_file()
+        assert "smime-collect-demo" in out
+
+    def test_python_m(self, tmp_path: Path) -> None:
+        """Running `python -m smime_collect demo` in a fresh process exits 0."""
+        env = {k: v for k, v in os.environ.items() if k not in CREDENTIAL_VARIABLES}
+        completed = subprocess.run(  # noqa: S603 -- our own interpreter and module
+            [
+                sys.executable,
+                "-m",
+                "smime_collect",
+                "demo",
+                "--orders",
+                "5",
+                "--out",
+                str(tmp_path),
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            check=False,
+        )
+        assert completed.returncode == 0, completed.stderr
+        assert "the outcome matches the scenario" in completed.stdout
+        assert len(list(tmp_path.glob("*/meta.json"))) == 3
