@@ -8,11 +8,14 @@ import itertools
 import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from urllib.parse import parse_qsl
 
 import httpx
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, pkcs7
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import smime_collect.testing
 from smime_collect import (
@@ -38,6 +41,7 @@ from smime_collect import (
     parse_response,
 )
 from smime_collect._protocol import looks_like_asn1_sequence
+from smime_collect._rules import FIELD
 from smime_collect.testing import (
     Chaos,
     Fault,
@@ -52,6 +56,7 @@ from smime_collect.testing._simulator import ENDPOINT_PATH
 
 LOGIN = "api-user"
 PASSWORD = "s3cret-Pa55"
+FIELDS = frozenset(FIELD.REQUIRED + FIELD.OPTIONAL)
 NETSCAPE_OID = bytes.fromhex("06096086480186f8420205")
 
 
@@ -570,6 +575,13 @@ class TestRendering:
         assert one.end_entity != two.end_entity
         assert one.root == two.root == sim.ca.root
 
+    def test_issue_certificates_up_front(self, sim: Simulator) -> None:
+        """issue_certificates() makes every order's chain before any request."""
+        sim.add_orders([1002, 1003])
+        sim.issue_certificates()
+        assert all(sim.order(n).chain is not None for n in (1001, 1002, 1003))
+        assert sim.stats.requests_total == 0
+
     async def test_given_chain_is_served(self, sim: Simulator, http: httpx.AsyncClient) -> None:
         """add_order(chain=...) serves the caller's certificates."""
         issued = sim.ca.issue_smime("bob@example.com", days=30)
@@ -765,6 +777,30 @@ class TestChaos:
         stats.reset()
         assert stats.requests_total == 0
         assert not stats.requests_by_order
+
+
+class TestRobustness:
+    """Whatever a client sends, the endpoint answers with a status line, never a crash."""
+
+    @settings(max_examples=60, deadline=None)
+    @given(body=st.binary(max_size=300))
+    def test_any_form_body_gets_a_status_line(self, body: bytes) -> None:
+        """Random bytes posted as a form get HTTP 200 and an integer first line."""
+        sim = Simulator(seed=3)
+        sim.add_account(LOGIN, PASSWORD)
+        response = sim.respond("POST", "https", parse_qsl(body.decode("utf-8", "replace")))
+        assert response.http_status == 200
+        int(response.body.partition(b"\n")[0])
+
+    @settings(max_examples=60, deadline=None)
+    @given(fields=st.dictionaries(st.sampled_from(sorted(FIELDS)), st.text(max_size=20)))
+    def test_any_field_values_get_a_status_line(self, fields: dict[str, str]) -> None:
+        """Known fields with arbitrary values get an integer status line, -2 never."""
+        sim = Simulator(seed=3)
+        sim.add_account(LOGIN, PASSWORD)
+        sim.add_order(1)
+        response = sim.respond("POST", "https", list(fields.items()))
+        assert int(response.body.partition(b"\n")[0]) != -2
 
 
 class TestScenario:
