@@ -834,6 +834,35 @@ class TestScenario:
             sim.inject(Fault.HTTP_503, times=0)
         with pytest.raises(ValueError, match="-4 or -91"):
             Simulator(foreign_order_code=-16)
+        with pytest.raises(ValueError, match="non-empty"):
+            sim.add_account("", "pw")
+        with pytest.raises(ValueError, match=">= 0"):
+            sim.add_order(9, ready_after_polls=-1)
+        with pytest.raises(ValueError, match=">= 0"):
+            sim.inject(Fault.HTTP_503, retry_after=-1)
+        with pytest.raises(ValueError, match=">= 0"):
+            Chaos(latency=-0.1)
+
+    def test_clear_faults(self, sim: Simulator) -> None:
+        """clear_faults() forgets every scripted fault."""
+        sim.inject(Fault.HTTP_503, times=3)
+        assert sim.pending_faults[0].remaining == 3
+        sim.clear_faults()
+        assert sim.pending_faults == ()
+
+    async def test_drop_under_a_server_without_connection_control(self, sim: Simulator) -> None:
+        """Under an ASGI server that offers no connection control, a drop raises in the app."""
+        sim.inject(Fault.DROP_CONNECTION)
+        scope = {"type": "http", "method": "POST", "scheme": "https", "path": "/", "headers": []}
+
+        async def receive() -> dict[str, object]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: object) -> None:
+            del message
+
+        with pytest.raises(ConnectionAbortedError):
+            await sim.app(scope, receive, send)
 
     def test_add_orders(self, sim: Simulator) -> None:
         """add_orders adds a range with shared options."""
