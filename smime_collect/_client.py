@@ -19,11 +19,13 @@ matches their size (``_ShardedTransport``).  Either way the public client type s
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import logging
 import math
 import os
 import random as _random
 import ssl
+import sys
 import time
 import urllib.parse
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Mapping
@@ -65,6 +67,7 @@ _LOGGER = logging.getLogger("smime_collect")
 _FORM_HEADERS: Final = {
     "Content-Type": "application/x-www-form-urlencoded",
     "Accept": "text/plain, */*",
+    "User-Agent": "smime-collect",
 }
 _SHARD_SIZE: Final = 4  # connections per httpcore pool on the core-only path (measured: see README)
 
@@ -179,14 +182,20 @@ class CollectClient:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closed = False
         self._owns_http = http_client is None
+        # With a client of our own, requests go straight to its transport (public httpx API):
+        # AsyncClient.send's cookie jar and request merging cost more CPU per request than
+        # everything else here but the certificate parsing (measured: benchmarks/bench_client.py).
+        self._transport: httpx.AsyncBaseTransport | None = None
         if http_client is not None:
             self._http = http_client
         else:
             if transport is None:
                 transport = _default_transport(_ssl_context(verify), max_concurrency)
+            self._transport = transport
             self._http = httpx.AsyncClient(
                 transport=transport, timeout=self._timeout, follow_redirects=False
             )
+        self._timeout_extension = self._timeout.as_dict()
 
     @classmethod
     def from_env(cls, *, environ: Mapping[str, str] | None = None, **kwargs: Any) -> Self:
@@ -349,12 +358,7 @@ class CollectClient:
                 return _Failure(batch.error_for(order), transient=False)
             started = time.perf_counter()
             try:
-                response = await self._http.send(
-                    self._http.build_request(
-                        "POST", self._url, content=body, headers=_FORM_HEADERS
-                    ),
-                    stream=True,
-                )
+                response = await self._send(body)
                 try:
                     if not response.is_success:
                         return self._status_failure(response, order, attempt, started)
@@ -386,6 +390,25 @@ class CollectClient:
                 retry_after=_retry_after(response),
                 rate_limited=_polling.is_rate_limit(code=exc.code),
             )
+
+    async def _send(self, body: bytes) -> httpx.Response:
+        if self._transport is None:
+            return await self._http.send(
+                self._http.build_request("POST", self._url, content=body, headers=_FORM_HEADERS),
+                stream=True,
+            )
+        if self._http.is_closed:  # closed under us (aclose while a batch ran)
+            raise httpx.ConnectError("the client has been closed")
+        request = httpx.Request(
+            "POST",
+            self._url,
+            content=body,
+            headers=_FORM_HEADERS,
+            extensions={"timeout": self._timeout_extension},
+        )
+        response = await self._transport.handle_async_request(request)
+        response.request = request
+        return response
 
     def _status_failure(
         self, response: httpx.Response, order: int, attempt: int, started: float
@@ -746,9 +769,24 @@ def _default_transport(verify: ssl.SSLContext | bool, size: int) -> httpx.AsyncB
     try:
         from httpx_aiohttp import AiohttpTransport  # noqa: PLC0415 -- optional extra
     except ImportError:
+        _cache_missing_sniffio()
         return _ShardedTransport(verify, size)
     transport: httpx.AsyncBaseTransport = AiohttpTransport(verify=verify, limits=limits)
     return transport
+
+
+def _cache_missing_sniffio() -> None:
+    """Make httpcore's per-lock ``import sniffio`` cheap when sniffio is not installed.
+
+    httpcore (1.0.x) runs ``import sniffio`` each time it creates a lock or event, several
+    times per request.  anyio 4 no longer depends on sniffio, so it is often absent, and a
+    failed import is not cached: every attempt scans the whole ``sys.path`` (measured: most of
+    the core-only path's CPU per request).  ``sys.modules[name] = None`` is Python's own
+    negative import cache ("import of sniffio halted"): the import fails at once, exactly as
+    it would have failed slowly.  Nothing changes when sniffio is installed.
+    """
+    if importlib.util.find_spec("sniffio") is None:
+        sys.modules.setdefault("sniffio", None)  # type: ignore[arg-type]  # the documented negative cache
 
 
 class _ShardedTransport(httpx.AsyncBaseTransport):
@@ -760,6 +798,9 @@ class _ShardedTransport(httpx.AsyncBaseTransport):
     """
 
     def __init__(self, verify: ssl.SSLContext | bool, size: int) -> None:
+        _cache_missing_sniffio()
+        if verify is True:  # one context for every pool: creating one loads the CA store
+            verify = httpx.create_ssl_context()
         count = max(1, math.ceil(size / _SHARD_SIZE))
         per_pool = math.ceil(size / count)
         limits = httpx.Limits(max_connections=per_pool, max_keepalive_connections=per_pool)
