@@ -31,7 +31,7 @@ import attrs
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, pkcs7
 
-from ._chain import CertificateChain, classify
+from ._chain import CertificateChain, classify, known_ca_certificate
 from ._der import DERError, Element, read_element, read_header
 from ._exceptions import CertificateFormatError
 
@@ -59,6 +59,7 @@ _TRAILING = _WHITESPACE + b"\x00"
 _BASE64 = re.compile(rb"[A-Za-z0-9+/]+={0,2}")
 # Labels whose blocks must hold certificates; other blocks (keys, CRLs, requests) are skipped.
 _CERTIFICATE_LABELS = re.compile(rb"CERTIFICATE|PKCS ?#?7|CMS|CERTS|CHAIN|SEQUENCE|CMMF|CMP")
+_TBS_STARTS = (b"\xa0", b"\x02")
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 
 _Loaded = list[tuple[x509.Certificate, bytes]]
@@ -197,13 +198,22 @@ class _Loader:
             if der[position] in _TRAILING and not der[position:].strip(_TRAILING):
                 break  # a trailing newline or padding after the last structure
             try:
-                element = read_element(der, position)
+                tag, start, end = read_header(der, position)
+                # Fast path: Certificate ::= SEQUENCE { tbsCertificate SEQUENCE { [0] version
+                # (or the serial INTEGER of a v1 certificate) ... } }
+                if tag == 0x30:
+                    inner_tag, inner_start, _ = read_header(der, start, end)
+                    if inner_tag == 0x30 and der[inner_start : inner_start + 1] in _TBS_STARTS:
+                        one = der if position == 0 and end == len(der) else der[position:end]
+                        loaded.append((self.certificate(one, where), one))
+                        position = end
+                        continue
             except DERError as exc:
                 raise CertificateFormatError(
                     f"{where}: {decoded}{len(der)} bytes that are not DER ({exc})"
                 ) from None
-            loaded += self.load_structure(element, where)
-            position = element.end
+            loaded += self.load_structure(read_element(der, position), where)
+            position = end
         return loaded
 
     def load_structure(self, element: Element, where: str) -> _Loaded:
@@ -214,13 +224,6 @@ class _Loader:
                 "not a certificate or a certificate container"
             )
         der = element.encoded
-        try:
-            # Fast path: Certificate ::= SEQUENCE { tbsCertificate SEQUENCE { [0] version | serial
-            tag, start, _ = read_header(der, read_header(der)[1])
-            if tag == 0x30 and der[start : start + 1] in (b"\xa0", b"\x02"):
-                return [(self.certificate(der, where), der)]
-        except DERError:
-            pass  # not a certificate: the structural checks below say what it is
         try:
             children = element.children()
             first = children[0] if children else None
@@ -251,6 +254,9 @@ class _Loader:
         self.count += 1
         if self.count > MAX_CERTIFICATES:
             raise CertificateFormatError(f"{where}: more than {MAX_CERTIFICATES} certificates")
+        known = known_ca_certificate(der)
+        if known is not None:
+            return known
         try:
             return x509.load_der_x509_certificate(der)
         except ValueError as exc:

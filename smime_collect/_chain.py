@@ -36,6 +36,7 @@ from __future__ import annotations
 import hashlib
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
+from typing import NamedTuple
 
 import attrs
 from cryptography import x509
@@ -71,14 +72,18 @@ def _header(der: bytes, pos: int) -> tuple[int, int, int]:
     return der[pos], start, start + int.from_bytes(der[pos + 2 : start], "big")
 
 
-@attrs.frozen(eq=False)
-class _Facts:
-    """What classification needs from one certificate, read once."""
+class _Facts(NamedTuple):
+    """What classification needs from one certificate, read once.
+
+    A NamedTuple rather than an attrs class: it is built for every certificate on the hot path of
+    ``load_certificates`` and tuple construction is several times cheaper.  Instances are told
+    apart by identity (``id``), never by value.
+    """
 
     certificate: x509.Certificate
-    der: bytes = attrs.field(repr=False)
-    issuer: bytes = attrs.field(repr=False)
-    subject: bytes = attrs.field(repr=False)
+    der: bytes
+    issuer: bytes
+    subject: bytes
     ca: bool | None  # None: no basicConstraints extension
     ski: bytes | None
     aki: bytes | None
@@ -86,37 +91,51 @@ class _Facts:
     @classmethod
     def read(cls, certificate: x509.Certificate, der: bytes) -> _Facts:
         """Read names and the three extensions straight from the DER (cheap), or fall back."""
+        cached = _CA_FACTS.get(der)
+        if cached is not None:
+            return cached
         try:
-            return cls._from_der(certificate, der)
+            facts = cls._from_der(certificate, der)
         except (IndexError, ValueError):  # pragma: no cover - cryptography parsed it already
-            return cls._from_objects(certificate, der)
+            facts = cls._from_objects(certificate, der)
+        if facts.ca:
+            _remember_ca(facts)
+        return facts
 
     @classmethod
     def _from_der(cls, certificate: x509.Certificate, der: bytes) -> _Facts:
         # Certificate ::= SEQUENCE { tbsCertificate SEQUENCE { [0] version OPTIONAL, serial,
         # signature, issuer, validity, subject, subjectPublicKeyInfo, [1], [2], [3] extensions } }
+        # This runs for every certificate loaded, so short-form lengths are decoded inline.
         _, pos, _ = _header(der, 0)
         _, pos, tbs_end = _header(der, pos)
         if der[pos] == 0xA0:
-            pos = _header(der, pos)[2]
-        pos = _header(der, pos)[2]  # serialNumber
-        pos = _header(der, pos)[2]  # signature AlgorithmIdentifier
+            pos += 2 + der[pos + 1]  # [0] EXPLICIT INTEGER: always short
+        for _skipped in range(2):  # serialNumber, signature AlgorithmIdentifier
+            first = der[pos + 1]
+            pos = pos + 2 + first if first < 0x80 else _header(der, pos)[2]
         issuer_end = _header(der, pos)[2]
         issuer = der[pos:issuer_end]
-        pos = _header(der, issuer_end)[2]  # validity
+        first = der[issuer_end + 1]  # validity
+        pos = issuer_end + 2 + first if first < 0x80 else _header(der, issuer_end)[2]
         subject_end = _header(der, pos)[2]
         subject = der[pos:subject_end]
         pos = _header(der, subject_end)[2]  # subjectPublicKeyInfo
         ca: bool | None = None
         ski = aki = None
+        kinds = _EXTENSION_KINDS
         while pos < tbs_end:
             tag, start, pos = _header(der, pos)
             if tag != 0xA3:
                 continue
             _, ext_pos, ext_end = _header(der, start)
             while ext_pos < ext_end:
-                _, oid_pos, ext_pos = _header(der, ext_pos)
-                kind = _EXTENSION_KINDS.get(der[oid_pos : oid_pos + 5])
+                first = der[ext_pos + 1]
+                if first < 0x80:
+                    oid_pos, ext_pos = ext_pos + 2, ext_pos + 2 + first
+                else:
+                    _, oid_pos, ext_pos = _header(der, ext_pos)
+                kind = kinds.get(der[oid_pos : oid_pos + 5])
                 if kind is None:
                     continue
                 tag, value, value_end = _header(der, oid_pos + 5)
@@ -166,6 +185,36 @@ class _Facts:
             -self.certificate.not_valid_before_utc.timestamp(),
             hashlib.sha256(self.der).digest(),
         )
+
+
+# The same few intermediates and roots arrive with every order of an account (a batch of many
+# orders repeats them thousands of times), so what was read from a CA certificate is kept, keyed by
+# its DER: loading it again skips both cryptography's parse and the DER walk.  End entities are
+# unique per order and are never kept.  Bounded: the oldest entry goes when the cache is full.
+_CA_FACTS: dict[bytes, _Facts] = {}
+_CA_FACTS_MAX = 128
+
+
+def _remember_ca(facts: _Facts) -> None:
+    while len(_CA_FACTS) >= _CA_FACTS_MAX:
+        try:
+            del _CA_FACTS[next(iter(_CA_FACTS))]
+        except (KeyError, RuntimeError, StopIteration):  # pragma: no cover - another thread won
+            break
+    _CA_FACTS[facts.der] = facts
+
+
+def known_ca_certificate(der: bytes) -> x509.Certificate | None:
+    """A CA certificate already loaded from exactly these bytes, if it is still cached.
+
+    Args:
+        der: A certificate's DER encoding.
+
+    Returns:
+        The same (immutable) certificate object loaded before, or None.
+    """
+    facts = _CA_FACTS.get(der)
+    return None if facts is None else facts.certificate
 
 
 def signed_by(child: x509.Certificate, parent: x509.Certificate) -> bool:
@@ -293,9 +342,25 @@ def classify(certificates: Iterable[tuple[x509.Certificate, bytes]]) -> Certific
     cas = [f for f in others if f.ca or graph.children[id(f)]]
     leaves = [f for f in others if not (f.ca or graph.children[id(f)])]
     end_entity: _Facts | None = None
-    if leaves:
+    if len(leaves) == 1:
+        end_entity = leaves.pop()
+    elif leaves:
         end_entity = min(leaves, key=lambda f: (not graph.parents[id(f)], f.tie_break()))
         leaves.remove(end_entity)
+    if len(cas) > 1 or len(roots) > 1:
+        _sort_by_distance(graph, end_entity, cas, roots)
+    leaves.sort(key=_Facts.tie_break)
+    return CertificateChain(
+        end_entity.certificate if end_entity else None,
+        tuple(f.certificate for f in (*cas, *leaves)),
+        tuple(f.certificate for f in roots),
+    )
+
+
+def _sort_by_distance(
+    graph: _Graph, end_entity: _Facts | None, cas: list[_Facts], roots: list[_Facts]
+) -> None:
+    """Order CAs and roots by links from the end entity, then from the lowest CAs."""
     from_end_entity = graph.distances([end_entity]) if end_entity else {}
     lowest = [f for f in cas if id(f) not in from_end_entity and not graph.children[id(f)]]
     from_lowest = graph.distances(lowest)
@@ -305,16 +370,8 @@ def classify(certificates: Iterable[tuple[x509.Certificate, bytes]]) -> Certific
             return (0, from_end_entity[id(fact)], fact.tie_break())
         return (1, from_lowest.get(id(fact), 0), fact.tie_break())
 
-    if len(cas) > 1:
-        cas.sort(key=order)
-    if len(roots) > 1:
-        roots.sort(key=order)
-    leaves.sort(key=_Facts.tie_break)
-    return CertificateChain(
-        end_entity.certificate if end_entity else None,
-        tuple(f.certificate for f in (*cas, *leaves)),
-        tuple(f.certificate for f in roots),
-    )
+    cas.sort(key=order)
+    roots.sort(key=order)
 
 
 def _certificate_tuple(certificates: Iterable[x509.Certificate]) -> tuple[x509.Certificate, ...]:

@@ -30,7 +30,7 @@ Errors are :class:`DERError`, a ``ValueError`` whose message says what was seen 
 
 from __future__ import annotations
 
-import attrs
+from typing import NamedTuple
 
 __all__ = [
     "DEFAULT_MAX_DEPTH",
@@ -130,9 +130,11 @@ def read_header(data: bytes, offset: int = 0, end: int | None = None) -> tuple[i
     return tag, start, start + length
 
 
-@attrs.frozen
-class Element:
+class Element(NamedTuple):
     """One DER element inside a buffer (offsets, not copies).
+
+    A NamedTuple (immutable, and much cheaper to build than an attrs class, which matters when a
+    large PKCS#7 or sequence is walked element by element).
 
     Attributes:
         tag: The identifier octet.
@@ -145,7 +147,7 @@ class Element:
     """
 
     tag: int
-    data: bytes = attrs.field(repr=False)
+    data: bytes
     start: int
     content_start: int
     end: int
