@@ -20,10 +20,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
-import os
-import re
 import sys
-from collections.abc import Callable, Coroutine, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
@@ -31,8 +29,11 @@ import httpx
 
 from . import __version__
 from ._certs import CertificateChain, load_certificates
+from ._cli_input import UsageError, credentials, order_number, order_numbers
 from ._cli_report import (
     OrderReport,
+    PlainProgress,
+    Progress,
     Tally,
     chain_rows,
     describe_error,
@@ -72,29 +73,7 @@ _transport_factory: Callable[[], httpx.AsyncBaseTransport] | None = None
 _T = TypeVar("_T")
 
 
-class UsageError(Exception):
-    """A usage or configuration problem: reported in one line, exit status 2."""
-
-
 # -- argument parsing ------------------------------------------------------------------------
-
-
-# What a mistyped order number looks like; anything else is not echoed in error messages, since
-# a misplaced argument could be a password (CONTRACT 8: never print it).
-_ORDER_LIKE = re.compile(r"[0-9\s,;.+-]{1,32}")
-
-
-def _shown(text: str) -> str:
-    return repr(text) if _ORDER_LIKE.fullmatch(text) else "an argument (not shown)"
-
-
-def _order_number(text: str) -> int:
-    value = text.strip()
-    if not (value.isascii() and value.isdecimal()) or int(value) <= 0:
-        raise argparse.ArgumentTypeError(
-            f"{_shown(text)} is not an order number (a positive integer, as Sectigo returned it)"
-        )
-    return int(value)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -217,7 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    collect.add_argument("orders", nargs="*", type=_order_number, metavar="ORDER", help=orders_help)
+    collect.add_argument("orders", nargs="*", type=order_number, metavar="ORDER", help=orders_help)
     collect.add_argument(
         "--orders-file",
         metavar="FILE|-",
@@ -254,7 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    status.add_argument("orders", nargs="*", type=_order_number, metavar="ORDER", help=orders_help)
+    status.add_argument("orders", nargs="*", type=order_number, metavar="ORDER", help=orders_help)
     status.add_argument("--orders-file", metavar="FILE|-", help="as for collect")
     status.set_defaults(handler=_run_status)
 
@@ -288,108 +267,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.set_defaults(handler=_run_demo)
     return parser
-
-
-# -- configuration ---------------------------------------------------------------------------
-
-
-def _read_secret_file(path: Path, origin: str) -> str:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
-        raise UsageError(f"{origin} {str(path)!r} cannot be read: {reason}") from None
-    value = text.rstrip("\r\n")
-    if not value:
-        raise UsageError(f"{origin} {str(path)!r} is empty")
-    return value
-
-
-def _from_environment(name: str) -> str | None:
-    value = os.environ.get(name)
-    if value:
-        return value
-    path = os.environ.get(f"{name}_FILE")
-    if path:
-        return _read_secret_file(Path(path), f"{name}_FILE")
-    return None
-
-
-def credentials(password_file: Path | None) -> tuple[str, str]:
-    """The login name and password, from the environment or ``--password-file``.
-
-    Args:
-        password_file: The ``--password-file`` path, which wins over the environment.
-
-    Returns:
-        ``(login_name, password)``.
-
-    Raises:
-        UsageError: One is missing or its file cannot be read; the message never holds a value.
-    """
-    login = _from_environment("SECTIGO_LOGIN_NAME")
-    if password_file is not None:
-        password: str | None = _read_secret_file(password_file, "--password-file")
-    else:
-        password = _from_environment("SECTIGO_LOGIN_PASSWORD")
-    missing = [
-        f"{name} (or {name}_FILE{', or --password-file' if 'PASSWORD' in name else ''})"
-        for name, value in (
-            ("SECTIGO_LOGIN_NAME", login),
-            ("SECTIGO_LOGIN_PASSWORD", password),
-        )
-        if value is None
-    ]
-    if missing:
-        raise UsageError(
-            f"no Sectigo credentials: set {' and '.join(missing)}; "
-            "passwords are never taken from the command line"
-        )
-    assert login is not None  # noqa: S101 -- both checked just above
-    assert password is not None  # noqa: S101
-    return login, password
-
-
-def _read_orders_file(name: str) -> Iterator[tuple[str, int, str]]:
-    if name == "-":
-        yield from (("<stdin>", n, line) for n, line in enumerate(sys.stdin, 1))
-        return
-    try:
-        with Path(name).open(encoding="utf-8") as handle:
-            yield from ((name, n, line) for n, line in enumerate(handle, 1))
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
-        raise UsageError(f"--orders-file {name!r} cannot be read: {reason}") from None
-
-
-def order_numbers(given: Sequence[int], orders_file: str | None) -> list[int]:
-    """The orders to work on: the arguments, then the file's lines, each once, in order.
-
-    Args:
-        given: Order numbers from the command line.
-        orders_file: The ``--orders-file`` path, ``-`` for stdin, or None.
-
-    Returns:
-        The order numbers without duplicates (two writers of one directory would race).
-
-    Raises:
-        UsageError: No order at all, or a line that is not an order number (named by line).
-    """
-    numbers = list(given)
-    if orders_file is not None:
-        for source, line_number, line in _read_orders_file(orders_file):
-            text = line.split("#", 1)[0].strip()
-            if not text:
-                continue
-            try:
-                numbers.append(_order_number(text))
-            except argparse.ArgumentTypeError:
-                raise UsageError(
-                    f"{source} line {line_number}: {_shown(text)} is not an order number"
-                ) from None
-    if not numbers:
-        raise UsageError("no order numbers: give ORDER arguments or --orders-file FILE")
-    return list(dict.fromkeys(numbers))
 
 
 def _client(args: argparse.Namespace) -> CollectClient:
@@ -441,10 +318,15 @@ def exit_status(tally: Tally) -> int:
 
 
 async def _run_batch(args: argparse.Namespace, orders: list[int], settings: BatchSettings) -> Tally:
-    summary_stream = sys.stderr if args.json else sys.stdout
+    progress: Progress
+    if settings.query_type is QueryType.STATUS and not args.json:
+        # For status the per-order lines are the output itself: stdout, unnumbered.
+        progress = PlainProgress(len(orders), sys.stdout, sys.stderr, numbered=False)
+    else:
+        progress = make_progress(len(orders), sys.stderr if args.json else sys.stdout)
 
     async with _client(args) as client:
-        with make_progress(len(orders), summary_stream) as progress:
+        with progress:
 
             def on_report(report: OrderReport) -> None:
                 progress.advance(report)

@@ -28,7 +28,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "OrderReport",
+    "PlainProgress",
     "Progress",
+    "RichProgress",
     "Tally",
     "chain_rows",
     "describe_error",
@@ -220,8 +222,11 @@ class Progress(Protocol):
 class PlainProgress:
     """One line per order, then the summary; for pipes, logs and terminals without rich."""
 
-    def __init__(self, total: int, stream: IO[str], summary_stream: IO[str]) -> None:
+    def __init__(
+        self, total: int, stream: IO[str], summary_stream: IO[str], *, numbered: bool = True
+    ) -> None:
         self._total = total
+        self._numbered = numbered
         self._done = 0
         self._stream = stream
         self._summary_stream = summary_stream
@@ -242,7 +247,8 @@ class PlainProgress:
                 return
             self._account_errors_shown.add(key)
         width = len(str(self._total))
-        print(f"[{self._done:>{width}}/{self._total}] {report.line()}", file=self._stream)
+        counter = f"[{self._done:>{width}}/{self._total}] " if self._numbered else ""
+        print(f"{counter}{report.line()}", file=self._stream)
 
     def summary(self, tally: Tally) -> None:
         """Print the summary lines."""

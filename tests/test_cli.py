@@ -506,10 +506,10 @@ class TestStatus:
         """One line per order; a processing order makes the exit status 3."""
         sim.add_order(71)
         sim.add_order(72, ready_after_polls=2)
-        status, _, err = run(capsys, "status", "71", "72")
+        status, out, err = run(capsys, "status", "71", "72")
         assert status == 3
-        assert "71: AVAILABLE" in err
-        assert "72: PROCESSING" in err
+        assert sorted(out.splitlines()) == ["71: AVAILABLE", "72: PROCESSING"]
+        assert "2 orders, 1 answered, 1 still processing, 0 failed" in err
         assert sim.stats.requests_total == 2
 
     def test_json_and_failure(self, sim: Simulator, capsys: pytest.CaptureFixture[str]) -> None:
