@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import os
@@ -19,7 +20,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from smime_collect import _cli, _cli_report, load_certificates
 from smime_collect._demo import Expect, demo_scenario
 from smime_collect._order_files import atomic_write, payload_format
-from smime_collect.testing import OrderState, Simulator, TestCA
+from smime_collect.testing import OrderState, Simulator, TestCA, serve
 from smime_collect.testing._formats import to_pkcs7_der, to_zip
 
 LOGIN = "cli-api-user"
@@ -367,6 +368,38 @@ class TestExitStatus:
         assert status == 2
         assert "usage:" in err
         assert "Traceback" not in err
+
+    def test_order_like_value_is_echoed(
+        self, sim: Simulator, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A mistyped order number (digits and separators) is shown, to help fix it."""
+        status, _, err = run(capsys, "collect", "12,13")
+        assert status == 2
+        assert "'12,13' is not an order number" in err
+
+    def test_missing_ca_bundle_is_2(
+        self, sim: Simulator, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A --ca-bundle that is not a file is a configuration error."""
+        monkeypatch.setattr(_cli, "_transport_factory", None)
+        status, _, err = run(capsys, "status", "1", "--ca-bundle", "/nonexistent/ca.pem")
+        assert status == 2
+        assert "--ca-bundle '/nonexistent/ca.pem' is not a readable file" in err
+
+    def test_ca_bundle_not_pem_is_2(
+        self,
+        sim: Simulator,
+        tmp_path: Path,
+        capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """A --ca-bundle holding no PEM certificates is refused before anything is sent."""
+        monkeypatch.setattr(_cli, "_transport_factory", None)
+        bundle = tmp_path / "ca.pem"
+        bundle.write_text("not a certificate\n")
+        status, _, err = run(capsys, "status", "1", "--ca-bundle", str(bundle))
+        assert status == 2
+        assert "CA bundle" in err
 
     def test_help_and_version_are_0(self, capsys: pytest.CaptureFixture[str]) -> None:
         """--help and --version exit 0."""
@@ -767,3 +800,52 @@ class TestDemo:
         assert completed.returncode == 0, completed.stderr
         assert "the outcome matches the scenario" in completed.stdout
         assert len(list(tmp_path.glob("*/meta.json"))) == 3
+
+
+@pytest.mark.network
+class TestOverTLS:
+    """The command over a real loopback socket with TLS, trusting the server through --ca-bundle."""
+
+    async def test_collect_with_ca_bundle(self, tmp_path: Path) -> None:
+        """A fresh process collects over HTTPS when --ca-bundle names the server's CA."""
+        simulator = Simulator(seed=11)
+        simulator.add_account(LOGIN, PASSWORD)
+        simulator.add_order(91)
+        env = {k: v for k, v in os.environ.items() if k not in CREDENTIAL_VARIABLES}
+        env |= {"SECTIGO_LOGIN_NAME": LOGIN, "SECTIGO_LOGIN_PASSWORD": PASSWORD}
+        async with serve(simulator) as server:
+            assert server.ca_pem_path is not None
+            common = ["--base-url", server.url, "--json", *FAST]
+
+            async def smime_collect(*argv: str) -> tuple[int, str, str]:
+                process = await asyncio.create_subprocess_exec(
+                    sys.executable,
+                    "-m",
+                    "smime_collect",
+                    *argv,
+                    env=env,
+                    stdout=asyncio.subprocess.PIPE,
+                    stderr=asyncio.subprocess.PIPE,
+                )
+                out, err = await asyncio.wait_for(process.communicate(), timeout=120)
+                assert process.returncode is not None
+                return process.returncode, out.decode(), err.decode()
+
+            status, out, err = await smime_collect(
+                "collect",
+                "91",
+                "--out",
+                str(tmp_path),
+                "--ca-bundle",
+                str(server.ca_pem_path),
+                *common,
+            )
+            assert status == 0, err
+            assert json_lines(out)[0]["directory"] == str(tmp_path / "91")
+            assert (tmp_path / "91" / "meta.json").is_file()
+
+            # Without the bundle the server's certificate is not trusted: a transport failure.
+            status, out, err = await smime_collect("status", "91", *common)
+            assert status == 1
+            assert json_lines(out)[0]["error"]["type"] == "TransportError"
+            assert PASSWORD not in out + err
