@@ -139,7 +139,7 @@ class TestBatch:
             counts = await asyncio.gather(
                 drain(range(1, 31)), drain(range(31, 61)), client.collect(1)
             )
-        assert counts[:2] == [30, 30]
+        assert list(counts[:2]) == [30, 30]
         assert sim.stats.max_in_flight == 5
 
     async def test_early_exit_leaves_nothing_running(self) -> None:
@@ -166,7 +166,7 @@ class TestLoopbackTLS:
     async def test_collect_over_tls(
         self, transport: str, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        """Collect through a verified TLS socket; no logger (httpx, httpcore...) sees the password."""
+        """Collect through verified TLS; no logger (httpx, httpcore...) sees the password."""
         if transport == "core-only":
             monkeypatch.setitem(sys.modules, "httpx_aiohttp", None)
         sim = simulator()
