@@ -31,7 +31,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from ._simulator import CONNECTION_EXTENSION, ENDPOINT_PATH, ASGIApp, Receive, Scope, Send
+from ._asgi import CONNECTION_EXTENSION, ASGIApp, Receive, Scope, Send
+from ._simulator import ENDPOINT_PATH
 
 if TYPE_CHECKING:
     from ._simulator import Simulator

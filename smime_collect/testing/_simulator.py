@@ -21,13 +21,13 @@ import asyncio
 import http
 import random
 import time
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping
-from typing import TYPE_CHECKING, Any, Final, Protocol
-from urllib.parse import parse_qsl
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 
 from . import _endpoint
+from ._asgi import ASGIApp, Receive, Scope, Send, abort, form_fields, lifespan, read_body, stall
 from ._chaos import Chaos, Fault, ScriptedFault, Stats, format_retry_after
 from ._endpoint import Query, Reply
 from ._pki import IssuedChain, TestCA
@@ -36,23 +36,10 @@ from ._scenario import Account, Order, OrderState, Quirks
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["CONNECTION_EXTENSION", "ENDPOINT_PATH", "Simulator"]
+__all__ = ["ENDPOINT_PATH", "Simulator"]
 
 ENDPOINT_PATH: Final = "/products/download/CollectSMIME"
 
-# The ASGI scope extension through which a server lets the app break the connection: a mapping
-# with two async callables, "abort" (close now) and "stall" (taking the receive callable and the
-# most seconds to hold the connection silent, then close). The in-process transport and serve()
-# provide it; under another ASGI server the app raises ConnectionAbortedError instead.
-CONNECTION_EXTENSION: Final = "smime_collect.connection"
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-
-_MAX_REQUEST_BODY: Final = 64 * 1024
-_FORM: Final = b"application/x-www-form-urlencoded"
 _FAULT_STATUS: Final = {
     Fault.ERROR_14: -14,
     Fault.ERROR_42: -42,
@@ -62,13 +49,6 @@ _STATE_CODE: Final = {
     OrderState.REVOKED: -21,
     OrderState.AWAITING_PAYMENT: -22,
 }
-
-
-class ASGIApp(Protocol):
-    """An ASGI 3 application."""
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Serve one connection scope."""
 
 
 def _foreign_order_code(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
@@ -315,7 +295,7 @@ class Simulator:
 
     async def _asgi(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            await _lifespan(receive, send)
+            await lifespan(receive, send)
             return
         if scope["type"] != "http":  # websockets: not this endpoint's business
             return
@@ -329,8 +309,8 @@ class Simulator:
             stats.in_flight -= 1
 
     async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
-        body = await _read_body(receive)
-        fields = _form_fields(scope, body)
+        body = await read_body(receive)
+        fields = form_fields(scope, body)
         order_number = _order_number_hint(fields)
         if order_number is not None:
             self.stats.requests_by_order[order_number] += 1
@@ -343,10 +323,10 @@ class Simulator:
         if fault is not None:
             self.stats.faults[fault] += 1
         if fault is Fault.DROP_CONNECTION:
-            await _abort(scope)
+            await abort(scope)
             return
         if fault is Fault.TIMEOUT:
-            await _stall(scope, receive, self.chaos.stall_seconds)
+            await stall(scope, receive, self.chaos.stall_seconds)
             return
         if fault is Fault.OVERSIZED_BODY:
             await self._send_oversized(send)
@@ -477,7 +457,7 @@ class Simulator:
         await send({"type": "http.response.start", "status": reply.http_status, "headers": headers})
         part = reply.body[: len(reply.body) // 2]
         await send({"type": "http.response.body", "body": part, "more_body": True})
-        await _abort(scope)
+        await abort(scope)
 
     async def _send_oversized(self, send: Send) -> None:
         # No Content-Length: the client must count what it reads and stop at its own cap.
@@ -498,48 +478,6 @@ class Simulator:
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
-async def _lifespan(receive: Receive, send: Send) -> None:
-    # Nothing to set up: the scenario lives in the Simulator object.
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return
-
-
-async def _read_body(receive: Receive) -> bytes | None:
-    """The request body, or None when it passes the cap (the rest is not read)."""
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":  # http.disconnect
-            break
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > _MAX_REQUEST_BODY:
-            return None
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
-
-
-def _form_fields(scope: Scope, body: bytes | None) -> list[tuple[str, str]] | None:
-    if body is None:
-        return None
-    for name, value in scope["headers"]:
-        if name.lower() == b"content-type":
-            if value.split(b";")[0].strip().lower() != _FORM:
-                return None
-            break
-    else:
-        return None
-    return parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
-
-
 def _order_number_hint(fields: list[tuple[str, str]] | None) -> int | None:
     for name, value in fields or ():
         if name == _endpoint.FIELD.ORDER_NUMBER and value.isascii() and value.isdigit():
@@ -550,18 +488,3 @@ def _order_number_hint(fields: list[tuple[str, str]] | None) -> int | None:
 def _http_error(status: int) -> Reply:
     phrase = http.HTTPStatus(status).phrase
     return Reply(status, f"{phrase}\n".encode(), None)
-
-
-def _connection_control(scope: Scope) -> dict[str, Any]:
-    control = (scope.get("extensions") or {}).get(CONNECTION_EXTENSION)
-    if control is None:
-        raise ConnectionAbortedError("simulated broken connection (no connection control)")
-    return dict(control)
-
-
-async def _abort(scope: Scope) -> None:
-    await _connection_control(scope)["abort"]()
-
-
-async def _stall(scope: Scope, receive: Receive, seconds: float) -> None:
-    await _connection_control(scope)["stall"](receive, seconds)

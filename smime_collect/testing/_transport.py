@@ -13,7 +13,7 @@ from typing import Any, Final
 
 import httpx
 
-from ._simulator import CONNECTION_EXTENSION, ASGIApp, Message
+from ._asgi import CONNECTION_EXTENSION, ASGIApp, Message
 
 __all__ = ["SimulatorTransport"]
 
