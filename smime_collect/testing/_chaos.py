@@ -62,6 +62,10 @@ _HTTP_STATUS = {
 }
 
 
+# Each fault's rate field on Chaos, computed once: draw() runs on every request.
+_RATE_FIELDS = tuple((fault, f"{fault.value}_rate") for fault in Fault)
+
+
 def format_retry_after(value: str | float | datetime | None) -> str | None:
     """Render a ``Retry-After`` value (RFC 9110 section 10.2.3).
 
@@ -157,8 +161,8 @@ class Chaos:
         Yields:
             ``(fault, rate)`` pairs, in the order :meth:`draw` walks them.
         """
-        for fault in Fault:
-            yield fault, getattr(self, f"{fault.value}_rate")
+        for fault, name in _RATE_FIELDS:
+            yield fault, getattr(self, name)
 
     def draw(self, rng: random.Random) -> Fault | None:
         """Pick the fault for one request, or none.
