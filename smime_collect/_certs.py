@@ -26,6 +26,7 @@ import re
 import warnings
 import zipfile
 import zlib
+from typing import NamedTuple
 
 import attrs
 from cryptography import x509
@@ -119,7 +120,7 @@ class _Loader:
     max_zip_entries: int
     count: int = 0
 
-    def load(self, raw: bytes, where: str, *, allow_zip: bool) -> _Loaded:
+    def load(self, raw: bytes, where: object, *, allow_zip: bool) -> _Loaded:
         """Any supported form; ``where`` names the source in error messages."""
         if raw.startswith(_ZIP_MAGIC):
             if not allow_zip:
@@ -138,40 +139,41 @@ class _Loader:
 
     # -- text -----------------------------------------------------------------------------------
 
-    def load_text(self, raw: bytes, where: str, *, allow_zip: bool) -> _Loaded:
+    def load_text(self, raw: bytes, where: object, *, allow_zip: bool) -> _Loaded:
         """PEM blocks, or failing any marker, bare base64."""
         if _BEGIN.search(raw) is None:
             return self.load_base64(raw, where, allow_zip=allow_zip)
         loaded: _Loaded = []
-        labels: list[str] = []
+        labels: list[bytes] = []
         position, number = 0, 0
         while match := _BEGIN.search(raw, position):
             number += 1
             if number > MAX_PEM_BLOCKS:
                 raise CertificateFormatError(f"{where} has more than {MAX_PEM_BLOCKS} PEM blocks")
             label = match.group(1)
-            labels.append(label.decode("ascii", "replace") or "(no label)")
+            labels.append(label)
+            block = _PemBlock(number, label, where)  # its text is only built for a message
             end = _find_end_marker(raw, match.end())
             if end is None:
-                raise CertificateFormatError(
-                    f"PEM block {number} ({labels[-1]}) of {where} is truncated: no END line"
-                )
+                raise CertificateFormatError(f"{block} is truncated: no END line")
             line_end = raw.find(b"\n", end)
             position = len(raw) if line_end < 0 else line_end + 1
-            block = f"PEM block {number} ({labels[-1]}) of {where}"
+            body = raw[match.end() : end]
+            if b":" in body:
+                body = _strip_pem_headers(body)
             try:
-                der = _decode_base64(_strip_pem_headers(raw[match.end() : end]), block)
-                loaded += self.load_binary(der, block)
+                loaded += self.load_binary(_decode_base64(body, block), block)
             except CertificateFormatError:
-                if _CERTIFICATE_LABELS.search(label.upper()) or not label:
+                if not label or _CERTIFICATE_LABELS.search(label.upper()):
                     raise
         if not loaded:
+            names = ", ".join(label.decode("ascii", "replace") for label in labels)
             raise CertificateFormatError(
-                f"{where} holds no certificate, only PEM blocks labelled {', '.join(labels)}"
+                f"{where} holds no certificate, only PEM blocks labelled {names}"
             )
         return loaded
 
-    def load_base64(self, raw: bytes, where: str, *, allow_zip: bool) -> _Loaded:
+    def load_base64(self, raw: bytes, where: object, *, allow_zip: bool) -> _Loaded:
         """Bare base64 (with or without line breaks) of any binary form."""
         compact = raw.translate(None, _WHITESPACE)
         if not _BASE64.fullmatch(compact):
@@ -187,7 +189,7 @@ class _Loader:
 
     # -- binary ---------------------------------------------------------------------------------
 
-    def load_binary(self, der: bytes, where: str, *, decoded: str = "") -> _Loaded:
+    def load_binary(self, der: bytes, where: object, *, decoded: str = "") -> _Loaded:
         """One or more consecutive DER/BER structures, trailing whitespace tolerated."""
         if der.startswith(b"\x30\x80"):
             # Indefinite length: only BER PKCS#7 is written that way; cryptography reads BER.
@@ -216,7 +218,7 @@ class _Loader:
             position = end
         return loaded
 
-    def load_structure(self, element: Element, where: str) -> _Loaded:
+    def load_structure(self, element: Element, where: object) -> _Loaded:
         """Tell a certificate, PKCS#7, Netscape sequence and CMMF apart by their structure."""
         if element.tag != 0x30:
             raise CertificateFormatError(
@@ -249,7 +251,7 @@ class _Loader:
             "a certificate, PKCS7, Netscape Certificate Sequence or CMMF CertRepContent"
         )
 
-    def certificate(self, der: bytes, where: str) -> x509.Certificate:
+    def certificate(self, der: bytes, where: object) -> x509.Certificate:
         """Load one DER certificate with cryptography, counting it against the cap."""
         self.count += 1
         if self.count > MAX_CERTIFICATES:
@@ -265,7 +267,7 @@ class _Loader:
                 f"cannot load ({exc})"
             ) from None
 
-    def load_pkcs7(self, der: bytes, where: str) -> _Loaded:
+    def load_pkcs7(self, der: bytes, where: object) -> _Loaded:
         """A PKCS#7 certs-only SignedData, DER or BER, its SET sorted or not."""
         try:
             with warnings.catch_warnings():
@@ -282,7 +284,7 @@ class _Loader:
             raise CertificateFormatError(f"{where}: more than {MAX_CERTIFICATES} certificates")
         return [(c, c.public_bytes(Encoding.DER)) for c in certificates]
 
-    def load_netscape(self, children: tuple[Element, ...], where: str) -> _Loaded:
+    def load_netscape(self, children: tuple[Element, ...], where: object) -> _Loaded:
         """``SEQUENCE { OID 2.16.840.1.113730.2.5, [0] EXPLICIT SEQUENCE OF Certificate }``."""
         what = f"{where}: Netscape Certificate Sequence"
         if len(children) == 1:
@@ -295,7 +297,7 @@ class _Loader:
             raise CertificateFormatError(f"{what}: [0] does not hold one SEQUENCE OF Certificate")
         return self.certificates(inner[0].children(), what)
 
-    def load_cmmf(self, children: tuple[Element, ...], where: str) -> _Loaded:
+    def load_cmmf(self, children: tuple[Element, ...], where: object) -> _Loaded:
         """CMMF / CMP ``CertRepContent``, in EXPLICIT (RFC 4210) or IMPLICIT (NSS) tagging.
 
         ``caPubs [1]``: EXPLICIT wraps one ``SEQUENCE OF Certificate``; IMPLICIT replaces that
@@ -351,7 +353,7 @@ class _Loader:
 
     # -- ZIP ------------------------------------------------------------------------------------
 
-    def load_zip(self, raw: bytes, where: str) -> _Loaded:
+    def load_zip(self, raw: bytes, where: object) -> _Loaded:
         """A ZIP archive: caps checked on the central directory first, then while inflating."""
         declared_entries = _declared_zip_entries(raw)
         if declared_entries is not None and declared_entries > self.max_zip_entries:
@@ -405,6 +407,18 @@ class _Loader:
         return loaded
 
 
+class _PemBlock(NamedTuple):
+    """Names a PEM block in messages; formatted only when an error needs the text."""
+
+    number: int
+    label: bytes
+    source: object
+
+    def __str__(self) -> str:
+        label = self.label.decode("ascii", "replace") or "no label"
+        return f"PEM block {self.number} ({label}) of {self.source}"
+
+
 def _is_certificate(element: Element) -> bool:
     """Whether a SEQUENCE is shaped like a Certificate: SEQUENCE, SEQUENCE, BIT STRING."""
     children = element.children()
@@ -442,14 +456,12 @@ def _find_end_marker(raw: bytes, start: int) -> int | None:
 
 def _strip_pem_headers(body: bytes) -> bytes:
     """Drop RFC 1421 header lines ("Proc-Type: ...") that may precede a PEM body."""
-    if b":" not in body:
-        return body
     lines = body.splitlines()
     kept = [line for line in lines if b":" not in line]
     return b"\n".join(kept)
 
 
-def _decode_base64(body: bytes, where: str) -> bytes:
+def _decode_base64(body: bytes, where: object) -> bytes:
     compact = body.translate(None, _WHITESPACE)
     if not compact:
         raise CertificateFormatError(f"{where} is empty")
