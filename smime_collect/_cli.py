@@ -44,7 +44,7 @@ from ._cli_report import (
 )
 from ._client import DEFAULT_URL, CollectClient
 from ._collect_to_disk import BatchSettings, collect_into
-from ._exceptions import AuthenticationError, CollectError, HttpsRequiredError
+from ._exceptions import AuthenticationError, ChainError, CollectError, HttpsRequiredError
 from ._models import QueryType, ResponseType
 
 __all__ = ["main"]
@@ -246,6 +246,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     inspect.add_argument("files", nargs="+", metavar="FILE", help="files to load; - for stdin")
     inspect.add_argument("--json", action="store_true", help="one JSON object per file on stdout")
+    inspect.add_argument(
+        "--verify",
+        action="store_true",
+        help="also check the signature of every link; a broken chain exits 1",
+    )
     inspect.set_defaults(handler=_run_inspect)
 
     demo = commands.add_parser(
@@ -334,7 +339,7 @@ async def _run_batch(args: argparse.Namespace, orders: list[int], settings: Batc
                     json_line(report.to_json(), sys.stdout)
 
             tally = await collect_into(client, orders, settings, on_report)
-            progress.summary(tally)
+        progress.summary(tally)  # after the bar has stopped drawing
     if tally.account_error is not None and is_account_level(tally.account_error):
         print(f"smime-collect: error: {tally.account_error}", file=sys.stderr)
     return tally
@@ -399,10 +404,23 @@ def _run_inspect(args: argparse.Namespace) -> int:
             if args.json:
                 json_line({"file": name, "ok": False, "error": describe_error(error)}, sys.stdout)
             continue
+        broken: ChainError | None = None
+        if args.verify:
+            try:
+                chain.verify()
+            except ChainError as error:
+                broken, status = error, EXIT_FAILED
         if args.json:
-            json_line({"file": name, "ok": True, "certificates": chain_rows(chain)}, sys.stdout)
-        else:
-            print_chain(name, chain, sys.stdout)
+            line: dict[str, Any] = {"file": name, "ok": broken is None}
+            if args.verify:
+                line["error"] = None if broken is None else describe_error(broken)
+            json_line({**line, "certificates": chain_rows(chain)}, sys.stdout)
+            continue
+        print_chain(name, chain, sys.stdout)
+        if broken is not None:
+            print(f"smime-collect: {name}: chain does not verify: {broken}", file=sys.stderr)
+        elif args.verify:
+            print("  every signature in the chain verifies", file=sys.stdout)
     return status
 
 

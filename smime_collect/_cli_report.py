@@ -293,7 +293,9 @@ class RichProgress:
     def advance(self, report: OrderReport) -> None:
         """Move the bar; print failures above it so none goes unseen."""
         if report.error is not None:
-            self._bar.console.print(report.line(), style="red", markup=False, highlight=False)
+            from rich.text import Text  # noqa: PLC0415 -- optional dependency
+
+            self._bar.console.print(Text(report.line(), style="red"))
         self._bar.advance(self._task)
 
     def summary(self, tally: Tally) -> None:

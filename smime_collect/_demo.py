@@ -156,7 +156,7 @@ async def run_demo(count: int, out: Path) -> int:
                     mismatches.append(f"{order.number}: expected {order.expect.value}, got {seen}")
 
             tally = await collect_into(client, [o.number for o in scenario], settings, on_report)
-            progress.summary(tally)
+        progress.summary(tally)  # after the bar has stopped drawing
 
     stats = simulator.stats
     print(

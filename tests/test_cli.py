@@ -603,6 +603,25 @@ class TestInspect:
             c.subject.rfc4514_string() for c in certificates
         ]
 
+    def test_verify(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        """--verify checks every link: a good chain exits 0, one with a foreign CA exits 1."""
+        _write_chain_pem(tmp_path / "good.pem")
+        status, out, _ = run(capsys, "inspect", "--verify", str(tmp_path / "good.pem"))
+        assert status == 0
+        assert "every signature in the chain verifies" in out
+
+        # The end entity claims the test CA's intermediate, but another CA's root and
+        # intermediate (same names, other keys) come with it.
+        own = TestCA.create().issue_smime("broken@example.com")
+        other = TestCA.create(key_type="rsa")
+        mixed = (own.end_entity, *other.intermediates, other.root)
+        (tmp_path / "mixed.pem").write_bytes(b"".join(c.public_bytes(Encoding.PEM) for c in mixed))
+        status, out, err = run(capsys, "inspect", "--verify", "--json", str(tmp_path / "mixed.pem"))
+        assert status == 1
+        (line,) = json_lines(out)
+        assert line["ok"] is False
+        assert line["error"]["type"] == "ChainError"
+
     def test_pkcs7_and_zip(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         """Binary containers load too."""
         certificates = TestCA.create().issue_smime("zip@example.com").certificates()
