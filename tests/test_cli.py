@@ -616,11 +616,14 @@ class TestInspect:
         other = TestCA.create(key_type="rsa")
         mixed = (own.end_entity, *other.intermediates, other.root)
         (tmp_path / "mixed.pem").write_bytes(b"".join(c.public_bytes(Encoding.PEM) for c in mixed))
-        status, out, err = run(capsys, "inspect", "--verify", "--json", str(tmp_path / "mixed.pem"))
+        status, out, _ = run(capsys, "inspect", "--verify", "--json", str(tmp_path / "mixed.pem"))
         assert status == 1
         (line,) = json_lines(out)
         assert line["ok"] is False
         assert line["error"]["type"] == "ChainError"
+        status, _, err = run(capsys, "inspect", "--verify", str(tmp_path / "mixed.pem"))
+        assert status == 1
+        assert "mixed.pem: chain does not verify" in err
 
     def test_pkcs7_and_zip(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         """Binary containers load too."""
