@@ -10,7 +10,8 @@ endpoint's own sample lists the root first (DOMAIN.md, "The response").  It foll
 * **root**: self-issued *and* self-signed.  When both key identifiers are present they decide
   (a self-signature is made by the key the AKI names, so AKI == SKI); otherwise the signature is
   checked directly with the public key, which also accepts SHA-1 RSA self-signatures that
-  ``verify_directly_issued_by`` refuses.  Self-signed wins over everything else: an old v1 root
+  ``verify_directly_issued_by`` refuses (a signature no library can check any more, MD2 on a
+  1990s v1 root, leaves the names to decide).  Self-signed wins over everything else: an old v1 root
   without basicConstraints is a root.  A cross-certificate (a root's subject and key, issued by
   another root) is not self-signed, so it is an intermediate.
 * **end entity**: not a CA (basicConstraints absent or ``cA=False``) and the issuer of nothing
@@ -217,7 +218,7 @@ def known_ca_certificate(der: bytes) -> x509.Certificate | None:
     return None if facts is None else facts.certificate
 
 
-def signed_by(child: x509.Certificate, parent: x509.Certificate) -> bool:
+def signature_check(child: x509.Certificate, parent: x509.Certificate) -> bool | None:
     """Whether ``parent``'s key made ``child``'s signature.
 
     Tries ``verify_directly_issued_by`` first and falls back to a direct check with the public key,
@@ -229,19 +230,38 @@ def signed_by(child: x509.Certificate, parent: x509.Certificate) -> bool:
         parent: The candidate issuer.
 
     Returns:
-        True when the signature verifies.
+        True when the signature verifies, False when it does not, None when it cannot be checked
+        at all (an algorithm cryptography does not implement, such as MD2 on old v1 roots).
     """
     try:
         child.verify_directly_issued_by(parent)
-    except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
+    except InvalidSignature:
+        return False
+    except (ValueError, TypeError, UnsupportedAlgorithm):
         return _verify_with_key(child, parent.public_key())
     return True
 
 
-def _verify_with_key(child: x509.Certificate, key: object) -> bool:
+def signed_by(child: x509.Certificate, parent: x509.Certificate) -> bool:
+    """Whether the signature on ``child`` verifies with ``parent``'s key (see signature_check).
+
+    Args:
+        child: The certificate whose signature is checked.
+        parent: The candidate issuer.
+
+    Returns:
+        True only when the signature was checked and verifies.
+    """
+    return signature_check(child, parent) is True
+
+
+def _verify_with_key(child: x509.Certificate, key: object) -> bool | None:
     signature, data = child.signature, child.tbs_certificate_bytes
     try:
         algorithm = child.signature_hash_algorithm
+    except UnsupportedAlgorithm:
+        return None
+    try:
         if isinstance(key, rsa.RSAPublicKey) and algorithm is not None:
             # RSASSA-PSS signatures fail here and are left to verify_directly_issued_by above.
             key.verify(signature, data, padding.PKCS1v15(), algorithm)
@@ -253,7 +273,9 @@ def _verify_with_key(child: x509.Certificate, key: object) -> bool:
             key.verify(signature, data)
         else:
             return False
-    except (InvalidSignature, UnsupportedAlgorithm, ValueError, TypeError):
+    except UnsupportedAlgorithm:
+        return None
+    except (InvalidSignature, ValueError, TypeError):
         return False
     return True
 
@@ -315,7 +337,8 @@ def _self_signed(fact: _Facts) -> bool:
         return False
     if fact.aki is not None and fact.ski is not None:
         return fact.aki == fact.ski
-    return signed_by(fact.certificate, fact.certificate)
+    # None (an algorithm nobody implements any more, MD2 on 1990s v1 roots): the names decide.
+    return signature_check(fact.certificate, fact.certificate) is not False
 
 
 def classify(certificates: Iterable[tuple[x509.Certificate, bytes]]) -> CertificateChain:
@@ -547,7 +570,13 @@ class CertificateChain:
         for fact in facts:
             name = _common_name(fact.certificate)
             if id(fact.certificate) in root_ids:
-                if not signed_by(fact.certificate, fact.certificate):
+                status = signature_check(fact.certificate, fact.certificate)
+                if status is None:
+                    raise ChainError(
+                        f"the self-signature of the root {name!r} uses an algorithm that "
+                        "cannot be checked"
+                    )
+                if not status:
                     raise ChainError(f"the root {name!r} is not validly self-signed")
                 continue
             parents = graph.parents[id(fact)]
