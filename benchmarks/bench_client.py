@@ -153,7 +153,7 @@ async def bare_aiohttp(url: str, orders: int, concurrency: int) -> None:
 def _client(url: str, concurrency: int, *, core_only: bool) -> Any:
     from smime_collect import CollectClient, _client
 
-    transport = _client._ShardedTransport(True, concurrency) if core_only else None
+    transport = _client._ShardedTransport(verify=True, size=concurrency) if core_only else None
     return CollectClient(
         "bench",
         PASSWORD,
@@ -259,7 +259,7 @@ def request_economy(base: str, figures: dict[str, float]) -> None:
 
 
 def _rss_mb() -> float:
-    with open("/proc/self/statm") as statm:  # noqa: PTH123 -- Linux only, like the figure
+    with open("/proc/self/statm") as statm:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
