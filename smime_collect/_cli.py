@@ -105,6 +105,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 0")
+    return value
+
+
 def _positive_seconds(text: str) -> float:
     try:
         value = float(text)
@@ -169,6 +179,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=4,
         metavar="N",
         help="requests in flight at once (default 4; Sectigo dislikes many)",
+    )
+    group.add_argument(
+        "--max-retries",
+        type=_non_negative_int,
+        default=3,
+        metavar="N",
+        help="retries of a transient failure (HTTP 429/5xx, -14, -42, network; default 3)",
     )
     group.add_argument("--json", action="store_true", help="one JSON object per order on stdout")
     group.add_argument(
@@ -289,6 +306,7 @@ def _client(args: argparse.Namespace) -> CollectClient:
             password,
             base_url=args.base_url,
             max_concurrency=args.concurrency,
+            max_retries=args.max_retries,
             **options,
         )
     except CollectError as exc:

@@ -17,10 +17,17 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from smime_collect import _cli, _cli_report, load_certificates
+from smime_collect import (
+    CollectResult,
+    Status,
+    ValidityPeriod,
+    _cli,
+    _cli_report,
+    load_certificates,
+)
 from smime_collect._demo import Expect, demo_scenario
-from smime_collect._order_files import atomic_write, payload_format
-from smime_collect.testing import OrderState, Simulator, TestCA, serve
+from smime_collect._order_files import atomic_write, payload_format, write_order_files
+from smime_collect.testing import Fault, OrderState, Simulator, TestCA, serve
 from smime_collect.testing._formats import to_pkcs7_der, to_zip
 
 LOGIN = "cli-api-user"
@@ -401,6 +408,38 @@ class TestExitStatus:
         assert status == 2
         assert "CA bundle" in err
 
+    def test_http_error_after_retries_is_1(
+        self, sim: Simulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """An HTTP error that outlives the retries fails the order with its HTTP status."""
+        sim.add_order(46)
+        sim.inject(Fault.HTTP_503, order_number=46)
+        status, out, _ = run(
+            capsys, "collect", "46", "--max-retries", "0", "--out", str(tmp_path), "--json", *FAST
+        )
+        assert status == 1
+        error = json_lines(out)[0]["error"]
+        assert error["type"] == "TransportError"
+        assert error["http_status"] == 503
+        assert error["code"] is None
+
+    def test_internal_error_is_one_line(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A bug surfaces as one line asking for a report, not a traceback."""
+
+        def broken(data: bytes) -> None:
+            raise RuntimeError("boom")
+
+        monkeypatch.setattr(_cli, "load_certificates", broken)
+        (tmp_path / "x.pem").write_bytes(b"x")
+        status, _, err = run(capsys, "inspect", str(tmp_path / "x.pem"))
+        assert status == 1
+        assert (
+            err
+            == "smime-collect: internal error: RuntimeError: boom (please report this as a bug)\n"
+        )
+
     def test_help_and_version_are_0(self, capsys: pytest.CaptureFixture[str]) -> None:
         """--help and --version exit 0."""
         assert _cli.main(["--version"]) == 0
@@ -717,6 +756,80 @@ class TestFiles:
         assert "cannot be created" in err
 
 
+class TestOrderFiles:
+    """write_order_files and the failures of the disk around it."""
+
+    def test_ca_bundle_result_and_reported_validity(self, tmp_path: Path) -> None:
+        """Without an end entity: no cert.pem, fullchain is the intermediates; validity kept."""
+        ca = TestCA.create()
+        payload = b"".join(c.public_bytes(Encoding.PEM) for c in ca.ca_certificates())
+        result = CollectResult(
+            order_number=5,
+            status=Status.ATTACHED,
+            validity=ValidityPeriod.from_line("01/02/2026 01/02/2027"),
+            chain=load_certificates(payload),
+            payload=payload,
+        )
+        directory = write_order_files(tmp_path, result)
+        assert not (directory / "cert.pem").exists()
+        assert (directory / "fullchain.pem").read_bytes() == (directory / "chain.pem").read_bytes()
+        assert x509.load_pem_x509_certificates((directory / "root.pem").read_bytes()) == [ca.root]
+        meta = json.loads((directory / "meta.json").read_text())
+        assert "serial" not in meta
+        assert meta["reported_validity"] == {
+            "not_before": "2026-02-01T00:00:00+00:00",
+            "not_after": "2027-02-01T23:59:59+00:00",
+        }
+
+    def test_no_chain_refused(self, tmp_path: Path) -> None:
+        """A PROCESSING result has nothing to write."""
+        with pytest.raises(ValueError, match="no certificates"):
+            write_order_files(tmp_path, CollectResult(order_number=6, status=Status.PROCESSING))
+
+    def test_force_drops_stale_payload(
+        self, sim: Simulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """Re-collecting in another form replaces payload.b64 by payload.pem, not beside it."""
+        sim.add_order(7)
+        args = ["collect", "7", "--out", str(tmp_path), *FAST]
+        assert run(capsys, *args, "--response-type", "pkcs7")[0] == 0
+        assert run(capsys, *args, "--response-type", "individual", "--force")[0] == 0
+        assert sorted(p.name for p in (tmp_path / "7").glob("payload.*")) == ["payload.pem"]
+
+    def test_unwritable_order_directory_fails_the_order(
+        self, sim: Simulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A file where the order's directory should be fails that order (exit 1), not the run."""
+        sim.add_orders([8, 9])
+        (tmp_path / "8").write_text("in the way")
+        argv = ["collect", "8", "9", "--out", str(tmp_path), "--json", *FAST]
+        status, out, _ = run(capsys, *argv)
+        assert status == 1
+        lines = {o["order_number"]: o for o in json_lines(out)}
+        assert lines[8]["ok"] is False
+        assert lines[8]["error"]["type"] == "NotADirectoryError"  # looking for its meta.json
+        assert lines[9]["ok"] is True
+        assert sim.stats.requests_by_order[8] == 0
+
+        # With --force the order is collected, then writing its directory fails.
+        status, out, _ = run(capsys, *argv, "--force")
+        assert status == 1
+        lines = {o["order_number"]: o for o in json_lines(out)}
+        assert lines[8]["status"] == "ATTACHED"
+        assert lines[8]["error"]["type"] == "FileExistsError"
+        assert lines[9]["ok"] is True
+
+    def test_unreadable_meta_fails_the_order(
+        self, sim: Simulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A meta.json that cannot be read (a directory) fails the order without a request."""
+        (tmp_path / "10" / "meta.json").mkdir(parents=True)
+        status, out, _ = run(capsys, "collect", "10", "--out", str(tmp_path), "--json", *FAST)
+        assert status == 1
+        assert json_lines(out)[0]["error"]["type"] == "IsADirectoryError"
+        assert sim.stats.requests_total == 0
+
+
 class TestProgress:
     """Progress: rich on a terminal, plain lines otherwise."""
 
@@ -737,6 +850,21 @@ class TestProgress:
         assert "failed: AwaitingPaymentError" in out
         assert "82: FAILED" in err
         assert "[1/2]" not in err  # not the plain format
+
+    def test_inspect_table_on_terminal(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """On a terminal inspect draws a rich table with every certificate's fingerprint."""
+        certificates = _write_chain_pem(tmp_path / "chain.pem")
+        monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+        monkeypatch.setenv("COLUMNS", "250")
+        status, out, _ = run(capsys, "inspect", str(tmp_path / "chain.pem"))
+        assert status == 0
+        assert "3 certificates" in out
+        assert "SHA-256" in out
+        for certificate in certificates:
+            fingerprint = certificate.fingerprint(hashes.SHA256()).hex(":").upper()
+            assert fingerprint[:20] in out
 
     def test_plain_without_rich(
         self,
