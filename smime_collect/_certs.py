@@ -30,6 +30,7 @@ from typing import NamedTuple
 
 import attrs
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.serialization import Encoding, pkcs7
 
 from ._chain import CertificateChain, classify, known_ca_certificate
@@ -133,7 +134,7 @@ class _Loader:
             except CertificateFormatError:
                 if not raw.isascii() or _BEGIN.search(raw) is None:
                     raise
-        elif not raw.isascii() and _BEGIN.search(raw) is None:
+        elif _looks_binary(raw) and _BEGIN.search(raw) is None:
             return self.load_binary(raw, where)
         return self.load_text(raw, where, allow_zip=allow_zip)
 
@@ -222,7 +223,7 @@ class _Loader:
         """Tell a certificate, PKCS#7, Netscape sequence and CMMF apart by their structure."""
         if element.tag != 0x30:
             raise CertificateFormatError(
-                f"{where}: a {element.name} of {element.end - element.start} bytes, "
+                f"{where}: a DER {element.name} of {element.end - element.start} bytes, "
                 "not a certificate or a certificate container"
             )
         der = element.encoded
@@ -261,7 +262,7 @@ class _Loader:
             return known
         try:
             return x509.load_der_x509_certificate(der)
-        except ValueError as exc:
+        except (ValueError, x509.InvalidVersion, UnsupportedAlgorithm) as exc:
             raise CertificateFormatError(
                 f"{where}: {len(der)} bytes shaped like a certificate that cryptography "
                 f"cannot load ({exc})"
@@ -275,7 +276,7 @@ class _Loader:
                 # warns "may become an exception".  The data is fine: keep the warning inside.
                 warnings.simplefilter("ignore", UserWarning)
                 certificates = pkcs7.load_der_pkcs7_certificates(der)
-        except ValueError as exc:
+        except (ValueError, x509.InvalidVersion, UnsupportedAlgorithm) as exc:
             raise CertificateFormatError(f"{where}: unreadable PKCS7 ({exc})") from None
         if not certificates:
             raise CertificateFormatError(f"{where}: PKCS7 SignedData holds no certificates")
@@ -417,6 +418,11 @@ class _PemBlock(NamedTuple):
     def __str__(self) -> str:
         label = self.label.decode("ascii", "replace") or "no label"
         return f"PEM block {self.number} ({label}) of {self.source}"
+
+
+def _looks_binary(raw: bytes) -> bool:
+    """A control character first, or bytes past ASCII: binary (unless PEM hides inside)."""
+    return (raw[0] < 0x20 and raw[0] not in _WHITESPACE) or not raw.isascii()
 
 
 def _is_certificate(element: Element) -> bool:

@@ -2,23 +2,65 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import itertools
+import re
+import shutil
+import subprocess
 import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
+import cryptography_vectors
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.serialization import Encoding, pkcs7
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+import smime_collect._certs
+from smime_collect import CertificateChain, CertificateFormatError, load_certificates
 from smime_collect.testing._formats import (
+    der_tlv,
+    to_base64,
     to_cmmf_der,
     to_netscape_sequence_der,
+    to_pem,
     to_pem_blocks,
     to_pkcs7_der,
+    to_zip,
 )
-from smime_collect.testing._pki import TestCA
+from smime_collect.testing._pki import IssuedChain, TestCA
+
+Certs = Sequence[x509.Certificate]
+
+
+def _der(certs: Certs) -> list[bytes]:
+    return [c.public_bytes(Encoding.DER) for c in certs]
+
+
+def _vector(path: str) -> bytes:
+    with cryptography_vectors.open_vector_file(path, "rb") as handle:
+        data: bytes = handle.read()
+    return data
+
+
+def _pkits(*names: str) -> bytes:
+    """DER PKITS certificates from cryptography_vectors, concatenated."""
+    return b"".join(_vector(f"x509/PKITS_data/certs/{name}.crt") for name in names)
+
+
+@pytest.fixture(scope="module")
+def issued() -> IssuedChain:
+    """An end entity, one intermediate and a root."""
+    return TestCA.create().issue_smime("alice@example.com", common_name="Alice")
+
+
+def _assert_classified(chain: CertificateChain, issued: IssuedChain) -> None:
+    assert chain.end_entity == issued.end_entity
+    assert chain.intermediates == issued.intermediates
+    assert chain.roots == (issued.root,)
 
 
 class TestTestPKI:
@@ -125,3 +167,453 @@ class TestFormats:
         """The sequence starts with the Netscape certificate sequence OID."""
         certs = list(TestCA.create().issue_smime("a@example.com").certificates())
         assert bytes.fromhex("06096086480186f8420205") in to_netscape_sequence_der(certs)[:20]
+
+
+# Every container CollectSMIME can send, as a function of the certificates in wire order.
+FORMATS: dict[str, Callable[[Certs], bytes | str]] = {
+    "pem": to_pem_blocks,
+    "pem-crlf": lambda c: to_pem_blocks(c, crlf=True),
+    "pem-seed-markers": lambda c: to_pem_blocks(c, sloppy_markers=True),
+    "pem-as-str": lambda c: to_pem_blocks(c).decode(),
+    "pem-with-text-around": lambda c: b"2\nsome text\n" + to_pem_blocks(c) + b"\ntrailer\n",
+    "der-concatenated": lambda c: b"".join(_der(c)),
+    "pkcs7-der-sorted": to_pkcs7_der,
+    "pkcs7-der-unsorted": lambda c: to_pkcs7_der(c, sorted=False),
+    "pkcs7-base64-bare": lambda c: to_base64(to_pkcs7_der(c)),
+    "pkcs7-base64-one-line": lambda c: to_base64(to_pkcs7_der(c, sorted=False), line_length=None),
+    "pkcs7-pem": lambda c: to_pem(to_pkcs7_der(c), "PKCS7"),
+    "pkcs7-pem-crlf-unsorted": lambda c: to_pem(to_pkcs7_der(c, sorted=False), "PKCS7", crlf=True),
+    "netscape-der": to_netscape_sequence_der,
+    "netscape-base64": lambda c: to_base64(to_netscape_sequence_der(c)),
+    "netscape-pem-certificate-label": lambda c: to_pem(to_netscape_sequence_der(c)),
+    "cmmf-explicit-der": lambda c: to_cmmf_der(c[1:], c[0], tagging="explicit"),
+    "cmmf-implicit-der": lambda c: to_cmmf_der(c[1:], c[0], tagging="implicit"),
+    "cmmf-explicit-base64": lambda c: to_base64(to_cmmf_der(c[1:], c[0], tagging="explicit")),
+    "cmmf-implicit-base64": lambda c: to_base64(
+        to_cmmf_der(c[1:], c[0], tagging="implicit"), line_length=None
+    ),
+    "zip-of-pem": lambda c: to_zip(
+        {"README.txt": b"no certificate here", "chain.pem": to_pem_blocks(c)}
+    ),
+    "zip-one-file-each": lambda c: to_zip({f"cert{i}.crt": d for i, d in enumerate(_der(c))}),
+}
+
+ORDERS = {
+    "issuing-order": (0, 1, 2),
+    "root-first": (2, 1, 0),
+    "shuffled": (1, 0, 2),
+}
+
+
+class TestLoadFormats:
+    """Every format, in every order, loads into the same classified chain."""
+
+    @pytest.mark.parametrize("order", ORDERS.values(), ids=ORDERS.keys())
+    @pytest.mark.parametrize("render", FORMATS.values(), ids=FORMATS.keys())
+    def test_round_trip(
+        self, issued: IssuedChain, render: Callable[[Certs], bytes | str], order: tuple[int, ...]
+    ) -> None:
+        """The certificates come back classified, whatever the container and order."""
+        certs = [issued.certificates()[i] for i in order]
+        _assert_classified(load_certificates(render(certs)), issued)
+
+    def test_bytearray_and_memoryview(self, issued: IssuedChain) -> None:
+        """Any bytes-like input is accepted."""
+        data = to_pem_blocks(issued.certificates())
+        _assert_classified(load_certificates(bytearray(data)), issued)  # type: ignore[arg-type]
+        _assert_classified(load_certificates(memoryview(data)), issued)  # type: ignore[arg-type]
+
+    def test_unsorted_pkcs7_emits_no_warning(self, issued: IssuedChain) -> None:
+        """The UserWarning cryptography raises for a non-DER SET never reaches the caller."""
+        data = to_pkcs7_der(issued.certificates(), sorted=False)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            load_certificates(data)
+        assert caught == []
+
+    def test_several_kinds_in_one_body(self, issued: IssuedChain) -> None:
+        """A PEM certificate, a PEM PKCS7 and a Netscape sequence in one text are all read."""
+        ee, intermediate, root = issued.certificates()
+        body = (
+            to_pem_blocks([ee])
+            + b"\n"
+            + to_pem(to_pkcs7_der([intermediate]), "PKCS7")
+            + to_pem(to_netscape_sequence_der([root]))
+        )
+        _assert_classified(load_certificates(body), issued)
+
+    def test_duplicates_are_removed(self, issued: IssuedChain) -> None:
+        """The same certificate twice appears once."""
+        certs = issued.certificates()
+        chain = load_certificates(to_pem_blocks([*certs, *certs]))
+        assert len(chain) == 3
+
+    def test_end_entity_only(self, issued: IssuedChain) -> None:
+        """A queryType 2 body (the end entity alone) loads."""
+        chain = load_certificates(issued.end_entity.public_bytes(Encoding.DER))
+        assert chain.end_entity == issued.end_entity
+        assert chain.intermediates == chain.roots == ()
+
+    def test_ca_bundle(self, issued: IssuedChain) -> None:
+        """A queryType 3 body (only CA certificates) has no end entity."""
+        chain = load_certificates(to_pem_blocks([issued.root, *issued.intermediates]))
+        assert chain.end_entity is None
+        assert chain.intermediates == issued.intermediates
+        assert chain.roots == (issued.root,)
+
+    def test_trailing_newline_after_der(self, issued: IssuedChain) -> None:
+        """A newline after a binary structure is tolerated."""
+        _assert_classified(load_certificates(to_pkcs7_der(issued.certificates()) + b"\r\n"), issued)
+
+    def test_pem_headers_are_skipped(self, issued: IssuedChain) -> None:
+        """RFC 1421 header lines inside a block do not break decoding."""
+        block = to_pem_blocks([issued.end_entity]).replace(
+            b"-----\n", b"-----\nProc-Type: 4,CRL\n\n", 1
+        )
+        assert load_certificates(block).end_entity == issued.end_entity
+
+    def test_other_pem_blocks_are_skipped(self, issued: IssuedChain) -> None:
+        """A private key next to the certificate is ignored, not an error."""
+        key = to_pem(b"\x30\x03\x02\x01\x00", "PRIVATE KEY")
+        assert load_certificates(key + to_pem_blocks([issued.end_entity])).end_entity is not None
+
+
+class TestLoadVectors:
+    """Real-world files from the cryptography-vectors package."""
+
+    @pytest.mark.parametrize(
+        ("path", "end_entity", "intermediates", "roots"),
+        [
+            (
+                "x509/cryptography.io.chain.pem",
+                "www.cryptography.io",
+                ["RapidSSL SHA256 CA - G3"],
+                [],
+            ),
+            (
+                "x509/cryptography.io.chain_with_garbage.pem",
+                "www.cryptography.io",
+                ["RapidSSL SHA256 CA - G3"],
+                [],
+            ),
+            ("x509/cryptography.io.old_header.pem", "www.cryptography.io", [], []),
+            ("x509/cryptography.io.with_headers.pem", "www.cryptography.io", [], []),
+            ("pkcs7/amazon-roots.p7b", None, [], ["Amazon Root CA 3", "Amazon Root CA 2"]),
+            ("pkcs7/amazon-roots.der", None, [], ["Amazon Root CA 3", "Amazon Root CA 2"]),
+            ("pkcs7/isrg.pem", None, [], ["ISRG Root X1"]),
+            ("x509/ecdsa_root.pem", None, [], ["DigiCert Global Root G3"]),
+        ],
+        ids=lambda v: v if isinstance(v, str) and "/" in v else "",
+    )
+    def test_vector(
+        self, path: str, end_entity: str | None, intermediates: list[str], roots: list[str]
+    ) -> None:
+        """The file loads and classifies as expected (BER PKCS#7 included)."""
+        chain = load_certificates(_vector(path))
+        assert repr(chain) == (
+            f"<CertificateChain end_entity={end_entity!r} "
+            f"intermediates={intermediates!r} roots={roots!r}>"
+        )
+
+    def test_md2_v1_root_is_a_root(self) -> None:
+        """A 1996 v1 root whose MD2 self-signature nobody can check is a root: names decide."""
+        chain = load_certificates(_vector("x509/verisign_md2_root.pem"))
+        assert chain.end_entity is None
+        assert len(chain.roots) == 1
+
+    def test_pkits_good_path(self) -> None:
+        """PKITS 4.1.1: trust anchor, Good CA, end entity - DER concatenated, EE first."""
+        chain = load_certificates(
+            _pkits("ValidCertificatePathTest1EE", "GoodCACert", "TrustAnchorRootCertificate")
+        )
+        assert repr(chain) == (
+            "<CertificateChain end_entity='Valid EE Certificate Test1' "
+            "intermediates=['Good CA'] roots=['Trust Anchor']>"
+        )
+        chain.verify()
+
+    def test_pkits_self_issued_is_not_self_signed(self) -> None:
+        """PKITS 4.5.1: a self-issued key-rollover certificate is an intermediate, not a root."""
+        chain = load_certificates(
+            _pkits(
+                "TrustAnchorRootCertificate",
+                "BasicSelfIssuedNewKeyCACert",
+                "BasicSelfIssuedNewKeyOldWithNewCACert",
+                "ValidBasicSelfIssuedOldWithNewTest1EE",
+            )
+        )
+        assert [c.subject.rfc4514_string() for c in chain.roots] == [
+            "CN=Trust Anchor,O=Test Certificates 2011,C=US"
+        ]
+        old_with_new = x509.load_der_x509_certificate(
+            _pkits("BasicSelfIssuedNewKeyOldWithNewCACert")
+        )
+        assert chain.intermediates[0] == old_with_new
+        chain.verify()
+
+
+def _openssl(*args: str, stdin: bytes) -> bytes:
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("the openssl command is not installed")
+    completed = subprocess.run(  # noqa: S603 - fixed arguments, the test's own files
+        [openssl, *args], input=stdin, capture_output=True, check=True
+    )
+    return completed.stdout
+
+
+class TestLoadOpenSSLOutput:
+    """What OpenSSL's own tools write loads too."""
+
+    def test_nseq_toseq(self, issued: IssuedChain) -> None:
+        """`openssl nseq -toseq` writes a Netscape sequence under a CERTIFICATE label."""
+        out = _openssl("nseq", "-toseq", stdin=to_pem_blocks(issued.certificates()))
+        assert out.startswith(b"-----BEGIN CERTIFICATE-----")
+        _assert_classified(load_certificates(out), issued)
+
+    @pytest.mark.parametrize("outform", ["DER", "PEM"])
+    def test_crl2pkcs7_nocrl(self, issued: IssuedChain, outform: str, tmp_path: Path) -> None:
+        """`openssl crl2pkcs7 -nocrl` writes an unsorted SET: loaded without a warning."""
+        certfile = tmp_path / "chain.pem"
+        certfile.write_bytes(to_pem_blocks(issued.certificates()))
+        out = _openssl(
+            "crl2pkcs7", "-nocrl", "-certfile", str(certfile), "-outform", outform, stdin=b""
+        )
+        _assert_classified(load_certificates(out), issued)
+
+
+def _zip_with_sizes(members: dict[str, bytes], declared: int) -> bytes:
+    """A ZIP whose headers declare ``declared`` unpacked bytes per member, whatever the truth."""
+    data = bytearray(to_zip(members))
+    for signature, offset in ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24)):
+        start = 0
+        while (found := data.find(signature, start)) >= 0:
+            data[found + offset : found + offset + 4] = declared.to_bytes(4, "little")
+            start = found + 4
+    return bytes(data)
+
+
+def _cmmf(response: bytes, ca_pubs: bytes = b"") -> bytes:
+    """CertRepContent around one hand-made CertResponse body."""
+    return der_tlv(0x30, ca_pubs + der_tlv(0x30, der_tlv(0x30, response)))
+
+
+_STATUS_GRANTED = der_tlv(0x02, b"\x00") + der_tlv(0x30, der_tlv(0x02, b"\x00"))
+
+
+class TestLoadErrors:
+    """Anything that is not certificate data is a CertificateFormatError saying what it saw."""
+
+    @pytest.mark.parametrize(
+        ("data", "message"),
+        [
+            pytest.param(b"", "the input is empty", id="empty-bytes"),
+            pytest.param("", "the input is empty", id="empty-str"),
+            pytest.param(b" \r\n\t", "the input is empty", id="whitespace"),
+            pytest.param(b"hello, world!", "neither PEM, base64 nor DER", id="prose"),
+            pytest.param(
+                b"\x00\x01\x02\xff",
+                "a DER tag 0x00 of 3 bytes, not a certificate",
+                id="binary-noise",
+            ),
+            pytest.param(
+                base64.b64encode(b"\x30\x50" + b"\x01" * 35),
+                "base64 decoded to 37 bytes that are not DER",
+                id="base64-of-junk",
+            ),
+            pytest.param(b"0\n", "not DER", id="status-zero-only"),
+            pytest.param(b"\x30\x03\x02\x01\x00", "SEQUENCE of 1 elements", id="tiny-sequence"),
+            pytest.param(b"\x04\x02ab", "a DER OCTET STRING of 4 bytes", id="not-a-sequence"),
+            pytest.param(
+                b"-----BEGIN CERTIFICATE-----\nMIIB\n",
+                "PEM block 1 (CERTIFICATE) of input is truncated",
+                id="pem-no-end",
+            ),
+            pytest.param(
+                b"-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n",
+                "not valid base64",
+                id="pem-bad-base64",
+            ),
+            pytest.param(
+                b"-----BEGIN CERTIFICATE-----\n\n-----END CERTIFICATE-----\n",
+                "PEM block 1 (CERTIFICATE) of input is empty",
+                id="pem-empty-block",
+            ),
+            pytest.param(
+                to_pem(b"\x30\x03\x02\x01\x00", "RSA PRIVATE KEY"),
+                "only PEM blocks labelled RSA PRIVATE KEY",
+                id="pem-key-only",
+            ),
+            pytest.param(
+                to_pkcs7_der([]), "PKCS7 SignedData holds no certificates", id="pkcs7-empty"
+            ),
+            pytest.param(
+                der_tlv(0x30, bytes.fromhex("06096086480186f8420205")),
+                "Netscape Certificate Sequence holds no certificates",
+                id="netscape-empty",
+            ),
+            pytest.param(
+                der_tlv(0x30, bytes.fromhex("06096086480186f8420205") + der_tlv(0xA1, b"")),
+                "Netscape Certificate Sequence has a [1] constructed where [0] was expected",
+                id="netscape-wrong-tag",
+            ),
+            pytest.param(
+                _cmmf(_STATUS_GRANTED + der_tlv(0x30, der_tlv(0xA1, der_tlv(0x30, b"")))),
+                "encryptedCert [1]",
+                id="cmmf-encrypted-cert",
+            ),
+            pytest.param(
+                _cmmf(der_tlv(0x02, b"\x00") + der_tlv(0x30, der_tlv(0x02, b"\x02"))),
+                "CMMF CertRepContent holds no certificates",
+                id="cmmf-rejection",
+            ),
+            pytest.param(
+                _cmmf(der_tlv(0x02, b"\x00")), "CertResponse 1 is malformed", id="cmmf-malformed"
+            ),
+            pytest.param(
+                _cmmf(_STATUS_GRANTED + der_tlv(0x30, der_tlv(0x80, b""))),
+                "CertResponse 1 has no certificate [0]",
+                id="cmmf-no-certificate",
+            ),
+            pytest.param(
+                _vector("pkcs7/enveloped.pem"),
+                "a PKCS7 envelopedData, not the certs-only SignedData",
+                id="pkcs7-enveloped",
+            ),
+        ],
+    )
+    def test_nonsense(self, data: bytes | str, message: str) -> None:
+        """The message names what was seen."""
+        with pytest.raises(CertificateFormatError, match=_escaped(message)):
+            load_certificates(data)
+
+    def test_truncated_second_block_is_named(self, issued: IssuedChain) -> None:
+        """A cut in the second of three blocks names block 2."""
+        text = to_pem_blocks(issued.certificates())
+        second_end = text.index(b"-----END", text.index(b"-----BEGIN", 10))
+        broken = text[:second_end] + text[text.index(b"-----BEGIN", second_end) :]
+        with pytest.raises(CertificateFormatError, match=r"PEM block 2 \(CERTIFICATE\)"):
+            load_certificates(broken)
+
+    def test_truncated_der_certificate(self, issued: IssuedChain) -> None:
+        """Half a certificate is reported as not DER, with the byte counts."""
+        der = issued.end_entity.public_bytes(Encoding.DER)
+        with pytest.raises(CertificateFormatError, match=r"not DER.*declares"):
+            load_certificates(der[: len(der) // 2])
+
+    def test_certificate_shaped_garbage(self, issued: IssuedChain) -> None:
+        """A well-formed TLV that cryptography cannot load as a certificate is named so."""
+        der = bytearray(issued.end_entity.public_bytes(Encoding.DER))
+        version = der.index(b"\xa0\x03\x02\x01\x02")
+        der[version + 4] = 0x09  # version v10: not an X.509 version
+        with pytest.raises(CertificateFormatError, match="cryptography cannot load"):
+            load_certificates(bytes(der))
+
+    def test_unreadable_pkcs7(self, issued: IssuedChain) -> None:
+        """A broken SignedData body is reported as unreadable PKCS7."""
+        data = der_tlv(0x30, bytes.fromhex("06092a864886f70d010702") + der_tlv(0xA0, b"\x05\x00"))
+        with pytest.raises(CertificateFormatError, match="unreadable PKCS7"):
+            load_certificates(data)
+
+    def test_wrong_type(self) -> None:
+        """A non-bytes, non-str argument is a TypeError naming the type."""
+        with pytest.raises(TypeError, match="not int"):
+            load_certificates(42)  # type: ignore[arg-type]
+
+    def test_too_many_pem_blocks(self) -> None:
+        """More PEM blocks than the cap stops the scan."""
+        block = b"-----BEGIN X-----\nAAAA\n-----END X-----\n"
+        with pytest.raises(CertificateFormatError, match="more than 1024 PEM blocks"):
+            load_certificates(block * 1025)
+
+    def test_too_many_certificates(
+        self, issued: IssuedChain, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The certificate cap applies across containers."""
+        monkeypatch.setattr(smime_collect._certs, "MAX_CERTIFICATES", 2)
+        with pytest.raises(CertificateFormatError, match="more than 2 certificates"):
+            load_certificates(to_pem_blocks(issued.certificates()))
+        with pytest.raises(CertificateFormatError, match="more than 2 certificates"):
+            load_certificates(to_pkcs7_der(issued.certificates()))
+
+    def test_input_size_cap(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Oversized input is refused before any parsing."""
+        monkeypatch.setattr(smime_collect._certs, "MAX_INPUT_BYTES", 10)
+        with pytest.raises(CertificateFormatError, match="more than the 10 accepted"):
+            load_certificates(b"x" * 11)
+
+    def test_deep_nesting_is_refused(self) -> None:
+        """A Netscape sequence nested far too deep stops at the depth limit."""
+        inner = b"\x05\x00"
+        for _ in range(100):
+            inner = der_tlv(0x30, inner)
+        data = der_tlv(0x30, bytes.fromhex("06096086480186f8420205") + der_tlv(0xA0, inner))
+        with pytest.raises(CertificateFormatError):
+            load_certificates(data)
+
+
+def _escaped(message: str) -> str:
+    return re.escape(message)
+
+
+class TestLoadZip:
+    """ZIP archives: members read, caps enforced before and during unpacking."""
+
+    def test_members_without_certificates_are_skipped(self, issued: IssuedChain) -> None:
+        """Text files, empty files, directories and nested ZIPs are skipped."""
+        data = to_zip(
+            {
+                "readme.txt": b"Thank you for your order",
+                "empty.txt": b"",
+                "nested.zip": to_zip({"a.pem": to_pem_blocks(issued.certificates())}),
+                "dir/": b"",
+                "chain.p7b": to_pkcs7_der(issued.certificates()),
+            }
+        )
+        _assert_classified(load_certificates(data), issued)
+
+    def test_zip_without_certificates(self) -> None:
+        """An archive with nothing loadable says so."""
+        with pytest.raises(CertificateFormatError, match="a ZIP of 1 entries, none holding"):
+            load_certificates(to_zip({"readme.txt": b"hello"}))
+
+    def test_too_many_entries(self) -> None:
+        """More entries than the cap is refused without unpacking."""
+        data = to_zip({f"f{i}.txt": b"x" for i in range(257)})
+        with pytest.raises(CertificateFormatError, match="257 entries, more than the 256"):
+            load_certificates(data)
+
+    def test_entry_cap_is_a_keyword(self, issued: IssuedChain) -> None:
+        """max_zip_entries lowers the cap."""
+        data = to_zip({f"c{i}.crt": d for i, d in enumerate(_der(issued.certificates()))})
+        with pytest.raises(CertificateFormatError, match="3 entries, more than the 2"):
+            load_certificates(data, max_zip_entries=2)
+
+    def test_declared_size_cap(self) -> None:
+        """An archive declaring more than 16 MiB unpacked is refused before inflating."""
+        data = to_zip({"bomb.bin": bytes(16 * 1024 * 1024 + 1)})
+        assert len(data) < 100_000
+        with pytest.raises(CertificateFormatError, match="unpacks to 16777217 bytes"):
+            load_certificates(data)
+
+    def test_size_cap_is_a_keyword(self, issued: IssuedChain) -> None:
+        """max_zip_size lowers the cap."""
+        data = to_zip({"chain.pem": to_pem_blocks(issued.certificates())})
+        with pytest.raises(CertificateFormatError, match="more than the 100 accepted"):
+            load_certificates(data, max_zip_size=100)
+
+    def test_lying_headers_are_caught(self) -> None:
+        """A member that inflates past what its headers declare is refused."""
+        data = _zip_with_sizes({"bomb.bin": bytes(1_000_000)}, declared=10)
+        with pytest.raises(CertificateFormatError, match="ZIP"):
+            load_certificates(data, max_zip_size=1000)
+
+    def test_corrupt_archive(self) -> None:
+        """A truncated archive is an unreadable ZIP."""
+        with pytest.raises(CertificateFormatError, match=r"unreadable ZIP|none holding"):
+            load_certificates(to_zip({"a.txt": b"hello" * 100})[:60])
+
+    def test_base64_zip(self, issued: IssuedChain) -> None:
+        """A base64-encoded archive is unpacked too."""
+        data = to_base64(to_zip({"chain.pem": to_pem_blocks(issued.certificates())}))
+        _assert_classified(load_certificates(data), issued)
