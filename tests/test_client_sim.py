@@ -199,9 +199,10 @@ class TestLoopbackTLS:
         """Against a server the client does not trust: a TransportError at once, TLS named."""
         sim = simulator()
         sim.add_order(1)
-        async with serve(sim) as server, CollectClient(
-            "alice", PASSWORD, base_url=server.url, sleep=_no_sleep
-        ) as client:
+        async with (
+            serve(sim) as server,
+            CollectClient("alice", PASSWORD, base_url=server.url, sleep=_no_sleep) as client,
+        ):
             with pytest.raises(TransportError, match="TLS certificate") as caught:
                 await client.collect(1)
         assert caught.value.status_code is None

@@ -83,9 +83,7 @@ class TestRetryAfter:
         assert parse_retry_after("Friday, 02-Jan-26 03:05:05 GMT", now=NOW) == pytest.approx(60)
         assert parse_retry_after("Fri Jan  2 03:06:05 2026", now=NOW) == pytest.approx(120)
 
-    @pytest.mark.parametrize(
-        "header", ["", "soon", "-5", "1.5", "Tue, 99 Foo 2026", "٣"], ids=repr
-    )
+    @pytest.mark.parametrize("header", ["", "soon", "-5", "1.5", "Tue, 99 Foo 2026", "٣"], ids=repr)
     def test_unreadable_header_is_ignored(self, header: str) -> None:
         """A header that is neither form gives None: the backoff applies instead."""
         assert parse_retry_after(header, now=NOW) is None
