@@ -10,7 +10,8 @@ The shapes mirror what Sectigo hands out (DOMAIN.md, "Chains from Sectigo"):
 * ``TestCA.cross_certificate(other)`` - the same subject and key as this CA's root, issued by
   another root (how "USERTrust RSA Certification Authority" is cross-signed by "AAA Certificate
   Services").
-* ``root_hash="sha1"`` - a SHA-1 RSA self-signed root like "AAA Certificate Services";
+* ``root_hash="sha1"`` - a SHA-1 RSA self-signed root like "AAA Certificate Services" (with an
+  SKI and no AKI, as that root has);
   ``root_v1=True`` - an old X.509 v1 root with no extensions at all. cryptography refuses to build
   either, so both are re-signed here at the DER level (the TBS is rewritten, then signed directly).
 
@@ -70,9 +71,11 @@ def _ca_builder(
     subject_key: PrivateKey,
     issuer_key: PrivateKey,
     path_length: int | None,
+    *,
+    authority_key_identifier: bool = True,
 ) -> x509.CertificateBuilder:
     public_key = subject_key.public_key()
-    return (
+    builder = (
         x509.CertificateBuilder()
         .subject_name(subject)
         .issuer_name(issuer)
@@ -96,10 +99,12 @@ def _ca_builder(
             critical=True,
         )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()),
-            critical=False,
-        )
+    )
+    if not authority_key_identifier:
+        return builder
+    return builder.add_extension(
+        x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()),
+        critical=False,
     )
 
 
@@ -295,9 +300,11 @@ def _create_ca(
 ) -> TestCA:
     root_key = _new_key(key_type)
     root_name = _name(f"{name} Root CA", name)
-    root = _ca_builder(root_name, root_name, root_key, root_key, None).sign(
-        root_key, hashes.SHA256()
-    )
+    # Like "AAA Certificate Services", the SHA-1 root carries an SKI but no AKI, so telling that
+    # it is self-signed takes a signature check.
+    root = _ca_builder(
+        root_name, root_name, root_key, root_key, None, authority_key_identifier=root_hash != "sha1"
+    ).sign(root_key, hashes.SHA256())
     if root_hash == "sha1" or root_v1:
         if root_v1:
             # A v1 certificate carries no extensions (RFC 5280 section 4.1.2.9).
