@@ -810,6 +810,17 @@ class TestWaitForCertificate:
         assert caught.value.last_status is None
         assert isinstance(caught.value.__cause__, UnknownServerError)
 
+    async def test_rate_limit_wait_never_passes_the_deadline(
+        self, router: respx.Router, fake_time: FakeTime
+    ) -> None:
+        """A 429 asking for 100 s inside a 10 s wait ends at the deadline, not after it."""
+        route = router.post(DEFAULT_URL).respond(429, headers={"Retry-After": "100"})
+        async with make_client(router, fake_time) as client:
+            with pytest.raises(PollTimeoutError):
+                await client.wait_for_certificate(5, timeout=10)
+        assert route.call_count == 1
+        assert fake_time.now == pytest.approx(1010)
+
     async def test_non_transient_error_raised_at_once(self, fake_time: FakeTime) -> None:
         """A rejected order stops the polling with its SectigoError."""
         orders = Orders(bodies={5: b"-20\nThe certificate request has been rejected!\n"})

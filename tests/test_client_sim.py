@@ -195,6 +195,17 @@ class TestLoopbackTLS:
             assert PASSWORD not in text
             assert encoded not in text
 
+    async def test_verify_with_a_ca_bundle_path(self) -> None:
+        """verify= the path of a PEM CA bundle trusts that CA."""
+        sim = simulator()
+        sim.add_order(1)
+        async with serve(sim) as server:
+            assert server.ca_pem_path is not None
+            async with CollectClient(
+                "alice", PASSWORD, base_url=server.url, verify=str(server.ca_pem_path)
+            ) as client:
+                assert (await client.collect(1)).status is Status.ATTACHED
+
     async def test_untrusted_certificate_is_not_retried(self) -> None:
         """Against a server the client does not trust: a TransportError at once, TLS named."""
         sim = simulator()
