@@ -316,7 +316,7 @@ class CollectClient:
             _LOGGER.warning(
                 "order %d: %s; retry %d of %d in %.2f s",
                 request.order_number,
-                _short(outcome.error),
+                _short(outcome.error, request.order_number),
                 retry + 1,
                 self._policy.max_retries,
                 delay,
@@ -754,10 +754,11 @@ def _is_certificate_failure(exc: BaseException) -> bool:
     return False
 
 
-def _short(error: CollectError) -> str:
+def _short(error: CollectError, order: int) -> str:
     if isinstance(error, SectigoError):
         return f"Sectigo error {error.code} ({error.message or 'no message'})"
-    return str(error).split(" -- ", 1)[0]
+    # TransportError messages start with "order N: "; the log line names the order already.
+    return str(error).split(" -- ", 1)[0].removeprefix(f"order {order}: ")
 
 
 def _elapsed_ms(started: float) -> float:

@@ -694,7 +694,8 @@ class TestSecrets:
         assert debug[1].startswith("order 42 attempt 2: HTTP 200 in ")
         assert debug[1].endswith(" ms")
         assert len(warning) == 1
-        assert "order 42" in warning[0]
+        assert warning[0].startswith("order 42: HTTP 503 ")
+        assert warning[0].count("order 42") == 1
         assert "retry 1 of 3" in warning[0]
 
 
