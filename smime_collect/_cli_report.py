@@ -270,8 +270,8 @@ class RichProgress:
         )
         from rich.progress import Progress as _RichProgress  # noqa: PLC0415
 
-        self._console = Console(stderr=True)
-        self._summary_console = Console(file=summary_stream)
+        self._console = Console(stderr=True, emoji=False)
+        self._summary_console = Console(file=summary_stream, emoji=False)
         self._bar = _RichProgress(
             TextColumn("collecting"),
             BarColumn(),
@@ -295,7 +295,7 @@ class RichProgress:
         if report.error is not None:
             from rich.text import Text  # noqa: PLC0415 -- optional dependency
 
-            self._bar.console.print(Text(report.line(), style="red"))
+            self._bar.console.print(Text(report.line(), style="red"), emoji=False)
         self._bar.advance(self._task)
 
     def summary(self, tally: Tally) -> None:
@@ -389,19 +389,29 @@ def print_chain(path: str, chain: CertificateChain, stream: IO[str]) -> None:
 def _print_chain_rich(path: str, count: str, rows: Iterable[dict[str, Any]]) -> None:
     from rich.console import Console  # noqa: PLC0415 -- optional dependency
     from rich.table import Table  # noqa: PLC0415
+    from rich.text import Text  # noqa: PLC0415
 
-    table = Table(title=f"{path}: {count}", show_lines=True)
-    for column in ("role", "subject", "issuer", "validity (UTC)", "SHA-256"):
+    # Every cell is a Text: plain strings would be read as rich markup ("[...]" in a subject)
+    # and emoji codes (":AB:" inside a fingerprint would print as an emoji).
+    table = Table(title=Text(f"{path}: {count}"), show_lines=True)
+    for column in ("role", "subject", "issuer", "validity (UTC)"):
         table.add_column(column, overflow="fold")
+    # A fingerprint is compared by eye or copied whole: never fold it mid-way.
+    table.add_column("SHA-256", no_wrap=True)
     for row in rows:
         table.add_row(
-            row["role"],
-            row["subject"],
-            row["issuer"],
-            f"{row['not_before']}\n{row['not_after']}",
-            row["sha256_fingerprint"],
+            *(
+                Text(value)
+                for value in (
+                    row["role"],
+                    row["subject"],
+                    row["issuer"],
+                    f"{row['not_before']}\n{row['not_after']}",
+                    row["sha256_fingerprint"],
+                )
+            )
         )
-    Console().print(table)
+    Console(highlight=False, emoji=False).print(table)
 
 
 def json_line(obj: dict[str, Any], stream: IO[str]) -> None:

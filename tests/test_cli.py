@@ -6,6 +6,7 @@ import asyncio
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -857,14 +858,33 @@ class TestProgress:
         """On a terminal inspect draws a rich table with every certificate's fingerprint."""
         certificates = _write_chain_pem(tmp_path / "chain.pem")
         monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
-        monkeypatch.setenv("COLUMNS", "250")
+        monkeypatch.setenv("COLUMNS", "400")
         status, out, _ = run(capsys, "inspect", str(tmp_path / "chain.pem"))
         assert status == 0
+        out = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", out)  # terminal colours
         assert "3 certificates" in out
         assert "SHA-256" in out
         for certificate in certificates:
             fingerprint = certificate.fingerprint(hashes.SHA256()).hex(":").upper()
-            assert fingerprint[:20] in out
+            assert fingerprint in out
+
+    def test_inspect_table_prints_values_verbatim(
+        self, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Rich markup and emoji codes in certificate values are printed as they are."""
+        monkeypatch.setenv("COLUMNS", "200")
+        row = {
+            "role": "root",
+            "subject": "CN=[bold]Evil[/bold] :smile:",
+            "issuer": "CN=x",
+            "not_before": "2026-01-01T00:00:00+00:00",
+            "not_after": "2027-01-01T23:59:59+00:00",
+            "sha256_fingerprint": "00:AB:CD:EF:01",
+        }
+        _cli_report._print_chain_rich("[red]file.pem", "1 certificate", [row])
+        out = capsys.readouterr().out
+        for text in ("CN=[bold]Evil[/bold] :smile:", "00:AB:CD:EF:01", "[red]file.pem"):
+            assert text in out
 
     def test_plain_without_rich(
         self,
