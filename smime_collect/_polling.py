@@ -35,8 +35,8 @@ __all__ = [
     "retry_delay",
 ]
 
-# RFC 9110 15.5.? / 15.6: 429 Too Many Requests, 500, 502 Bad Gateway, 503 Service Unavailable,
-# 504 Gateway Timeout are worth another try; 501 Not Implemented and every 4xx but 429 are not.
+# RFC 6585 section 4 (429 Too Many Requests) and RFC 9110 section 15.6 (500, 502 Bad Gateway,
+# 503 Service Unavailable, 504 Gateway Timeout) are worth another try; 501 and every other 4xx not.
 TRANSIENT_HTTP_STATUSES: Final = frozenset({429, 500, 502, 503, 504})
 
 # Answers that mean "the whole account is calling too fast", not "this request failed".
