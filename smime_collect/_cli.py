@@ -219,7 +219,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE|-",
         help="one order number per line; blank lines and # comments ignored; - for stdin",
     )
-    collect.add_argument("--out", type=Path, default=Path(), metavar="DIR", help="default: .")
+    collect.add_argument(
+        "--out",
+        type=Path,
+        default=Path(),
+        metavar="DIR",
+        help="where the ORDER/ directories go (default: the current directory)",
+    )
     collect.add_argument(
         "--no-wait", action="store_true", help="ask once per order; do not wait for processing"
     )
