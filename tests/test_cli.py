@@ -7,6 +7,7 @@ import io
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -970,6 +971,45 @@ class TestDemo:
         assert completed.returncode == 0, completed.stderr
         assert "the outcome matches the scenario" in completed.stdout
         assert len(list(tmp_path.glob("*/meta.json"))) == 3
+
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def readme_commands() -> list[str]:
+    """Every `smime-collect ...` command in README.md's sh blocks and `$` console lines."""
+    text = README.read_text(encoding="utf-8") if README.is_file() else ""
+    commands = []
+    fence: str | None = None
+    for line in text.splitlines():
+        if line.startswith("```"):
+            fence = line[3:].strip() if fence is None else None
+            continue
+        if fence in {"sh", "bash", "shell"}:
+            shell_line = line
+        elif fence == "console" and line.startswith("$ "):
+            shell_line = line[2:]
+        else:
+            continue
+        pieces = (piece.strip() for piece in shell_line.split("|"))
+        commands.extend(piece for piece in pieces if piece.startswith("smime-collect "))
+    return commands
+
+
+class TestReadme:
+    """The CLI commands the README shows are accepted by the parser, option for option."""
+
+    def test_cheat_sheet_parses(self) -> None:
+        """Each README command parses (before the CLI section is merged there is none to check)."""
+        text = README.read_text(encoding="utf-8") if README.is_file() else ""
+        commands = readme_commands()
+        if "## Command line" in text:
+            assert len(commands) >= 5
+        parser = _cli.build_parser()
+        for command in commands:
+            argv = shlex.split(command, comments=True)[1:]
+            args = parser.parse_args(argv)
+            assert callable(args.handler), command
 
 
 @pytest.mark.network
