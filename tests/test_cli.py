@@ -8,6 +8,8 @@ import json
 import os
 import re
 import shlex
+import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -1059,3 +1061,37 @@ class TestOverTLS:
             assert status == 1
             assert json_lines(out)[0]["error"]["type"] == "TransportError"
             assert PASSWORD not in out + err
+
+    def test_sigint_exits_130(self, tmp_path: Path) -> None:
+        """A real SIGINT while a request hangs ends the process with 130 and one line."""
+        env = {k: v for k, v in os.environ.items() if k not in CREDENTIAL_VARIABLES}
+        env |= {"SECTIGO_LOGIN_NAME": LOGIN, "SECTIGO_LOGIN_PASSWORD": PASSWORD}
+        with socket.socket() as listener:
+            listener.bind(("127.0.0.1", 0))
+            listener.listen(1)
+            listener.settimeout(60)
+            url = f"https://127.0.0.1:{listener.getsockname()[1]}/products/download/CollectSMIME"
+            process = subprocess.Popen(  # noqa: S603 -- our own interpreter and module
+                [
+                    sys.executable,
+                    "-m",
+                    "smime_collect",
+                    "collect",
+                    "1",
+                    "--base-url",
+                    url,
+                    "--out",
+                    str(tmp_path),
+                ],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            connection, _ = listener.accept()  # the request is in flight: interrupt it
+            with connection:
+                process.send_signal(signal.SIGINT)
+                out, err = process.communicate(timeout=60)
+        assert process.returncode == 130
+        assert err == "smime-collect: interrupted\n"
+        assert PASSWORD not in out + err
