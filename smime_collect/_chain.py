@@ -154,6 +154,17 @@ class _Facts(NamedTuple):
 
     @classmethod
     def _from_objects(cls, certificate: x509.Certificate, der: bytes) -> _Facts:  # pragma: no cover
+        try:
+            return cls._from_parsed_fields(certificate, der)
+        except (ValueError, x509.DuplicateExtension):
+            # Fields cryptography cannot parse: a certificate that links to nothing.
+            token = hashlib.sha256(der).digest()
+            return cls(certificate, der, b"issuer?" + token, b"subject?" + token, None, None, None)
+
+    @classmethod
+    def _from_parsed_fields(
+        cls, certificate: x509.Certificate, der: bytes
+    ) -> _Facts:  # pragma: no cover
         extensions = certificate.extensions
         ca: bool | None = None
         ski = aki = None
@@ -238,7 +249,11 @@ def signature_check(child: x509.Certificate, parent: x509.Certificate) -> bool |
     except InvalidSignature:
         return False
     except (ValueError, TypeError, UnsupportedAlgorithm):
-        return _verify_with_key(child, parent.public_key())
+        try:
+            key = parent.public_key()
+        except (ValueError, UnsupportedAlgorithm):
+            return None  # a key cryptography cannot parse or does not implement
+        return _verify_with_key(child, key)
     return True
 
 
@@ -259,7 +274,7 @@ def _verify_with_key(child: x509.Certificate, key: object) -> bool | None:
     signature, data = child.signature, child.tbs_certificate_bytes
     try:
         algorithm = child.signature_hash_algorithm
-    except UnsupportedAlgorithm:
+    except (UnsupportedAlgorithm, ValueError):
         return None
     try:
         if isinstance(key, rsa.RSAPublicKey) and algorithm is not None:
@@ -282,11 +297,24 @@ def _verify_with_key(child: x509.Certificate, key: object) -> bool | None:
 
 def _common_name(certificate: x509.Certificate) -> str:
     """The subject's CN, or the whole subject when it has none (for messages and repr)."""
-    names = certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-    if names:
-        value = names[0].value
-        return value if isinstance(value, str) else value.decode("utf-8", "replace")
-    return certificate.subject.rfc4514_string() or "<empty subject>"
+    try:
+        names = certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+        if names:
+            value = names[0].value
+            return value if isinstance(value, str) else value.decode("utf-8", "replace")
+        return certificate.subject.rfc4514_string() or "<empty subject>"
+    except ValueError:
+        # cryptography parses names on first access; a malformed one must not break a message.
+        digest = certificate.fingerprint(hashes.SHA256()).hex()[:16]
+        return f"<malformed subject, SHA-256 {digest}...>"
+
+
+def _issuer_common_name(certificate: x509.Certificate) -> str:
+    try:
+        names = certificate.issuer.get_attributes_for_oid(NameOID.COMMON_NAME)
+    except ValueError:
+        return "its issuer"
+    return str(names[0].value) if names else "its issuer"
 
 
 class _Graph:
@@ -513,7 +541,11 @@ class CertificateChain:
         """
         if self.end_entity is None:
             raise InvalidRequestError("a CA bundle has no end entity to put in a PKCS#12 file")
-        if private_key.public_key() != self.end_entity.public_key():
+        try:
+            matches = private_key.public_key() == self.end_entity.public_key()
+        except ValueError:  # the end entity's key cannot be parsed
+            matches = False
+        if not matches:
             raise InvalidRequestError(
                 f"the private key does not match the end entity {_common_name(self.end_entity)!r}"
             )
@@ -545,9 +577,18 @@ class CertificateChain:
         try:
             san = self.end_entity.extensions.get_extension_for_class(x509.SubjectAlternativeName)
             found.extend(san.value.get_values_for_type(x509.RFC822Name))
-        except x509.ExtensionNotFound:
+        except (
+            x509.ExtensionNotFound,
+            x509.DuplicateExtension,
+            x509.UnsupportedGeneralNameType,
+            ValueError,  # a malformed extension: cryptography parses them on first access
+        ):
             pass
-        for attribute in self.end_entity.subject.get_attributes_for_oid(NameOID.EMAIL_ADDRESS):
+        try:
+            attributes = self.end_entity.subject.get_attributes_for_oid(NameOID.EMAIL_ADDRESS)
+        except ValueError:  # a malformed subject: cryptography parses it on first access
+            attributes = []
+        for attribute in attributes:
             value = attribute.value
             found.append(value if isinstance(value, str) else value.decode("ascii", "replace"))
         return tuple(dict.fromkeys(found))
@@ -594,8 +635,7 @@ class CertificateChain:
             for fact in facts:
                 if id(fact) not in linked:
                     name = _common_name(fact.certificate)
-                    cns = fact.certificate.issuer.get_attributes_for_oid(NameOID.COMMON_NAME)
-                    issuer_name = str(cns[0].value) if cns else "its issuer"
+                    issuer_name = _issuer_common_name(fact.certificate)
                     raise ChainError(
                         f"broken link: {name!r} is not linked to the rest of the chain "
                         f"({issuer_name!r} is missing, and {name!r} issued none of the others)"

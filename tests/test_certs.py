@@ -17,6 +17,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.serialization import Encoding, pkcs7
+from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 import smime_collect._certs
@@ -617,3 +618,28 @@ class TestLoadZip:
         """A base64-encoded archive is unpacked too."""
         data = to_base64(to_zip({"chain.pem": to_pem_blocks(issued.certificates())}))
         _assert_classified(load_certificates(data), issued)
+
+
+class TestLenientCryptography:
+    """Data cryptography accepts with a warning, or parses only later, does not break us."""
+
+    def test_negative_serial_loads_without_warning(self, issued: IssuedChain) -> None:
+        """A negative serial (an RFC 5280 violation cryptography deprecates) loads quietly."""
+        der = bytearray(issued.end_entity.public_bytes(Encoding.DER))
+        serial = der.index(b"\xa0\x03\x02\x01\x02") + 5  # the INTEGER after [0] version
+        der[serial + 2] |= 0x80
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            chain = load_certificates(bytes(der))
+        assert caught == []
+        assert chain.end_entity is not None
+        with pytest.warns(CryptographyDeprecationWarning):  # the caller's own access warns
+            assert chain.end_entity.serial_number < 0
+
+    def test_malformed_subject_does_not_break_repr(self, issued: IssuedChain) -> None:
+        """Names are parsed lazily by cryptography: repr and email_addresses survive bad ones."""
+        der = issued.end_entity.public_bytes(Encoding.DER)
+        broken = der.replace(b"\x0c\x05Alice", b"\x0d\x05Alice", 1)  # no such string type
+        chain = load_certificates(broken)
+        assert "<malformed subject, SHA-256" in repr(chain)
+        assert chain.email_addresses == ("alice@example.com",)
