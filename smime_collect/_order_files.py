@@ -50,8 +50,6 @@ __all__ = [
 
 META_FILE = "meta.json"
 
-# Tolerant PEM armour: Sectigo's own sample prints "----- BEGIN CERTIFICATE -----" (DOMAIN.md).
-_PEM_ARMOUR = re.compile(rb"-{3,}\s*BEGIN [A-Z0-9 ]+-{3,}")
 _BASE64_TEXT = re.compile(rb"[A-Za-z0-9+/=\s]+")
 # DER encodings of the content-type OIDs a binary payload can open with:
 # pkcs7-signedData 1.2.840.113549.1.7.2 (RFC 2315 section 14) and Netscape's certificate
@@ -118,13 +116,25 @@ def payload_format(payload: bytes) -> tuple[str, str]:
             found = (".p7b", "PKCS#7 SignedData, DER")
         elif _NETSCAPE_SEQUENCE_OID in head:
             found = (".der", "Netscape certificate sequence, DER")
-    elif _PEM_ARMOUR.search(payload):
+    elif _has_pem_armour(payload):
         found = (".pem", "PEM")
     elif _BASE64_TEXT.fullmatch(payload):
         found = (".b64", "base64")
     else:
         found = (".bin", "unrecognised bytes")
     return found
+
+
+def _has_pem_armour(payload: bytes) -> bool:
+    # Tolerant armour: Sectigo's own sample prints "----- BEGIN CERTIFICATE -----" (DOMAIN.md).
+    # Anchored on "BEGIN " and looking back a bounded distance, so a body made of a long run of
+    # dashes costs linear time (a regex starting with -{3,} would retry from every dash).
+    at = payload.find(b"BEGIN ")
+    while at != -1:
+        if payload[max(0, at - 16) : at].rstrip().endswith(b"---"):
+            return True
+        at = payload.find(b"BEGIN ", at + 1)
+    return False
 
 
 def sha256_fingerprint(certificate: x509.Certificate) -> str:

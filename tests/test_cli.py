@@ -742,8 +742,10 @@ class TestFiles:
             (TestCA.create().root.public_bytes(Encoding.DER), ".der"),
             (to_zip({"a.pem": b"x"}), ".zip"),
             (b"\x00\x01\x02 binary junk", ".bin"),
+            (b"-" * 100_000 + b"BEGIN", ".bin"),  # linear: a quadratic scan would hang here
+            (b"BEGIN CERTIFICATE-----", ".bin"),  # no leading dashes: not armour
         ],
-        ids=["pem", "sloppy-pem", "base64", "pkcs7", "der", "zip", "junk"],
+        ids=["pem", "sloppy-pem", "base64", "pkcs7", "der", "zip", "junk", "dashes", "no-dashes"],
     )
     def test_payload_format(self, payload: bytes, suffix: str) -> None:
         """The payload's extension says what it holds, judged from its bytes."""
