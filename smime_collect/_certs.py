@@ -207,7 +207,12 @@ class _Loader:
                 f"{where} is neither PEM, base64 nor DER certificate data "
                 f"({len(raw)} bytes starting {sample!r})"
             )
-        der = _decode_base64(compact, where)
+        try:
+            der = binascii.a2b_base64(compact, strict_mode=True)
+        except binascii.Error as exc:
+            raise CertificateFormatError(
+                f"{where} is neither PEM nor DER, and not valid base64 either ({exc})"
+            ) from None
         if der.startswith(_ZIP_MAGIC):
             return self.load(der, f"base64-decoded {where}", allow_zip=allow_zip)
         return self.load_binary(der, where, decoded="base64 decoded to ")
