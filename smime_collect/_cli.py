@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import math
+import os
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
@@ -458,6 +460,14 @@ def _run(coroutine: Coroutine[Any, Any, _T]) -> _T:
     return asyncio.run(coroutine)
 
 
+def _silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, io.UnsupportedOperation):
+        pass  # not a real file descriptor (tests capture stdout): nothing will be flushed
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run ``smime-collect`` with ``argv`` (default: ``sys.argv[1:]``).
 
@@ -472,6 +482,11 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exit_:  # --help, --version, or a usage error argparse has printed
         return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
+    return _dispatch(args)
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    # Every way a command can end becomes an exit status and at most one line on stderr.
     try:
         handler: Callable[[argparse.Namespace], int] = args.handler
         return handler(args)
@@ -481,6 +496,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("smime-collect: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (``smime-collect status ... | head -1``): stop quietly, and point
+        # stdout at /dev/null so the interpreter's final flush does not complain either.
+        _silence_stdout()
+        return EXIT_FAILED
     except (CollectError, OSError) as exc:
         print(f"smime-collect: error: {exc}", file=sys.stderr)
         return EXIT_FAILED

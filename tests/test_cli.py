@@ -1064,6 +1064,10 @@ class TestOverTLS:
             assert json_lines(out)[0]["error"]["type"] == "TransportError"
             assert PASSWORD not in out + err
 
+
+class TestProcess:
+    """The command as a process: signals and closed pipes."""
+
     def test_sigint_exits_130(self, tmp_path: Path) -> None:
         """A real SIGINT while a request hangs ends the process with 130 and one line."""
         env = {k: v for k, v in os.environ.items() if k not in CREDENTIAL_VARIABLES}
@@ -1097,3 +1101,19 @@ class TestOverTLS:
         assert process.returncode == 130
         assert err == "smime-collect: interrupted\n"
         assert PASSWORD not in out + err
+
+    def test_closed_pipe_is_quiet(self, tmp_path: Path) -> None:
+        """A reader that stops early (`| head -1`) ends the command without a traceback."""
+        _write_chain_pem(tmp_path / "chain.pem")
+        files = [str(tmp_path / "chain.pem")] * 200  # far more output than a pipe buffer holds
+        process = subprocess.Popen(  # noqa: S603 -- our own interpreter and module
+            [sys.executable, "-m", "smime_collect", "inspect", *files],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        assert process.stdout is not None
+        assert process.stdout.readline().endswith(b"3 certificates\n")
+        process.stdout.close()
+        _, err = process.communicate(timeout=60)
+        assert process.returncode == 1
+        assert err == b""
