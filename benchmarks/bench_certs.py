@@ -27,7 +27,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 
 from cryptography import x509
 
-from smime_collect import _chain, load_certificates
+from smime_collect import _facts, load_certificates
 from smime_collect.testing._formats import to_pem_blocks
 from smime_collect.testing._pki import TestCA
 
@@ -54,7 +54,7 @@ def _round(function: Callable[[bytes], object], bodies: Sequence[bytes]) -> floa
 
 
 def _cold_load(body: bytes) -> object:
-    _chain._CA_FACTS.clear()
+    _facts._CA_FACTS.clear()
     return load_certificates(body)
 
 

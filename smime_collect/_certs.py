@@ -35,9 +35,10 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.serialization import Encoding, pkcs7
 from cryptography.utils import CryptographyDeprecationWarning
 
-from ._chain import CertificateChain, classify, known_ca_certificate
+from ._chain import CertificateChain, classify
 from ._der import DERError, Element, read_element, read_header
 from ._exceptions import CertificateFormatError
+from ._facts import known_ca_certificate
 
 __all__ = ["CertificateChain", "load_certificates"]
 

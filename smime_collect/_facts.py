@@ -1,0 +1,295 @@
+"""SANS-I/O: what classification reads from each certificate, and how signatures are checked.
+
+Reading names and key identifiers through cryptography's objects builds Python ``Name`` and
+extension objects (several microseconds each), so :class:`Facts` reads them straight from the DER
+that was just loaded: the issuer and subject as raw bytes (compared byte for byte, as OpenSSL's
+``X509_NAME_cmp`` compares canonical encodings) and the three extensions classification needs.
+
+Signature checks fall back to the public key for SHA-1 RSA, which ``verify_directly_issued_by``
+refuses (DOMAIN.md, "Chains from Sectigo").
+
+This module does no I/O.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import NamedTuple
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
+from cryptography.x509.oid import NameOID
+
+__all__ = [
+    "Facts",
+    "common_name",
+    "issuer_common_name",
+    "known_ca_certificate",
+    "signature_check",
+    "signed_by",
+]
+
+# OID contents (RFC 5280 section 4.2.1): basicConstraints, subjectKeyIdentifier,
+# authorityKeyIdentifier, each with its OBJECT IDENTIFIER header.
+_EXTENSION_KINDS = {
+    b"\x06\x03\x55\x1d\x13": 0,
+    b"\x06\x03\x55\x1d\x0e": 1,
+    b"\x06\x03\x55\x1d\x23": 2,
+}
+
+
+def _header(der: bytes, pos: int) -> tuple[int, int, int]:
+    # Only ever called on DER that cryptography has already parsed as a certificate, so the
+    # structure is known to be sound; IndexError/ValueError are still caught by the caller.
+    first = der[pos + 1]
+    if first < 0x80:
+        return der[pos], pos + 2, pos + 2 + first
+    start = pos + 2 + (first & 0x7F)
+    return der[pos], start, start + int.from_bytes(der[pos + 2 : start], "big")
+
+
+class Facts(NamedTuple):
+    """What classification needs from one certificate, read once.
+
+    A NamedTuple rather than an attrs class: it is built for every certificate on the hot path of
+    ``load_certificates`` and tuple construction is several times cheaper.  Instances are told
+    apart by identity (``id``), never by value.
+    """
+
+    certificate: x509.Certificate
+    der: bytes
+    issuer: bytes
+    subject: bytes
+    ca: bool | None  # None: no basicConstraints extension
+    ski: bytes | None
+    aki: bytes | None
+
+    @classmethod
+    def read(cls, certificate: x509.Certificate, der: bytes) -> Facts:
+        """Read names and the three extensions straight from the DER (cheap), or fall back."""
+        cached = _CA_FACTS.get(der)
+        if cached is not None:
+            return cached
+        try:
+            facts = cls._from_der(certificate, der)
+        except (IndexError, ValueError):  # pragma: no cover - cryptography parsed it already
+            facts = cls._from_objects(certificate, der)
+        if facts.ca:
+            _remember_ca(facts)
+        return facts
+
+    @classmethod
+    def _from_der(cls, certificate: x509.Certificate, der: bytes) -> Facts:
+        # Certificate ::= SEQUENCE { tbsCertificate SEQUENCE { [0] version OPTIONAL, serial,
+        # signature, issuer, validity, subject, subjectPublicKeyInfo, [1], [2], [3] extensions } }
+        # This runs for every certificate loaded, so short-form lengths are decoded inline.
+        _, pos, _ = _header(der, 0)
+        _, pos, tbs_end = _header(der, pos)
+        if der[pos] == 0xA0:
+            pos += 2 + der[pos + 1]  # [0] EXPLICIT INTEGER: always short
+        for _skipped in range(2):  # serialNumber, signature AlgorithmIdentifier
+            first = der[pos + 1]
+            pos = pos + 2 + first if first < 0x80 else _header(der, pos)[2]
+        issuer_end = _header(der, pos)[2]
+        issuer = der[pos:issuer_end]
+        first = der[issuer_end + 1]  # validity
+        pos = issuer_end + 2 + first if first < 0x80 else _header(der, issuer_end)[2]
+        subject_end = _header(der, pos)[2]
+        subject = der[pos:subject_end]
+        pos = _header(der, subject_end)[2]  # subjectPublicKeyInfo
+        ca: bool | None = None
+        ski = aki = None
+        kinds = _EXTENSION_KINDS
+        while pos < tbs_end:
+            tag, start, pos = _header(der, pos)
+            if tag != 0xA3:
+                continue
+            _, ext_pos, ext_end = _header(der, start)
+            while ext_pos < ext_end:
+                first = der[ext_pos + 1]
+                if first < 0x80:
+                    oid_pos, ext_pos = ext_pos + 2, ext_pos + 2 + first
+                else:
+                    _, oid_pos, ext_pos = _header(der, ext_pos)
+                kind = kinds.get(der[oid_pos : oid_pos + 5])
+                if kind is None:
+                    continue
+                tag, value, value_end = _header(der, oid_pos + 5)
+                if tag == 0x01:  # critical BOOLEAN
+                    tag, value, value_end = _header(der, value_end)
+                _, inner, inner_end = _header(der, value)  # the OCTET STRING's content
+                if kind == 0:  # BasicConstraints ::= SEQUENCE { cA BOOLEAN DEFAULT FALSE, ... }
+                    ca = inner < inner_end and der[inner] == 0x01 and der[inner + 2] != 0
+                elif kind == 1:  # SubjectKeyIdentifier ::= OCTET STRING
+                    ski = der[inner:inner_end]
+                elif inner < inner_end and der[inner] == 0x80:  # AKI keyIdentifier [0]
+                    _, key_start, key_end = _header(der, inner)
+                    aki = der[key_start:key_end]
+        return cls(certificate, der, issuer, subject, ca, ski, aki)
+
+    @classmethod
+    def _from_objects(cls, certificate: x509.Certificate, der: bytes) -> Facts:  # pragma: no cover
+        try:
+            return cls._from_parsed_fields(certificate, der)
+        except (ValueError, x509.DuplicateExtension):
+            # Fields cryptography cannot parse: a certificate that links to nothing.
+            token = hashlib.sha256(der).digest()
+            return cls(certificate, der, b"issuer?" + token, b"subject?" + token, None, None, None)
+
+    @classmethod
+    def _from_parsed_fields(
+        cls, certificate: x509.Certificate, der: bytes
+    ) -> Facts:  # pragma: no cover
+        extensions = certificate.extensions
+        ca: bool | None = None
+        ski = aki = None
+        for extension in extensions:
+            value = extension.value
+            if isinstance(value, x509.BasicConstraints):
+                ca = value.ca
+            elif isinstance(value, x509.SubjectKeyIdentifier):
+                ski = value.key_identifier
+            elif isinstance(value, x509.AuthorityKeyIdentifier):
+                aki = value.key_identifier
+        return cls(
+            certificate,
+            der,
+            certificate.issuer.public_bytes(),
+            certificate.subject.public_bytes(),
+            ca,
+            ski,
+            aki,
+        )
+
+    @property
+    def self_issued(self) -> bool:
+        """Subject and issuer are the same name."""
+        return self.subject == self.issuer
+
+    def tie_break(self) -> tuple[float, bytes]:
+        """Sort key among equals: later notBefore first, then the smaller SHA-256 fingerprint."""
+        return (
+            -self.certificate.not_valid_before_utc.timestamp(),
+            hashlib.sha256(self.der).digest(),
+        )
+
+
+# The same few intermediates and roots arrive with every order of an account (a batch of many
+# orders repeats them thousands of times), so what was read from a CA certificate is kept, keyed by
+# its DER: loading it again skips both cryptography's parse and the DER walk.  End entities are
+# unique per order and are never kept.  Bounded: the oldest entry goes when the cache is full.
+_CA_FACTS: dict[bytes, Facts] = {}
+_CA_FACTS_MAX = 128
+
+
+def _remember_ca(facts: Facts) -> None:
+    while len(_CA_FACTS) >= _CA_FACTS_MAX:
+        try:
+            del _CA_FACTS[next(iter(_CA_FACTS))]
+        except (KeyError, RuntimeError, StopIteration):  # pragma: no cover - another thread won
+            break
+    _CA_FACTS[facts.der] = facts
+
+
+def known_ca_certificate(der: bytes) -> x509.Certificate | None:
+    """A CA certificate already loaded from exactly these bytes, if it is still cached.
+
+    Args:
+        der: A certificate's DER encoding.
+
+    Returns:
+        The same (immutable) certificate object loaded before, or None.
+    """
+    facts = _CA_FACTS.get(der)
+    return None if facts is None else facts.certificate
+
+
+def signature_check(child: x509.Certificate, parent: x509.Certificate) -> bool | None:
+    """Whether ``parent``'s key made ``child``'s signature.
+
+    Tries ``verify_directly_issued_by`` first and falls back to a direct check with the public key,
+    because cryptography refuses SHA-1 RSA signatures there ("Unsupported signature algorithm")
+    while old roots such as "AAA Certificate Services" still carry one (DOMAIN.md).
+
+    Args:
+        child: The certificate whose signature is checked.
+        parent: The candidate issuer.
+
+    Returns:
+        True when the signature verifies, False when it does not, None when it cannot be checked
+        at all (an algorithm cryptography does not implement, such as MD2 on old v1 roots).
+    """
+    try:
+        child.verify_directly_issued_by(parent)
+    except InvalidSignature:
+        return False
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        try:
+            key = parent.public_key()
+        except (ValueError, UnsupportedAlgorithm):
+            return None  # a key cryptography cannot parse or does not implement
+        return _verify_with_key(child, key)
+    return True
+
+
+def signed_by(child: x509.Certificate, parent: x509.Certificate) -> bool:
+    """Whether the signature on ``child`` verifies with ``parent``'s key (see signature_check).
+
+    Args:
+        child: The certificate whose signature is checked.
+        parent: The candidate issuer.
+
+    Returns:
+        True only when the signature was checked and verifies.
+    """
+    return signature_check(child, parent) is True
+
+
+def _verify_with_key(child: x509.Certificate, key: object) -> bool | None:
+    signature, data = child.signature, child.tbs_certificate_bytes
+    try:
+        algorithm = child.signature_hash_algorithm
+    except (UnsupportedAlgorithm, ValueError):
+        return None
+    try:
+        if isinstance(key, rsa.RSAPublicKey) and algorithm is not None:
+            # RSASSA-PSS signatures fail here and are left to verify_directly_issued_by above.
+            key.verify(signature, data, padding.PKCS1v15(), algorithm)
+        elif isinstance(key, ec.EllipticCurvePublicKey) and algorithm is not None:
+            key.verify(signature, data, ec.ECDSA(algorithm))
+        elif isinstance(key, dsa.DSAPublicKey) and algorithm is not None:
+            key.verify(signature, data, algorithm)
+        elif isinstance(key, ed25519.Ed25519PublicKey | ed448.Ed448PublicKey):
+            key.verify(signature, data)
+        else:
+            return False
+    except UnsupportedAlgorithm:
+        return None
+    except (InvalidSignature, ValueError, TypeError):
+        return False
+    return True
+
+
+def common_name(certificate: x509.Certificate) -> str:
+    """The subject's CN, or the whole subject when it has none (for messages and repr)."""
+    try:
+        names = certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+        if names:
+            value = names[0].value
+            return value if isinstance(value, str) else value.decode("utf-8", "replace")
+        return certificate.subject.rfc4514_string() or "<empty subject>"
+    except ValueError:
+        # cryptography parses names on first access; a malformed one must not break a message.
+        digest = certificate.fingerprint(hashes.SHA256()).hex()[:16]
+        return f"<malformed subject, SHA-256 {digest}...>"
+
+
+def issuer_common_name(certificate: x509.Certificate) -> str:
+    """The issuer's CN, or "its issuer" when it has none or cannot be parsed."""
+    try:
+        names = certificate.issuer.get_attributes_for_oid(NameOID.COMMON_NAME)
+    except ValueError:
+        return "its issuer"
+    return str(names[0].value) if names else "its issuer"
