@@ -21,12 +21,14 @@ bounded: input size, PEM blocks, certificates, ASN.1 depth and ZIP size/entries 
 from __future__ import annotations
 
 import binascii
+import contextlib
 import io
 import re
 import struct
 import warnings
 import zipfile
 import zlib
+from collections.abc import Iterator
 from typing import NamedTuple
 
 import attrs
@@ -125,17 +127,10 @@ def load_certificates(
     if not raw.strip():
         raise CertificateFormatError("no certificate data: the input is empty")
     loader = _Loader(max_zip_size=max_zip_size, max_zip_entries=max_zip_entries)
-    with warnings.catch_warnings():
-        # cryptography warns about data it still accepts: a PKCS#7 SET that is not DER-sorted
-        # (OpenSSL's crl2pkcs7 writes one; "may become an exception") and RFC 5280 violations
-        # such as a negative serial number.  The data loads today, so the warnings stay inside:
-        # callers running with -W error are unaffected (DOMAIN.md, "The containers").
-        warnings.filterwarnings("ignore", category=CryptographyDeprecationWarning)
-        warnings.filterwarnings("ignore", _PKCS7_NOT_DER_WARNING, UserWarning)
-        certificates = loader.load(raw, "input", allow_zip=True)
-        if not certificates:  # pragma: no cover - every loader raises before returning nothing
-            raise CertificateFormatError("no certificate found in the input")
-        return classify(certificates)
+    certificates = loader.load(raw, "input", allow_zip=True)
+    if not certificates:  # pragma: no cover - every loader raises before returning nothing
+        raise CertificateFormatError("no certificate found in the input")
+    return classify(certificates)
 
 
 @attrs.define
@@ -291,7 +286,10 @@ class _Loader:
         if known is not None:
             return known
         try:
-            return x509.load_der_x509_certificate(der)
+            if _serial_is_positive(der):
+                return x509.load_der_x509_certificate(der)
+            with _quiet_cryptography():
+                return x509.load_der_x509_certificate(der)
         except (ValueError, x509.InvalidVersion, UnsupportedAlgorithm) as exc:
             raise CertificateFormatError(
                 f"{where}: {len(der)} bytes shaped like a certificate that cryptography "
@@ -301,7 +299,8 @@ class _Loader:
     def load_pkcs7(self, der: bytes, where: object) -> _Loaded:
         """A PKCS#7 certs-only SignedData, DER or BER, its SET sorted or not."""
         try:
-            certificates = pkcs7.load_der_pkcs7_certificates(der)  # warnings: load_certificates
+            with _quiet_cryptography():
+                certificates = pkcs7.load_der_pkcs7_certificates(der)
         except (ValueError, x509.InvalidVersion, UnsupportedAlgorithm) as exc:
             raise CertificateFormatError(f"{where}: unreadable PKCS7 ({exc})") from None
         if not certificates:
@@ -444,6 +443,35 @@ class _PemBlock(NamedTuple):
     def __str__(self) -> str:
         label = self.label.decode("ascii", "replace") or "no label"
         return f"PEM block {self.number} ({label}) of {self.source}"
+
+
+@contextlib.contextmanager
+def _quiet_cryptography() -> Iterator[None]:
+    """Keep cryptography's warnings about data it still accepts from reaching the caller.
+
+    A PKCS#7 SET that is not DER-sorted (OpenSSL's crl2pkcs7 writes one) makes cryptography warn
+    "may become an exception"; a negative or zero serial number (an RFC 5280 violation some old
+    CAs committed) makes it warn too.  The data loads today, so callers running with -W error must
+    not see an exception (DOMAIN.md, "The containers").  ``catch_warnings`` swaps process-wide
+    state, so it is entered only around the loads that can warn, not around every certificate.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=CryptographyDeprecationWarning)
+        warnings.filterwarnings("ignore", _PKCS7_NOT_DER_WARNING, UserWarning)
+        yield
+
+
+def _serial_is_positive(der: bytes) -> bool:
+    """Whether a certificate's serial number is positive (cryptography warns otherwise)."""
+    try:
+        _, start, end = read_header(der)
+        _, position, end = read_header(der, start, end)  # tbsCertificate
+        if der[position] == 0xA0:  # [0] EXPLICIT version
+            position = read_header(der, position, end)[2]
+        tag, start, stop = read_header(der, position, end)
+    except (DERError, IndexError):
+        return True  # not for us to judge: cryptography reports what is wrong
+    return tag != 0x02 or (start < stop and der[start] < 0x80 and any(der[start:stop]))
 
 
 def _looks_binary(raw: bytes) -> bool:

@@ -14,6 +14,7 @@ This module does no I/O.
 from __future__ import annotations
 
 import hashlib
+import warnings
 from typing import NamedTuple
 
 from cryptography import x509
@@ -275,11 +276,15 @@ def _verify_with_key(child: x509.Certificate, key: object) -> bool | None:
 def common_name(certificate: x509.Certificate) -> str:
     """The subject's CN, or the whole subject when it has none (for messages and repr)."""
     try:
-        names = certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-        if names:
-            value = names[0].value
-            return value if isinstance(value, str) else value.decode("utf-8", "replace")
-        return certificate.subject.rfc4514_string() or "<empty subject>"
+        with warnings.catch_warnings():
+            # Building a Name can warn (a country code that is not 2 characters): a message or a
+            # repr must neither warn nor, under -W error, raise.
+            warnings.simplefilter("ignore")
+            names = certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+            if names:
+                value = names[0].value
+                return value if isinstance(value, str) else value.decode("utf-8", "replace")
+            return certificate.subject.rfc4514_string() or "<empty subject>"
     except ValueError:
         # cryptography parses names on first access; a malformed one must not break a message.
         digest = certificate.fingerprint(hashes.SHA256()).hex()[:16]
