@@ -54,7 +54,7 @@ def _round(function: Callable[[bytes], object], bodies: Sequence[bytes]) -> floa
 
 
 def _cold_load(body: bytes) -> object:
-    _facts._CA_FACTS.clear()
+    _facts.clear_ca_cache()
     return load_certificates(body)
 
 

@@ -40,7 +40,7 @@ from cryptography.utils import CryptographyDeprecationWarning
 from ._chain import CertificateChain, classify
 from ._der import DERError, Element, read_element, read_header
 from ._exceptions import CertificateFormatError
-from ._facts import known_ca_certificate
+from ._facts import known_ca_base64, known_ca_certificate, remember_ca_base64
 
 __all__ = ["CertificateChain", "load_certificates"]
 
@@ -182,11 +182,22 @@ class _Loader:
             body = raw[match.end() : end]
             if b":" in body:
                 body = _strip_pem_headers(body)
+            compact = body.translate(None, _WHITESPACE)
+            known = known_ca_base64(compact)
+            if known is not None:  # a CA seen before: no need to decode or parse it again
+                self.count_certificates(1, block)
+                loaded.append((known.certificate, known.der))
+                continue
             try:
-                loaded += self.load_binary(_decode_base64(body, block), block)
+                der = _decode_base64(compact, block)
+                found = self.load_binary(der, block)
             except CertificateFormatError:
                 if not label or _CERTIFICATE_LABELS.search(label.upper()):
                     raise
+                continue
+            if len(found) == 1 and found[0][1] is der:
+                remember_ca_base64(compact, der)
+            loaded += found
         if not loaded:
             names = ", ".join(label.decode("ascii", "replace") for label in labels)
             raise CertificateFormatError(
@@ -279,9 +290,7 @@ class _Loader:
 
     def certificate(self, der: bytes, where: object) -> x509.Certificate:
         """Load one DER certificate with cryptography, counting it against the cap."""
-        self.count += 1
-        if self.count > MAX_CERTIFICATES:
-            raise CertificateFormatError(f"{where}: more than {MAX_CERTIFICATES} certificates")
+        self.count_certificates(1, where)
         known = known_ca_certificate(der)
         if known is not None:
             return known
@@ -296,6 +305,12 @@ class _Loader:
                 f"cannot load ({exc})"
             ) from None
 
+    def count_certificates(self, number: int, where: object) -> None:
+        """Count certificates against the cap."""
+        self.count += number
+        if self.count > MAX_CERTIFICATES:
+            raise CertificateFormatError(f"{where}: more than {MAX_CERTIFICATES} certificates")
+
     def load_pkcs7(self, der: bytes, where: object) -> _Loaded:
         """A PKCS#7 certs-only SignedData, DER or BER, its SET sorted or not."""
         try:
@@ -305,9 +320,7 @@ class _Loader:
             raise CertificateFormatError(f"{where}: unreadable PKCS7 ({exc})") from None
         if not certificates:
             raise CertificateFormatError(f"{where}: PKCS7 SignedData holds no certificates")
-        self.count += len(certificates)
-        if self.count > MAX_CERTIFICATES:
-            raise CertificateFormatError(f"{where}: more than {MAX_CERTIFICATES} certificates")
+        self.count_certificates(len(certificates), where)
         return [(c, c.public_bytes(Encoding.DER)) for c in certificates]
 
     def load_netscape(self, children: tuple[Element, ...], where: object) -> _Loaded:

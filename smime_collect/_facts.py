@@ -25,9 +25,12 @@ from cryptography.x509.oid import NameOID
 
 __all__ = [
     "Facts",
+    "clear_ca_cache",
     "common_name",
     "issuer_common_name",
+    "known_ca_base64",
     "known_ca_certificate",
+    "remember_ca_base64",
     "signature_check",
     "signed_by",
 ]
@@ -181,17 +184,54 @@ class Facts(NamedTuple):
 # orders repeats them thousands of times), so what was read from a CA certificate is kept, keyed by
 # its DER: loading it again skips both cryptography's parse and the DER walk.  End entities are
 # unique per order and are never kept.  Bounded: the oldest entry goes when the cache is full.
+# PEM bodies are keyed too (their base64 without whitespace), so a known CA block skips even the
+# base64 decode.
 _CA_FACTS: dict[bytes, Facts] = {}
+_CA_FACTS_BY_BASE64: dict[bytes, Facts] = {}
 _CA_FACTS_MAX = 128
 
 
-def _remember_ca(facts: Facts) -> None:
-    while len(_CA_FACTS) >= _CA_FACTS_MAX:
+def _bounded_put(cache: dict[bytes, Facts], key: bytes, facts: Facts) -> None:
+    while len(cache) >= _CA_FACTS_MAX:
         try:
-            del _CA_FACTS[next(iter(_CA_FACTS))]
+            del cache[next(iter(cache))]
         except (KeyError, RuntimeError, StopIteration):  # pragma: no cover - another thread won
             break
-    _CA_FACTS[facts.der] = facts
+    cache[key] = facts
+
+
+def _remember_ca(facts: Facts) -> None:
+    _bounded_put(_CA_FACTS, facts.der, facts)
+
+
+def clear_ca_cache() -> None:
+    """Forget every cached CA certificate (benchmarks measure the cold path with it)."""
+    _CA_FACTS.clear()
+    _CA_FACTS_BY_BASE64.clear()
+
+
+def known_ca_base64(base64_body: bytes) -> Facts | None:
+    """The cached CA certificate whose DER encodes to exactly this base64 (no whitespace).
+
+    Args:
+        base64_body: A PEM block's base64, whitespace removed.
+
+    Returns:
+        Its facts (certificate and DER included), or None.
+    """
+    return _CA_FACTS_BY_BASE64.get(base64_body)
+
+
+def remember_ca_base64(base64_body: bytes, der: bytes) -> None:
+    """Key a cached CA certificate by its PEM base64 too, when the DER is cached.
+
+    Args:
+        base64_body: The PEM block's base64, whitespace removed.
+        der: What it decodes to.
+    """
+    facts = _CA_FACTS.get(der)
+    if facts is not None:
+        _bounded_put(_CA_FACTS_BY_BASE64, base64_body, facts)
 
 
 def known_ca_certificate(der: bytes) -> x509.Certificate | None:

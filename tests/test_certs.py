@@ -22,6 +22,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 import smime_collect._certs
 from smime_collect import CertificateChain, CertificateFormatError, load_certificates
+from smime_collect._facts import clear_ca_cache
 from smime_collect.testing._formats import (
     der_tlv,
     to_base64,
@@ -643,3 +644,29 @@ class TestLenientCryptography:
         chain = load_certificates(broken)
         assert "<malformed subject, SHA-256" in repr(chain)
         assert chain.email_addresses == ("alice@example.com",)
+
+
+class TestCACache:
+    """CA certificates seen before are reused; results never depend on the cache."""
+
+    def test_repeated_loads_reuse_ca_objects(self, issued: IssuedChain) -> None:
+        """From the third load of a body on, the CA certificates are the cached objects."""
+        clear_ca_cache()
+        body = to_pem_blocks(issued.certificates())
+        first, second, third = (load_certificates(body) for _ in range(3))
+        assert first == second == third
+        assert third.intermediates[0] is second.intermediates[0]
+        assert third.roots[0] is second.roots[0]
+        assert third.end_entity is not second.end_entity  # end entities are never cached
+
+    @pytest.mark.parametrize("render", FORMATS.values(), ids=FORMATS.keys())
+    def test_cold_and_warm_agree(
+        self, issued: IssuedChain, render: Callable[[Certs], bytes | str]
+    ) -> None:
+        """Every format classifies the same with an empty and with a warm cache."""
+        data = render(issued.certificates()[::-1])
+        clear_ca_cache()
+        cold = load_certificates(data)
+        warm = load_certificates(data)
+        assert cold == warm
+        _assert_classified(warm, issued)
