@@ -60,7 +60,9 @@ _OID_NETSCAPE_CERT_SEQUENCE = bytes.fromhex("6086480186f8420205")  # 2.16.840.1.
 
 # Tolerant PEM markers: the endpoint's own sample prints "----- BEGIN CERTIFICATE -----" and a
 # four-dash END line, and a public client had to normalise marker dashes for real bodies.
-_BEGIN = re.compile(rb"-{3,}[ \t]*BEGIN[ \t]+([A-Za-z0-9 #._/-]*?)[ \t]*-{3,}")
+# Found with bytes.find("BEGIN") and a look behind for the dashes, then this anchored tail: a
+# regular expression searching for "-{3,}...BEGIN" backtracks quadratically on runs of dashes.
+_BEGIN_TAIL = re.compile(rb"[ \t]+([A-Za-z0-9 #._/-]{0,64}?)[ \t]*-{3,}")
 _WHITESPACE = b" \t\r\n\v\f"
 _TRAILING = _WHITESPACE + b"\x00"
 _BASE64 = re.compile(rb"[A-Za-z0-9+/]+={0,2}")
@@ -152,9 +154,9 @@ class _Loader:
             try:
                 return self.load_binary(raw, where)
             except CertificateFormatError:
-                if not raw.isascii() or _BEGIN.search(raw) is None:
+                if not raw.isascii() or _find_begin(raw, 0) is None:
                     raise
-        elif _looks_binary(raw) and _BEGIN.search(raw) is None:
+        elif _looks_binary(raw) and _find_begin(raw, 0) is None:
             return self.load_binary(raw, where)
         return self.load_text(raw, where, allow_zip=allow_zip)
 
@@ -162,12 +164,12 @@ class _Loader:
 
     def load_text(self, raw: bytes, where: object, *, allow_zip: bool) -> _Loaded:
         """PEM blocks, or failing any marker, bare base64."""
-        if _BEGIN.search(raw) is None:
+        if _find_begin(raw, 0) is None:
             return self.load_base64(raw, where, allow_zip=allow_zip)
         loaded: _Loaded = []
         labels: list[bytes] = []
         position, number = 0, 0
-        while match := _BEGIN.search(raw, position):
+        while (match := _find_begin(raw, position)) is not None:
             number += 1
             if number > MAX_PEM_BLOCKS:
                 raise CertificateFormatError(f"{where} has more than {MAX_PEM_BLOCKS} PEM blocks")
@@ -507,6 +509,23 @@ def _declared_zip_entries(raw: bytes) -> int | None:
         return None
     count = int.from_bytes(raw[eocd + 10 : eocd + 12], "little")
     return None if count == 0xFFFF else count  # 0xFFFF: see the ZIP64 record (zipfile reads it)
+
+
+def _find_begin(raw: bytes, start: int) -> re.Match[bytes] | None:
+    """The next BEGIN line after ``start``: its tail match (label in group 1), or None.
+
+    Linear in the input: each "BEGIN" is looked at once, with bounded work around it.
+    """
+    while (found := raw.find(b"BEGIN", start)) >= 0:
+        dashes = found
+        while dashes > start and raw[dashes - 1] in b" \t":
+            dashes -= 1
+        if raw[max(start, dashes - 3) : dashes] == b"---":
+            match = _BEGIN_TAIL.match(raw, found + 5)
+            if match is not None:
+                return match
+        start = found + 5
+    return None
 
 
 def _find_end_marker(raw: bytes, start: int) -> int | None:

@@ -34,6 +34,7 @@ This module does no I/O.
 
 from __future__ import annotations
 
+import itertools
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 
@@ -49,6 +50,7 @@ from ._facts import Facts, common_name, issuer_common_name, signature_check, sig
 __all__ = ["CertificateChain", "classify"]
 
 _DER = serialization.Encoding.DER
+_MAX_PARENTS = 4  # candidate issuers kept per certificate; real chains have one or two
 _PEM = serialization.Encoding.PEM
 
 
@@ -58,9 +60,17 @@ class _Graph:
     def __init__(self, facts: Sequence[Facts], roots: Iterable[Facts] = ()) -> None:
         self.facts = facts
         root_ids = {id(r) for r in roots}
+        # Candidate issuers are looked up by name and key identifier, so even a hostile set of
+        # thousands of certificates sharing one subject costs a bounded amount per certificate.
         by_subject: dict[bytes, list[Facts]] = {}
+        by_key: dict[tuple[bytes, bytes], list[Facts]] = {}
+        without_key: dict[bytes, list[Facts]] = {}
         for fact in facts:
             by_subject.setdefault(fact.subject, []).append(fact)
+            if fact.ski is None:
+                without_key.setdefault(fact.subject, []).append(fact)
+            else:
+                by_key.setdefault((fact.subject, fact.ski), []).append(fact)
         self.parents: dict[int, list[Facts]] = {}
         self.children: dict[int, list[Facts]] = {id(f): [] for f in facts}
         for fact in facts:
@@ -69,11 +79,14 @@ class _Graph:
                 # and would otherwise look like its parent.
                 self.parents[id(fact)] = []
                 continue
-            parents = [
-                p
-                for p in by_subject.get(fact.issuer, ())
-                if p is not fact and (fact.aki is None or p.ski is None or fact.aki == p.ski)
-            ]
+            pool: Iterable[Facts] = (
+                by_subject.get(fact.issuer, ())
+                if fact.aki is None
+                else itertools.chain(
+                    by_key.get((fact.issuer, fact.aki), ()), without_key.get(fact.issuer, ())
+                )
+            )
+            parents = list(itertools.islice((p for p in pool if p is not fact), _MAX_PARENTS))
             if len(parents) > 1 and (fact.aki is None or any(p.ski is None for p in parents)):
                 # Names alone do not decide (old CAs without key identifiers): ask signatures.
                 verified = [p for p in parents if signed_by(fact.certificate, p.certificate)]

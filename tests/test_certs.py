@@ -544,6 +544,21 @@ class TestLoadErrors:
         with pytest.raises(CertificateFormatError, match="more than the 10 accepted"):
             load_certificates(b"x" * 11)
 
+    @pytest.mark.parametrize(
+        "data",
+        [
+            pytest.param(b"-" * 2_000_000, id="dashes"),
+            pytest.param(b"-----BEGIN " * 200_000, id="begin-lines"),
+            pytest.param(b" " * 2_000_000 + b"BEGIN", id="spaces-then-begin"),
+            pytest.param(b"-----BEGIN X-----\n" + b"-----END" * 200_000, id="end-markers"),
+            pytest.param(b"-----BEGIN X-----\nAAAA\n" * 40_000, id="unterminated-blocks"),
+        ],
+    )
+    def test_pathological_markers_are_linear(self, data: bytes) -> None:
+        """Megabytes of marker-like noise are refused in one pass (a backtracking regex hung)."""
+        with pytest.raises(CertificateFormatError):
+            load_certificates(data)
+
     def test_deep_nesting_is_refused(self) -> None:
         """A Netscape sequence nested far too deep stops at the depth limit."""
         inner = b"\x05\x00"

@@ -376,3 +376,29 @@ class TestChainAPI:
         """Two loads of the same data compare equal."""
         data = to_pem_blocks(issued.certificates())
         assert load_certificates(data) == load_certificates(data)
+
+
+class TestHostileSets:
+    """Sets built to blow up the link search stay bounded."""
+
+    def test_many_certificates_with_one_subject(self) -> None:
+        """Hundreds of CA certificates sharing a subject, without key identifiers, classify."""
+        key = TestCA.create("Crowd").root_key
+        name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "Crowd")])
+        other = TestCA.create("Crowd Signer").root_key
+        crowd = [
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(key.public_key())
+            .serial_number(serial)
+            .not_valid_before(dt.datetime(2024, 1, 1, tzinfo=dt.UTC))
+            .not_valid_after(dt.datetime(2034, 1, 1, tzinfo=dt.UTC))
+            .sign(other, hashes.SHA256())  # self-issued, not self-signed
+            for serial in range(1, 201)
+        ]
+        chain = CertificateChain.from_certificates(crowd)
+        assert chain.roots == ()
+        assert len(chain) == 200
+        with pytest.raises(ChainError):
+            chain.verify()
