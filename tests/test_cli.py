@@ -27,6 +27,7 @@ from smime_collect import (
     ValidityPeriod,
     _cli,
     _cli_report,
+    _demo,
     load_certificates,
 )
 from smime_collect._demo import Expect, demo_scenario
@@ -939,6 +940,19 @@ class TestDemo:
         # Re-running replaces the files and matches again.
         assert run(capsys, "demo", "--out", str(out_dir), "--orders", "4")[0] == 0
 
+    def test_mismatch_exits_1(
+        self,
+        clean_env: pytest.MonkeyPatch,
+        tmp_path: Path,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        """When an order does not end as the scenario says, the demo lists it and exits 1."""
+        clean_env.setattr(_demo, "_matches", lambda order, report: report.ok)
+        status, out, _ = run(capsys, "demo", "--orders", "4", "--out", str(tmp_path))
+        assert status == 1
+        assert "the outcome does NOT match the scenario" in out
+        assert "4210002: expected rejected (-20), got order 4210002: Sectigo error -20" in out
+
     def test_default_out_is_in_current_directory(
         self,
         clean_env: pytest.MonkeyPatch,
@@ -1068,6 +1082,7 @@ class TestOverTLS:
 class TestProcess:
     """The command as a process: signals and closed pipes."""
 
+    @pytest.mark.network
     def test_sigint_exits_130(self, tmp_path: Path) -> None:
         """A real SIGINT while a request hangs ends the process with 130 and one line."""
         env = {k: v for k, v in os.environ.items() if k not in CREDENTIAL_VARIABLES}
