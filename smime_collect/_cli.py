@@ -66,6 +66,7 @@ RESPONSE_TYPES: Final = {
 
 # inspect reads whole files; nothing that holds certificates is anywhere near this big.
 _MAX_INSPECT_BYTES: Final = 16 * 1024 * 1024
+_MAX_DEMO_ORDERS: Final = 10_000
 
 # The test seam: when set, every client the command builds sends through the transport this
 # returns (tests point it at smime_collect.testing's in-process simulator); None means the
@@ -286,7 +287,11 @@ def build_parser() -> argparse.ArgumentParser:
         "simulator, write their files and print a summary.",
     )
     demo.add_argument(
-        "--orders", type=_positive_int, default=25, metavar="N", help="how many (default 25)"
+        "--orders",
+        type=_positive_int,
+        default=25,
+        metavar="N",
+        help=f"how many (default 25, at most {_MAX_DEMO_ORDERS})",
     )
     demo.add_argument(
         "--out",
@@ -453,6 +458,9 @@ def _run_inspect(args: argparse.Namespace) -> int:
 def _run_demo(args: argparse.Namespace) -> int:
     from ._demo import run_demo  # noqa: PLC0415 -- loads the simulator only when asked
 
+    if args.orders > _MAX_DEMO_ORDERS:
+        # Every simulated order gets its own certificate and key, all kept in memory.
+        raise UsageError(f"--orders {args.orders}: the demo runs at most {_MAX_DEMO_ORDERS} orders")
     return _run(run_demo(args.orders, _output_directory(args.out)))
 
 

@@ -953,6 +953,14 @@ class TestDemo:
         assert "the outcome does NOT match the scenario" in out
         assert "4210002: expected rejected (-20), got order 4210002: Sectigo error -20" in out
 
+    def test_too_many_orders_is_2(
+        self, clean_env: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """The demo refuses more orders than it can hold in memory, before generating any."""
+        status, _, err = run(capsys, "demo", "--orders", "10001", "--out", str(tmp_path))
+        assert status == 2
+        assert "at most 10000" in err
+
     def test_default_out_is_in_current_directory(
         self,
         clean_env: pytest.MonkeyPatch,
