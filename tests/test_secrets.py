@@ -322,16 +322,20 @@ class TestStopsBeforeSending:
         if transport == "httpcore":
             monkeypatch.setitem(sys.modules, "httpx_aiohttp", None)
         sim = recording_simulator()
+        fake = FakeTime()
         caplog.set_level(logging.DEBUG)
         async with (
             serve(sim) as server,
-            CollectClient(LOGIN, CANARY, base_url=server.url) as client,
+            CollectClient(
+                LOGIN, CANARY, base_url=server.url, sleep=fake.sleep, clock=fake.clock
+            ) as client,
         ):
             with pytest.raises(TransportError, match="TLS certificate") as caught:
                 await client.collect(1)
             outcomes = [o async for o in client.collect_many([1, 2], wait=False)]
         assert sim.seen == []
         assert sim.stats.requests_total == 0
+        assert fake.now == 0.0  # no backoff: a refused certificate is not retried
         assert all(isinstance(o.error, TransportError) for o in outcomes)
         assert_no_secret(error_texts(caught.value), "the TransportError")
         assert_no_secret(record_texts(caplog.records), "a log record")
