@@ -352,13 +352,22 @@ class CertificateChain:
             ChainError: A signature does not verify, or a certificate links to nothing else in a
                 chain of more than one certificate; the message names the subjects' CNs.
         """
-        facts = [Facts.read(c, c.public_bytes(_DER)) for c in self]
-        root_ids = {id(c) for c in self.roots}
-        graph = _Graph(facts, [f for f in facts if id(f.certificate) in root_ids])
+        unique: dict[bytes, Facts] = {}
+        for certificate in self:
+            der = certificate.public_bytes(_DER)
+            if der not in unique:
+                unique[der] = Facts.read(certificate, der)
+        facts = list(unique.values())
+        # Roles by content, not object identity: Facts.read may hand back an equal certificate
+        # object cached from an earlier load.
+        root_ders = {c.public_bytes(_DER) for c in self.roots}
+        roots = [f for f in facts if f.der in root_ders]
+        root_ids = {id(f) for f in roots}
+        graph = _Graph(facts, roots)
         linked: set[int] = set()
         for fact in facts:
             name = common_name(fact.certificate)
-            if id(fact.certificate) in root_ids:
+            if id(fact) in root_ids:
                 status = signature_check(fact.certificate, fact.certificate)
                 if status is None:
                     raise ChainError(

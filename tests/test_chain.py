@@ -300,6 +300,18 @@ class TestVerify:
         with pytest.raises(ChainError, match="root 'Broken Root Root CA' is not validly"):
             chain.verify()
 
+    def test_bad_root_is_checked_even_when_cached(self) -> None:
+        """An equal certificate object loaded earlier (and cached) does not skip the check."""
+        bad = _tampered(TestCA.create("Cached Root", key_type="rsa", root_hash="sha1").root)
+        CertificateChain.from_certificates([bad])  # remembers the (CA) certificate
+        again = x509.load_der_x509_certificate(bad.public_bytes(Encoding.DER))
+        with pytest.raises(ChainError, match="root 'Cached Root Root CA' is not validly"):
+            CertificateChain(None, (), (again,)).verify()
+
+    def test_duplicates_in_a_hand_built_chain(self, issued: IssuedChain) -> None:
+        """A chain built by hand with a certificate twice still verifies."""
+        CertificateChain(issued.end_entity, issued.intermediates * 2, (issued.root,)).verify()
+
     def test_missing_intermediate(self, issued: IssuedChain) -> None:
         """An end entity and a root without the intermediate between them is a broken chain."""
         chain = CertificateChain.from_certificates([issued.end_entity, issued.root])
