@@ -178,6 +178,7 @@ FORMATS: dict[str, Callable[[Certs], bytes | str]] = {
     "pem-seed-markers": lambda c: to_pem_blocks(c, sloppy_markers=True),
     "pem-as-str": lambda c: to_pem_blocks(c).decode(),
     "pem-with-text-around": lambda c: b"2\nsome text\n" + to_pem_blocks(c) + b"\ntrailer\n",
+    "pem-after-a-zero-line": lambda c: b"0 (not a status)\n" + to_pem_blocks(c),
     "der-concatenated": lambda c: b"".join(_der(c)),
     "pkcs7-der-sorted": to_pkcs7_der,
     "pkcs7-der-unsorted": lambda c: to_pkcs7_der(c, sorted=False),
@@ -458,6 +459,24 @@ class TestLoadErrors:
                 der_tlv(0x30, bytes.fromhex("06096086480186f8420205") + der_tlv(0xA1, b"")),
                 "Netscape Certificate Sequence has a [1] constructed where [0] was expected",
                 id="netscape-wrong-tag",
+            ),
+            pytest.param(
+                der_tlv(
+                    0x30,
+                    bytes.fromhex("06096086480186f8420205") + der_tlv(0xA0, der_tlv(0x04, b"")),
+                ),
+                "[0] does not hold one SEQUENCE OF Certificate",
+                id="netscape-not-a-sequence-of",
+            ),
+            pytest.param(
+                der_tlv(0x30, der_tlv(0x30, b"") + der_tlv(0x04, b"")),
+                "CMMF CertRepContent has no response SEQUENCE",
+                id="cmmf-no-response",
+            ),
+            pytest.param(
+                der_tlv(0x30, der_tlv(0xA1, b"") + der_tlv(0x30, b"")),
+                "CMMF CertRepContent caPubs holds no certificates",
+                id="cmmf-empty-capubs",
             ),
             pytest.param(
                 _cmmf(_STATUS_GRANTED + der_tlv(0x30, der_tlv(0xA1, der_tlv(0x30, b"")))),

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import attrs
+import cryptography_vectors
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -311,6 +312,14 @@ class TestVerify:
     def test_duplicates_in_a_hand_built_chain(self, issued: IssuedChain) -> None:
         """A chain built by hand with a certificate twice still verifies."""
         CertificateChain(issued.end_entity, issued.intermediates * 2, (issued.root,)).verify()
+
+    def test_uncheckable_root_signature(self) -> None:
+        """An MD2 self-signature is a root by name, but verify() says it cannot be checked."""
+        with cryptography_vectors.open_vector_file("x509/verisign_md2_root.pem", "rb") as handle:
+            chain = load_certificates(handle.read())
+        assert len(chain.roots) == 1
+        with pytest.raises(ChainError, match="uses an algorithm that cannot be checked"):
+            chain.verify()
 
     def test_missing_intermediate(self, issued: IssuedChain) -> None:
         """An end entity and a root without the intermediate between them is a broken chain."""
