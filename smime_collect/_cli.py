@@ -23,6 +23,7 @@ import io
 import math
 import os
 import sys
+import urllib.parse
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, Final, TypeVar
@@ -305,6 +306,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _client(args: argparse.Namespace) -> CollectClient:
+    if "@" in urllib.parse.urlsplit(args.base_url).netloc:
+        # Checked here, before the client quotes the URL in any message: user:password@ would
+        # put a secret on the screen (and in ps, which is why credentials never go in argv).
+        raise UsageError(
+            "--base-url carries credentials (user:password@host): remove them; the login "
+            "comes from SECTIGO_LOGIN_NAME, the password from SECTIGO_LOGIN_PASSWORD or "
+            "--password-file"
+        )
     login, password = credentials(args.password_file)
     options: dict[str, Any] = {}
     if _transport_factory is not None:

@@ -358,6 +358,17 @@ class TestExitStatus:
         assert "https://" in err
         assert sim.stats.requests_total == 0
 
+    @pytest.mark.parametrize("scheme", ["http", "https"])
+    def test_credentials_in_url_are_not_echoed(
+        self, sim: Simulator, capsys: pytest.CaptureFixture[str], scheme: str
+    ) -> None:
+        """A --base-url with user:password@ is refused (exit 2) without quoting it."""
+        url = f"{scheme}://{LOGIN}:{PASSWORD}@example.test/products/download/CollectSMIME"
+        status, _, err = run(capsys, "status", "1", "--base-url", url)
+        assert status == 2
+        assert "--base-url carries credentials" in err
+        assert sim.stats.requests_total == 0
+
     @pytest.mark.parametrize(
         "argv",
         [
