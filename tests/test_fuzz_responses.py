@@ -10,7 +10,8 @@ lengths and deep nesting at ``load_certificates`` alone.  This module adds what 
   that produced them;
 * ZIP members in every compression method zipfile reads, damaged;
 * a few large adversarial inputs (4 MiB, the client's default response cap), each checked for
-  peak traced memory (``tracemalloc``) and guarded by a watchdog against super-linear work.
+  peak traced memory (``tracemalloc``) and guarded by a watchdog against super-linear work;
+* one hostile answer inside a ``collect_many`` batch: that order's error, the others collected.
 
 The contract (CONTRACT 3): nothing escapes but ``ResponseFormatError`` (``CertificateFormatError``
 is one) and, when the first line is a negative status, ``SectigoError``.
@@ -27,16 +28,19 @@ import re
 import signal
 import struct
 import tracemalloc
+import urllib.parse
 import zipfile
 from collections.abc import Callable, Iterator
 from types import FrameType
 
+import httpx
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from smime_collect import (
     CertificateFormatError,
+    CollectClient,
     CollectRequest,
     CollectResult,
     QueryType,
@@ -418,3 +422,60 @@ class TestLargeAdversarialInputs:
             check_parse(body, request)
             peak = peak_memory(lambda: parse_response(body, request))
         assert peak <= 8 * len(body) + 2 * MiB, f"{name}: {peak / MiB:.1f} MiB peak"
+
+
+# -- one hostile answer in a batch ----------------------------------------------------------------
+
+
+def _damaged_zip(method: str) -> bytes:
+    archive = bytearray(_zip(_chain_pem(), _METHODS[method]))
+    start = _member_data_offset(bytes(archive))
+    first = start if method == "bzip2" else start + 9
+    for offset in range(first, first + 32):
+        archive[offset] ^= 0x5A
+    return bytes(archive)
+
+
+_HOSTILE_PAYLOADS: dict[str, Callable[[], bytes]] = {
+    "damaged-bzip2-zip": lambda: _damaged_zip("bzip2"),
+    "damaged-lzma-zip": lambda: _damaged_zip("lzma"),
+    "run-of-dashes": lambda: b"-" * (256 * 1024),
+    "ber-nested-deep": lambda: b"\x30\x80" * 50_000 + b"\x00\x00" * 50_000,
+    "4-gib-length": lambda: base64.b64encode(b"\x30\x84\xff\xff\xff\xff" + bytes(64)),
+}
+
+
+class TestBatchIsolation:
+    """A hostile answer for one order is that order's error; the rest of the batch goes on."""
+
+    @pytest.mark.parametrize(
+        "payload",
+        [
+            pytest.param(
+                name,
+                marks=pytest.mark.xfail(
+                    strict=True,
+                    raises=lzma.LZMAError,
+                    reason="lzma.LZMAError escapes load_certificates and ends collect_many",
+                ),
+            )
+            if name == "damaged-lzma-zip"
+            else name
+            for name in _HOSTILE_PAYLOADS
+        ],
+    )
+    async def test_one_hostile_answer(self, payload: str) -> None:
+        """Orders 1-5, order 3 hostile: 5 outcomes, 4 collected, order 3 a ResponseFormatError."""
+        hostile = b"2\n" + _HOSTILE_PAYLOADS[payload]()
+        good = b"2\n" + _chain_pem()
+
+        def answer(request: httpx.Request) -> httpx.Response:
+            order = urllib.parse.parse_qs(request.content.decode("ascii"))["orderNumber"][0]
+            return httpx.Response(200, content=hostile if order == "3" else good)
+
+        async with CollectClient(LOGIN, PASSWORD, transport=httpx.MockTransport(answer)) as client:
+            with watchdog(60.0):
+                outcomes = {o.order_number: o async for o in client.collect_many(range(1, 6))}
+        assert sorted(outcomes) == [1, 2, 3, 4, 5]
+        assert [outcomes[n].ok for n in (1, 2, 4, 5)] == [True] * 4
+        assert isinstance(outcomes[3].error, ResponseFormatError)
