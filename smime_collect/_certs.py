@@ -164,8 +164,6 @@ class _Loader:
 
     def load_text(self, raw: bytes, where: object, *, allow_zip: bool) -> _Loaded:
         """PEM blocks, or failing any marker, bare base64."""
-        if _find_begin(raw, 0) is None:
-            return self.load_base64(raw, where, allow_zip=allow_zip)
         loaded: _Loaded = []
         labels: list[bytes] = []
         position, number = 0, 0
@@ -200,6 +198,8 @@ class _Loader:
             if len(found) == 1 and found[0][1] is der:
                 remember_ca_base64(compact, der)
             loaded += found
+        if number == 0:  # no BEGIN line anywhere
+            return self.load_base64(raw, where, allow_zip=allow_zip)
         if not loaded:
             names = ", ".join(label.decode("ascii", "replace") for label in labels)
             raise CertificateFormatError(
