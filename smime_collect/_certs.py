@@ -246,7 +246,8 @@ class _Loader:
                     inner_tag, inner_start, _ = read_header(der, start, end)
                     if inner_tag == 0x30 and der[inner_start : inner_start + 1] in _TBS_STARTS:
                         one = der if position == 0 and end == len(der) else der[position:end]
-                        loaded.append((self.certificate(one, where), one))
+                        serial = _serial_octet(der, inner_start)
+                        loaded.append((self.certificate(one, where, serial_octet=serial), one))
                         position = end
                         continue
             except DERError as exc:
@@ -290,14 +291,20 @@ class _Loader:
             "a certificate, PKCS7, Netscape Certificate Sequence or CMMF CertRepContent"
         )
 
-    def certificate(self, der: bytes, where: object) -> x509.Certificate:
-        """Load one DER certificate with cryptography, counting it against the cap."""
+    def certificate(
+        self, der: bytes, where: object, *, serial_octet: int | None = None
+    ) -> x509.Certificate:
+        """Load one DER certificate with cryptography, counting it against the cap.
+
+        ``serial_octet`` is the serial number's first content octet when the caller already
+        found it (0x00 to 0x7F: positive, unless it is the only one and zero).
+        """
         self.count_certificates(1, where)
         known = known_ca_certificate(der)
         if known is not None:
             return known
         try:
-            if _serial_is_positive(der):
+            if (serial_octet is not None and 0 < serial_octet < 0x80) or _serial_is_positive(der):
                 return x509.load_der_x509_certificate(der)
             with _quiet_cryptography():
                 return x509.load_der_x509_certificate(der)
@@ -474,6 +481,15 @@ def _quiet_cryptography() -> Iterator[None]:
         warnings.filterwarnings("ignore", category=CryptographyDeprecationWarning)
         warnings.filterwarnings("ignore", _PKCS7_NOT_DER_WARNING, UserWarning)
         yield
+
+
+def _serial_octet(der: bytes, tbs_content: int) -> int | None:
+    """The first content octet of the serial INTEGER that opens a TBS (after [0] version)."""
+    position = tbs_content + 5 if der[tbs_content : tbs_content + 2] == b"\xa0\x03" else tbs_content
+    header = der[position : position + 3]
+    if len(header) == 3 and header[0] == 0x02 and 0 < header[1] < 0x80:
+        return header[2]
+    return None
 
 
 def _serial_is_positive(der: bytes) -> bool:
