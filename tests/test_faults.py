@@ -568,3 +568,47 @@ class TestDeadline:
             with pytest.raises(PollTimeoutError):
                 await collect_client.wait_for_certificate(ORDER, timeout=0.5)
         assert raw.sent < trickled
+
+
+class TestCancellation:
+    """Leaving a batch while every request hangs on a silent server: nothing left behind."""
+
+    @pytest.mark.parametrize("how", ["break", "close-client"])
+    async def test_leave_while_requests_hang(
+        self, how: str, transport_kind: str, fake_time: FakeTime
+    ) -> None:
+        """4 requests stalled in flight; leaving cancels them, the server sees 4 hang-ups."""
+        del transport_kind
+        sim = simulator(chaos=Chaos(retry_after=None, stall_seconds=30.0))
+        sim.add_orders(range(1, 9))
+        sim.inject(Fault.TIMEOUT, times=100)  # every request: no answer until the client leaves
+        async with serve(sim) as server:
+            before = asyncio.all_tasks()
+            collect_client = client(server.url, server.ssl_context(), fake_time)
+            batch = collect_client.collect_many(range(1, 9), wait=False)
+            consumer = asyncio.ensure_future(anext(batch))
+            for _ in range(500):  # until the 4 requests the semaphore lets through are in
+                if sim.stats.in_flight == 4:
+                    break
+                await asyncio.sleep(0.01)
+            assert sim.stats.in_flight == 4
+            if how == "break":
+                consumer.cancel()
+                await asyncio.gather(consumer, return_exceptions=True)
+                await batch.aclose()  # type: ignore[attr-defined]
+                await collect_client.aclose()
+            else:
+                await collect_client.aclose()
+                with pytest.raises(CollectError, match="closed"):
+                    await consumer
+                await batch.aclose()  # type: ignore[attr-defined]
+            for _ in range(500):  # the server notices each hang-up and ends its request
+                if sim.stats.in_flight == 0:
+                    break
+                await asyncio.sleep(0.01)
+            assert sim.stats.in_flight == 0
+            left = {t for t in asyncio.all_tasks() - before if not t.done()}
+            left.discard(asyncio.current_task())
+        assert left == set()
+        assert sim.stats.requests_total == 4
+        assert fake_time.sleeps == []
