@@ -24,6 +24,7 @@ import logging
 import math
 import os
 import random as _random
+import re
 import ssl
 import sys
 import time
@@ -645,19 +646,21 @@ def _from_env(env: Mapping[str, str], name: str) -> str:
 
 
 def _check_url(base_url: object, *, allow_insecure_http: bool) -> httpx.URL:
+    # Credentials in the URL's userinfo are never echoed, whatever else is wrong with it.
+    shown = re.sub(r"//[^/?#]*@", "//***@", str(base_url))
     try:
         url = httpx.URL(base_url)  # type: ignore[arg-type]  # checked just below
     except (TypeError, httpx.InvalidURL):
-        raise InvalidRequestError(f"base_url {base_url!r} is not a URL") from None
+        raise InvalidRequestError(f"base_url {shown!r} is not a URL") from None
+    if url.userinfo:
+        raise InvalidRequestError("base_url must not carry credentials: pass login_name instead")
     if url.scheme == "http" and not allow_insecure_http:
         raise InvalidRequestError(
-            f"base_url {base_url!r} is plain HTTP: Sectigo refuses it (code -1) and the "
+            f"base_url {shown!r} is plain HTTP: Sectigo refuses it (code -1) and the "
             "password would travel in clear; use https:// (allow_insecure_http=True for tests)"
         )
     if url.scheme not in {"http", "https"} or not url.host:
-        raise InvalidRequestError(f"base_url {base_url!r} must be an https:// URL with a host")
-    if url.userinfo:
-        raise InvalidRequestError("base_url must not carry credentials: pass login_name instead")
+        raise InvalidRequestError(f"base_url {shown!r} must be an https:// URL with a host")
     return url
 
 

@@ -340,18 +340,15 @@ class TestStopsBeforeSending:
         assert_no_secret(error_texts(caught.value), "the TransportError")
         assert_no_secret(record_texts(caplog.records), "a log record")
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason=(
-            "_client._check_url quotes the whole base_url in its 'plain HTTP' and 'must be an "
-            "https:// URL with a host' messages, so credentials written into the URL's userinfo "
-            "(http://user:secret@host) are echoed; the userinfo check comes after those two"
-        ),
-    )
     @pytest.mark.parametrize(
         "url",
-        [f"http://{LOGIN}:{urllib.parse.quote(CANARY, safe='')}@example.test/x"],
-        ids=["http-with-userinfo"],
+        [
+            f"http://{LOGIN}:{urllib.parse.quote(CANARY, safe='')}@example.test/x",
+            f"https://{LOGIN}:{urllib.parse.quote(CANARY, safe='')}@example.test/x",
+            f"ftp://{LOGIN}:{urllib.parse.quote(CANARY, safe='')}@example.test/x",
+            f"https://{LOGIN}:{urllib.parse.quote(CANARY, safe='')}@[::1/x",
+        ],
+        ids=["http-with-userinfo", "https-with-userinfo", "ftp-with-userinfo", "unparsable"],
     )
     def test_credentials_in_a_refused_url_are_not_echoed(self, url: str) -> None:
         """A refused base_url carrying user:password is not quoted back in the error."""
