@@ -54,6 +54,38 @@ def _header(der: bytes, pos: int) -> tuple[int, int, int]:
     return der[pos], start, start + int.from_bytes(der[pos + 2 : start], "big")
 
 
+def _read_extensions(der: bytes, start: int) -> tuple[bool | None, bytes | None, bytes | None]:
+    """The cA flag, SKI and AKI keyIdentifier from ``[3] { SEQUENCE OF Extension }``."""
+    ca: bool | None = None
+    ski = aki = None
+    seen = 0
+    _, position, end = _header(der, start)
+    while position < end:
+        first = der[position + 1]  # Extension ::= SEQUENCE { extnID, critical, extnValue }
+        if first < 0x80:
+            oid, position = position + 2, position + 2 + first
+        else:
+            _, oid, position = _header(der, position)
+        kind = _EXTENSION_KINDS.get(der[oid : oid + 5])
+        if kind is None:
+            continue
+        tag, value, value_end = _header(der, oid + 5)
+        if tag == 0x01:  # critical BOOLEAN
+            tag, value, value_end = _header(der, value_end)
+        _, inner, inner_end = _header(der, value)  # the OCTET STRING's content
+        if kind == 0:  # BasicConstraints ::= SEQUENCE { cA BOOLEAN DEFAULT FALSE, ... }
+            ca = inner < inner_end and der[inner] == 0x01 and der[inner + 2] != 0
+        elif kind == 1:  # SubjectKeyIdentifier ::= OCTET STRING
+            ski = der[inner:inner_end]
+        elif inner < inner_end and der[inner] == 0x80:  # AKI keyIdentifier [0]
+            _, key_start, key_end = _header(der, inner)
+            aki = der[key_start:key_end]
+        seen |= 1 << kind
+        if seen == 0b111:  # all three found: the rest (SAN, policies, AIA...) can wait
+            break
+    return ca, ski, aki
+
+
 class Facts(NamedTuple):
     """What classification needs from one certificate, read once.
 
@@ -105,32 +137,10 @@ class Facts(NamedTuple):
         pos = _header(der, subject_end)[2]  # subjectPublicKeyInfo
         ca: bool | None = None
         ski = aki = None
-        kinds = _EXTENSION_KINDS
-        while pos < tbs_end:
+        while pos < tbs_end:  # issuerUniqueID [1] and subjectUniqueID [2] are skipped
             tag, start, pos = _header(der, pos)
-            if tag != 0xA3:
-                continue
-            _, ext_pos, ext_end = _header(der, start)
-            while ext_pos < ext_end:
-                first = der[ext_pos + 1]
-                if first < 0x80:
-                    oid_pos, ext_pos = ext_pos + 2, ext_pos + 2 + first
-                else:
-                    _, oid_pos, ext_pos = _header(der, ext_pos)
-                kind = kinds.get(der[oid_pos : oid_pos + 5])
-                if kind is None:
-                    continue
-                tag, value, value_end = _header(der, oid_pos + 5)
-                if tag == 0x01:  # critical BOOLEAN
-                    tag, value, value_end = _header(der, value_end)
-                _, inner, inner_end = _header(der, value)  # the OCTET STRING's content
-                if kind == 0:  # BasicConstraints ::= SEQUENCE { cA BOOLEAN DEFAULT FALSE, ... }
-                    ca = inner < inner_end and der[inner] == 0x01 and der[inner + 2] != 0
-                elif kind == 1:  # SubjectKeyIdentifier ::= OCTET STRING
-                    ski = der[inner:inner_end]
-                elif inner < inner_end and der[inner] == 0x80:  # AKI keyIdentifier [0]
-                    _, key_start, key_end = _header(der, inner)
-                    aki = der[key_start:key_end]
+            if tag == 0xA3:
+                ca, ski, aki = _read_extensions(der, start)
         return cls(certificate, der, issuer, subject, ca, ski, aki)
 
     @classmethod
