@@ -133,7 +133,7 @@ class TestResponseSize:
                 finally:
                     tracemalloc.stop()
         # Client and server share the process: both sides' buffers are in this figure.
-        assert peak < 8 * MiB
+        assert peak < 8 * MiB, peak
 
 
 class TestCertificateDataCaps:
