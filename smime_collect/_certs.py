@@ -69,6 +69,7 @@ _BASE64 = re.compile(rb"[A-Za-z0-9+/]+={0,2}")
 # Labels whose blocks must hold certificates; other blocks (keys, CRLs, requests) are skipped.
 _CERTIFICATE_LABELS = re.compile(rb"CERTIFICATE|PKCS ?#?7|CMS|CERTS|CHAIN|SEQUENCE|CMMF|CMP")
 _TBS_STARTS = (b"\xa0", b"\x02")
+_ZIP_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 
 # What zipfile raises on a damaged or hostile archive (lying offsets give ValueError from seek).
@@ -423,6 +424,16 @@ class _Loader:
                         f"{where}: a ZIP that unpacks to {declared} bytes, more than the "
                         f"{self.max_zip_size} accepted; not unpacked"
                     )
+                for entry in entries:
+                    # Stored and deflate only (what Sectigo's archives use): bzip2 and LZMA
+                    # decoders raise their own exceptions, and an LZMA header alone makes zipfile
+                    # allocate a dictionary of up to 4 GiB before a byte is read.
+                    if entry.compress_type not in _ZIP_METHODS:
+                        raise CertificateFormatError(
+                            f"{where}: ZIP member {entry.filename!r} uses compression method "
+                            f"{entry.compress_type}; only stored and deflate members are read, "
+                            "so the archive is not unpacked"
+                        )
                 loaded: _Loaded = []
                 budget = self.max_zip_size
                 for entry in entries:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import io
 import itertools
 import re
 import shutil
 import subprocess
 import warnings
+import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -643,6 +645,22 @@ class TestLoadZip:
         data = _zip_with_sizes({"bomb.bin": bytes(1_000_000)}, declared=10)
         with pytest.raises(CertificateFormatError, match="ZIP"):
             load_certificates(data, max_zip_size=1000)
+
+    @pytest.mark.parametrize("method", [zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA], ids=["bzip2", "lzma"])
+    def test_other_compression_methods_are_refused(self, issued: IssuedChain, method: int) -> None:
+        """Only stored and deflate members are read; nothing else is even opened."""
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", compression=method) as archive:
+            archive.writestr("chain.pem", to_pem_blocks(issued.certificates()))
+        with pytest.raises(CertificateFormatError, match=f"compression method {method}"):
+            load_certificates(buffer.getvalue())
+
+    def test_stored_members(self, issued: IssuedChain) -> None:
+        """Uncompressed members are read."""
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
+            archive.writestr("chain.pem", to_pem_blocks(issued.certificates()))
+        _assert_classified(load_certificates(buffer.getvalue()), issued)
 
     def test_corrupt_archive(self) -> None:
         """A truncated archive is an unreadable ZIP."""

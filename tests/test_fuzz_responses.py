@@ -23,7 +23,6 @@ import base64
 import contextlib
 import functools
 import io
-import lzma
 import re
 import signal
 import struct
@@ -280,25 +279,7 @@ class TestZipMembers:
             with contextlib.suppress(CertificateFormatError):
                 load_certificates(bytes(damaged))
 
-    @pytest.mark.parametrize(
-        "method",
-        [
-            "bzip2",
-            pytest.param(
-                "lzma",
-                marks=pytest.mark.xfail(
-                    strict=True,
-                    raises=lzma.LZMAError,
-                    reason=(
-                        "_certs._ZIP_ERRORS lists OSError (bz2's 'Invalid data stream') but not "
-                        "lzma.LZMAError, a plain Exception: a damaged LZMA member escapes "
-                        "load_certificates and parse_response, and then collect_many, whose "
-                        "workers only catch CollectError"
-                    ),
-                ),
-            ),
-        ],
-    )
+    @pytest.mark.parametrize("method", ["bzip2", "lzma"])
     def test_damaged_bzip2_and_lzma_members(self, method: str) -> None:
         """A damaged bzip2 or LZMA member: CertificateFormatError, not the decompressor's error."""
         archive = bytearray(_zip(_chain_pem(), _METHODS[method]))
@@ -312,15 +293,6 @@ class TestZipMembers:
         with pytest.raises(ResponseFormatError):
             parse_response(b"2\n" + bytes(archive), CollectRequest(1))
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason=(
-            "an LZMA member's 5-byte properties header sets the decoder's dictionary size, up to "
-            "4 GiB, and zipfile allocates it before reading a byte: a 200-byte ZIP makes "
-            "load_certificates reserve 256 MiB here (refusing methods other than stored and "
-            "deflate, as Sectigo's ZIPs use, would close this)"
-        ),
-    )
     def test_lzma_dictionary_size_is_bounded(self) -> None:
         """A tiny LZMA member declaring a 256 MiB dictionary costs less than 64 MiB of memory."""
         archive = bytearray(_zip(b"not a certificate", zipfile.ZIP_LZMA))
@@ -450,19 +422,7 @@ class TestBatchIsolation:
 
     @pytest.mark.parametrize(
         "payload",
-        [
-            pytest.param(
-                name,
-                marks=pytest.mark.xfail(
-                    strict=True,
-                    raises=lzma.LZMAError,
-                    reason="lzma.LZMAError escapes load_certificates and ends collect_many",
-                ),
-            )
-            if name == "damaged-lzma-zip"
-            else name
-            for name in _HOSTILE_PAYLOADS
-        ],
+        list(_HOSTILE_PAYLOADS),
     )
     async def test_one_hostile_answer(self, payload: str) -> None:
         """Orders 1-5, order 3 hostile: 5 outcomes, 4 collected, order 3 a ResponseFormatError."""
