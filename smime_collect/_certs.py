@@ -29,7 +29,6 @@ import warnings
 import zipfile
 import zlib
 from collections.abc import Iterator
-from typing import NamedTuple
 
 import attrs
 from cryptography import x509
@@ -41,6 +40,14 @@ from ._chain import CertificateChain, classify
 from ._der import DERError, Element, read_element, read_header
 from ._exceptions import CertificateFormatError
 from ._facts import known_ca_base64, known_ca_certificate, remember_ca_base64
+from ._pem import (
+    WHITESPACE,
+    PemBlockName,
+    decode_base64,
+    find_begin,
+    find_end_marker,
+    strip_pem_headers,
+)
 
 __all__ = ["CertificateChain", "load_certificates"]
 
@@ -58,13 +65,7 @@ _OID_SIGNED_DATA = _OID_PKCS7 + b"\x02"
 _PKCS7_TYPES = {1: "data", 3: "envelopedData", 4: "signedAndEnvelopedData", 5: "digestedData"}
 _OID_NETSCAPE_CERT_SEQUENCE = bytes.fromhex("6086480186f8420205")  # 2.16.840.1.113730.2.5
 
-# Tolerant PEM markers: the endpoint's own sample prints "----- BEGIN CERTIFICATE -----" and a
-# four-dash END line, and a public client had to normalise marker dashes for real bodies.
-# Found with bytes.find("BEGIN") and a look behind for the dashes, then this anchored tail: a
-# regular expression searching for "-{3,}...BEGIN" backtracks quadratically on runs of dashes.
-_BEGIN_TAIL = re.compile(rb"[ \t]+([A-Za-z0-9 #._/-]{0,64}?)[ \t]*-{3,}")
-_WHITESPACE = b" \t\r\n\v\f"
-_TRAILING = _WHITESPACE + b"\x00"
+_TRAILING = WHITESPACE + b"\x00"
 _BASE64 = re.compile(rb"[A-Za-z0-9+/]+={0,2}")
 # Labels whose blocks must hold certificates; other blocks (keys, CRLs, requests) are skipped.
 _CERTIFICATE_LABELS = re.compile(rb"CERTIFICATE|PKCS ?#?7|CMS|CERTS|CHAIN|SEQUENCE|CMMF|CMP")
@@ -155,9 +156,9 @@ class _Loader:
             try:
                 return self.load_binary(raw, where)
             except CertificateFormatError:
-                if not raw.isascii() or _find_begin(raw, 0) is None:
+                if not raw.isascii() or find_begin(raw, 0) is None:
                     raise
-        elif _looks_binary(raw) and _find_begin(raw, 0) is None:
+        elif _looks_binary(raw) and find_begin(raw, 0) is None:
             return self.load_binary(raw, where)
         return self.load_text(raw, where, allow_zip=allow_zip)
 
@@ -168,29 +169,29 @@ class _Loader:
         loaded: _Loaded = []
         labels: list[bytes] = []
         position, number = 0, 0
-        while (match := _find_begin(raw, position)) is not None:
+        while (match := find_begin(raw, position)) is not None:
             number += 1
             if number > MAX_PEM_BLOCKS:
                 raise CertificateFormatError(f"{where} has more than {MAX_PEM_BLOCKS} PEM blocks")
             label = match.group(1)
             labels.append(label)
-            block = _PemBlock(number, label, where)  # its text is only built for a message
-            end = _find_end_marker(raw, match.end())
+            block = PemBlockName(number, label, where)  # its text is only built for a message
+            end = find_end_marker(raw, match.end())
             if end is None:
                 raise CertificateFormatError(f"{block} is truncated: no END line")
             line_end = raw.find(b"\n", end)
             position = len(raw) if line_end < 0 else line_end + 1
             body = raw[match.end() : end]
             if b":" in body:
-                body = _strip_pem_headers(body)
-            compact = body.translate(None, _WHITESPACE)
+                body = strip_pem_headers(body)
+            compact = body.translate(None, WHITESPACE)
             known = known_ca_base64(compact)
             if known is not None:  # a CA seen before: no need to decode or parse it again
                 self.count_certificates(1, block)
                 loaded.append((known.certificate, known.der))
                 continue
             try:
-                der = _decode_base64(compact, block)
+                der = decode_base64(compact, block)
                 found = self.load_binary(der, block)
             except CertificateFormatError:
                 if not label or _CERTIFICATE_LABELS.search(label.upper()):
@@ -210,7 +211,7 @@ class _Loader:
 
     def load_base64(self, raw: bytes, where: object, *, allow_zip: bool) -> _Loaded:
         """Bare base64 (with or without line breaks) of any binary form."""
-        compact = raw.translate(None, _WHITESPACE)
+        compact = raw.translate(None, WHITESPACE)
         if not _BASE64.fullmatch(compact):
             sample = raw.strip()[:24].decode("ascii", "backslashreplace")
             raise CertificateFormatError(
@@ -466,18 +467,6 @@ class _Loader:
         return loaded
 
 
-class _PemBlock(NamedTuple):
-    """Names a PEM block in messages; formatted only when an error needs the text."""
-
-    number: int
-    label: bytes
-    source: object
-
-    def __str__(self) -> str:
-        label = self.label.decode("ascii", "replace") or "no label"
-        return f"PEM block {self.number} ({label}) of {self.source}"
-
-
 @contextlib.contextmanager
 def _quiet_cryptography() -> Iterator[None]:
     """Keep cryptography's warnings about data it still accepts from reaching the caller.
@@ -518,7 +507,7 @@ def _serial_is_positive(der: bytes) -> bool:
 
 def _looks_binary(raw: bytes) -> bool:
     """A control character first, or bytes past ASCII: binary (unless PEM hides inside)."""
-    return (raw[0] < 0x20 and raw[0] not in _WHITESPACE) or not raw.isascii()
+    return (raw[0] < 0x20 and raw[0] not in WHITESPACE) or not raw.isascii()
 
 
 def _is_certificate(element: Element) -> bool:
@@ -536,55 +525,3 @@ def _declared_zip_entries(raw: bytes) -> int | None:
         return None
     count = int.from_bytes(raw[eocd + 10 : eocd + 12], "little")
     return None if count == 0xFFFF else count  # 0xFFFF: see the ZIP64 record (zipfile reads it)
-
-
-def _find_begin(raw: bytes, start: int) -> re.Match[bytes] | None:
-    """The next BEGIN line after ``start``: its tail match (label in group 1), or None.
-
-    Linear in the input: each "BEGIN" is looked at once, with bounded work around it.
-    """
-    while (found := raw.find(b"BEGIN", start)) >= 0:
-        dashes = found
-        while dashes > start and raw[dashes - 1] in b" \t":
-            dashes -= 1
-        if raw[max(start, dashes - 3) : dashes] == b"---":
-            match = _BEGIN_TAIL.match(raw, found + 5)
-            if match is not None:
-                return match
-        start = found + 5
-    return None
-
-
-def _find_end_marker(raw: bytes, start: int) -> int | None:
-    """Offset of the dashes that open the END line after ``start``, or None.
-
-    ``bytes.find`` plus a look behind is much faster than a regular expression here, and "END"
-    inside base64 is never preceded by dashes.
-    """
-    while (found := raw.find(b"END", start)) >= 0:
-        dashes = found
-        while dashes > start and raw[dashes - 1] in b" \t":
-            dashes -= 1
-        if raw[max(start, dashes - 3) : dashes] == b"---":
-            while dashes > start and raw[dashes - 1] == 0x2D:
-                dashes -= 1
-            return dashes
-        start = found + 3
-    return None
-
-
-def _strip_pem_headers(body: bytes) -> bytes:
-    """Drop RFC 1421 header lines ("Proc-Type: ...") that may precede a PEM body."""
-    lines = body.splitlines()
-    kept = [line for line in lines if b":" not in line]
-    return b"\n".join(kept)
-
-
-def _decode_base64(body: bytes, where: object) -> bytes:
-    compact = body.translate(None, _WHITESPACE)
-    if not compact:
-        raise CertificateFormatError(f"{where} is empty")
-    try:
-        return binascii.a2b_base64(compact, strict_mode=True)
-    except binascii.Error as exc:
-        raise CertificateFormatError(f"{where} is not valid base64 ({exc})") from None
