@@ -25,7 +25,9 @@ import socket
 import ssl
 import struct
 import sys
+import tracemalloc
 import urllib.parse
+import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -59,6 +61,7 @@ TIMEOUT = httpx.Timeout(10.0)
 SHORT_READ = httpx.Timeout(10.0, read=0.3)
 # Never reached by a correct client; it keeps a broken one from streaming for ever.
 ENDLESS_SAFETY_CAP = 64 * 1024 * 1024
+MiB = 1024 * 1024
 
 
 class FakeTime:
@@ -415,6 +418,20 @@ def declares(length: int) -> Action:
     return act
 
 
+def _zero_bomb(encoding: str, mebibytes: int) -> bytes:
+    """``mebibytes`` MiB of zeros, gzip- or zlib-encoded, built from one repeated deflate block.
+
+    A block ended by a sync flush is byte-aligned, so repeating it is a valid stream; the
+    trailer's checksum is left wrong, since no reader that respects its cap gets that far.
+    """
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    block = compressor.compress(bytes(MiB)) + compressor.flush(zlib.Z_SYNC_FLUSH)
+    stream = block * mebibytes + compressor.flush()
+    if encoding == "gzip":  # RFC 1952: magic, CM=8, no flags, mtime 0, XFL 0, OS unknown
+        return b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff" + stream + bytes(8)
+    return b"\x78\x9c" + stream + bytes(4)  # RFC 1950 zlib header, adler32 left wrong
+
+
 def raw_simulator() -> Simulator:
     """The simulator whose endpoint answers the raw server's unscripted requests."""
     return simulator()
@@ -508,6 +525,46 @@ class TestRawFaults:
         assert raw.requests == 1
         assert raw.client_hung_up
         assert raw.sent < 16 * 1024 * 1024
+
+    @pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+    async def test_compressed_bomb(
+        self, encoding: str, transport_kind: str, fake_time: FakeTime
+    ) -> None:
+        """1 GiB of zeros in 1 MiB, Content-Encoding gzip/deflate: refused at the 4 MiB cap.
+
+        Both transports inflate each network chunk whole before the client counts it, so the
+        peak is a few network chunks inflated (~1000:1), not the cap; it is bounded all the same.
+        """
+        del transport_kind
+        bomb = _zero_bomb(encoding, 1024)
+        assert len(bomb) < 2 * MiB
+
+        async def send_bomb(server: RawTLSServer, reader: Reader, writer: Writer) -> bool:
+            del server, reader
+            headers = {
+                "Content-Type": "text/plain",
+                "Content-Encoding": encoding,
+                "Content-Length": str(len(bomb)),
+            }
+            writer.write(_head(200, headers) + bomb)
+            with contextlib.suppress(ConnectionError, ssl.SSLError):
+                await writer.drain()
+            return False
+
+        raw = RawTLSServer(raw_simulator(), [send_bomb])
+        async with (
+            raw.running(),
+            client(raw.url, raw.client_context(), fake_time) as collect_client,
+        ):
+            tracemalloc.start()
+            try:
+                with pytest.raises(ResponseFormatError, match="max_response_bytes"):
+                    await collect_client.collect(ORDER)
+                peak = tracemalloc.get_traced_memory()[1]
+            finally:
+                tracemalloc.stop()
+        assert raw.requests == 1
+        assert peak < 128 * MiB, f"{peak / MiB:.0f} MiB"  # the bomb holds 1024 MiB
 
     async def test_body_stalls_half_way(self, transport_kind: str, fake_time: FakeTime) -> None:
         """Half a body then silence, twice: 3 requests, OK; 4 stalls: 4 requests, TransportError."""
