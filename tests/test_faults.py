@@ -566,6 +566,32 @@ class TestRawFaults:
         assert raw.requests == 1
         assert peak < 128 * MiB, f"{peak / MiB:.0f} MiB"  # the bomb holds 1024 MiB
 
+    @pytest.mark.parametrize("status", [301, 302, 307, 308])
+    async def test_redirect_is_not_followed(
+        self, status: int, transport_kind: str, fake_time: FakeTime
+    ) -> None:
+        """A redirect (307/308 would re-POST the password): TransportError, 1 request, no retry."""
+        del transport_kind
+
+        async def redirect(server: RawTLSServer, reader: Reader, writer: Writer) -> bool:
+            del reader
+            headers = {"Location": server.url + "?moved=1", "Content-Length": "0"}
+            writer.write(_head(status, headers))
+            await writer.drain()
+            return True
+
+        raw = RawTLSServer(raw_simulator(), [redirect] * 5)
+        async with (
+            raw.running(),
+            client(raw.url, raw.client_context(), fake_time) as collect_client,
+        ):
+            with pytest.raises(TransportError) as caught:
+                await collect_client.collect(ORDER)
+        assert caught.value.status_code == status
+        assert raw.requests == 1  # neither followed nor retried
+        assert fake_time.sleeps == []
+        assert PASSWORD not in str(caught.value)
+
     async def test_body_stalls_half_way(self, transport_kind: str, fake_time: FakeTime) -> None:
         """Half a body then silence, twice: 3 requests, OK; 4 stalls: 4 requests, TransportError."""
         del transport_kind
