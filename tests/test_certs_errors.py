@@ -1,0 +1,361 @@
+"""Tests for load_certificates on bad, hostile and odd input: errors, ZIP caps, lenient data."""
+
+from __future__ import annotations
+
+import base64
+import io
+import re
+import warnings
+import zipfile
+from collections.abc import Sequence
+
+import cryptography_vectors
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.utils import CryptographyDeprecationWarning
+
+import smime_collect._certs
+from smime_collect import CertificateChain, CertificateFormatError, load_certificates
+from smime_collect.testing._formats import (
+    der_tlv,
+    to_base64,
+    to_pem,
+    to_pem_blocks,
+    to_pkcs7_der,
+    to_zip,
+)
+from smime_collect.testing._pki import IssuedChain, TestCA
+
+
+def _der(certs: Sequence[x509.Certificate]) -> list[bytes]:
+    return [c.public_bytes(Encoding.DER) for c in certs]
+
+
+def _vector(path: str) -> bytes:
+    with cryptography_vectors.open_vector_file(path, "rb") as handle:
+        data: bytes = handle.read()
+    return data
+
+
+@pytest.fixture(scope="module")
+def issued() -> IssuedChain:
+    """An end entity, one intermediate and a root."""
+    return TestCA.create().issue_smime("alice@example.com", common_name="Alice")
+
+
+def _assert_classified(chain: CertificateChain, issued: IssuedChain) -> None:
+    assert chain.end_entity == issued.end_entity
+    assert chain.intermediates == issued.intermediates
+    assert chain.roots == (issued.root,)
+
+
+def _zip_with_sizes(members: dict[str, bytes], declared: int) -> bytes:
+    """A ZIP whose headers declare ``declared`` unpacked bytes per member, whatever the truth."""
+    data = bytearray(to_zip(members))
+    for signature, offset in ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24)):
+        start = 0
+        while (found := data.find(signature, start)) >= 0:
+            data[found + offset : found + offset + 4] = declared.to_bytes(4, "little")
+            start = found + 4
+    return bytes(data)
+
+
+def _cmmf(response: bytes, ca_pubs: bytes = b"") -> bytes:
+    """CertRepContent around one hand-made CertResponse body."""
+    return der_tlv(0x30, ca_pubs + der_tlv(0x30, der_tlv(0x30, response)))
+
+
+_STATUS_GRANTED = der_tlv(0x02, b"\x00") + der_tlv(0x30, der_tlv(0x02, b"\x00"))
+
+
+class TestLoadErrors:
+    """Anything that is not certificate data is a CertificateFormatError saying what it saw."""
+
+    @pytest.mark.parametrize(
+        ("data", "message"),
+        [
+            pytest.param(b"", "the input is empty", id="empty-bytes"),
+            pytest.param("", "the input is empty", id="empty-str"),
+            pytest.param(b" \r\n\t", "the input is empty", id="whitespace"),
+            pytest.param(b"hello, world!", "neither PEM, base64 nor DER", id="prose"),
+            pytest.param(
+                b"\x00\x01\x02\xff",
+                "a DER tag 0x00 of 3 bytes, not a certificate",
+                id="binary-noise",
+            ),
+            pytest.param(
+                base64.b64encode(b"\x30\x50" + b"\x01" * 35),
+                "base64 decoded to 37 bytes that are not DER",
+                id="base64-of-junk",
+            ),
+            pytest.param(b"0\n", "not DER", id="status-zero-only"),
+            pytest.param(b"\x30\x03\x02\x01\x00", "SEQUENCE of 1 elements", id="tiny-sequence"),
+            pytest.param(b"\x04\x02ab", "a DER OCTET STRING of 4 bytes", id="not-a-sequence"),
+            pytest.param(
+                b"-----BEGIN CERTIFICATE-----\nMIIB\n",
+                "PEM block 1 (CERTIFICATE) of input is truncated",
+                id="pem-no-end",
+            ),
+            pytest.param(
+                b"-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n",
+                "not valid base64",
+                id="pem-bad-base64",
+            ),
+            pytest.param(
+                b"-----BEGIN CERTIFICATE-----\n\n-----END CERTIFICATE-----\n",
+                "PEM block 1 (CERTIFICATE) of input is empty",
+                id="pem-empty-block",
+            ),
+            pytest.param(
+                to_pem(b"\x30\x03\x02\x01\x00", "RSA PRIVATE KEY"),
+                "only PEM blocks labelled RSA PRIVATE KEY",
+                id="pem-key-only",
+            ),
+            pytest.param(
+                to_pkcs7_der([]), "PKCS7 SignedData holds no certificates", id="pkcs7-empty"
+            ),
+            pytest.param(
+                der_tlv(0x30, bytes.fromhex("06096086480186f8420205")),
+                "Netscape Certificate Sequence holds no certificates",
+                id="netscape-empty",
+            ),
+            pytest.param(
+                der_tlv(0x30, bytes.fromhex("06096086480186f8420205") + der_tlv(0xA1, b"")),
+                "Netscape Certificate Sequence has a [1] constructed where [0] was expected",
+                id="netscape-wrong-tag",
+            ),
+            pytest.param(
+                der_tlv(
+                    0x30,
+                    bytes.fromhex("06096086480186f8420205") + der_tlv(0xA0, der_tlv(0x04, b"")),
+                ),
+                "[0] does not hold one SEQUENCE OF Certificate",
+                id="netscape-not-a-sequence-of",
+            ),
+            pytest.param(
+                der_tlv(0x30, der_tlv(0x30, b"") + der_tlv(0x04, b"")),
+                "CMMF CertRepContent has no response SEQUENCE",
+                id="cmmf-no-response",
+            ),
+            pytest.param(
+                der_tlv(0x30, der_tlv(0xA1, b"") + der_tlv(0x30, b"")),
+                "CMMF CertRepContent caPubs holds no certificates",
+                id="cmmf-empty-capubs",
+            ),
+            pytest.param(
+                _cmmf(_STATUS_GRANTED + der_tlv(0x30, der_tlv(0xA1, der_tlv(0x30, b"")))),
+                "encryptedCert [1]",
+                id="cmmf-encrypted-cert",
+            ),
+            pytest.param(
+                _cmmf(der_tlv(0x02, b"\x00") + der_tlv(0x30, der_tlv(0x02, b"\x02"))),
+                "CMMF CertRepContent holds no certificates",
+                id="cmmf-rejection",
+            ),
+            pytest.param(
+                _cmmf(der_tlv(0x02, b"\x00")), "CertResponse 1 is malformed", id="cmmf-malformed"
+            ),
+            pytest.param(
+                _cmmf(_STATUS_GRANTED + der_tlv(0x30, der_tlv(0x80, b""))),
+                "CertResponse 1 has no certificate [0]",
+                id="cmmf-no-certificate",
+            ),
+            pytest.param(
+                _vector("pkcs7/enveloped.pem"),
+                "a PKCS7 envelopedData, not the certs-only SignedData",
+                id="pkcs7-enveloped",
+            ),
+        ],
+    )
+    def test_nonsense(self, data: bytes | str, message: str) -> None:
+        """The message names what was seen."""
+        with pytest.raises(CertificateFormatError, match=_escaped(message)):
+            load_certificates(data)
+
+    def test_truncated_second_block_is_named(self, issued: IssuedChain) -> None:
+        """A cut in the second of three blocks names block 2."""
+        text = to_pem_blocks(issued.certificates())
+        second_end = text.index(b"-----END", text.index(b"-----BEGIN", 10))
+        broken = text[:second_end] + text[text.index(b"-----BEGIN", second_end) :]
+        with pytest.raises(CertificateFormatError, match=r"PEM block 2 \(CERTIFICATE\)"):
+            load_certificates(broken)
+
+    def test_truncated_der_certificate(self, issued: IssuedChain) -> None:
+        """Half a certificate is reported as not DER, with the byte counts."""
+        der = issued.end_entity.public_bytes(Encoding.DER)
+        with pytest.raises(CertificateFormatError, match=r"not DER.*declares"):
+            load_certificates(der[: len(der) // 2])
+
+    def test_certificate_shaped_garbage(self, issued: IssuedChain) -> None:
+        """A well-formed TLV that cryptography cannot load as a certificate is named so."""
+        der = bytearray(issued.end_entity.public_bytes(Encoding.DER))
+        version = der.index(b"\xa0\x03\x02\x01\x02")
+        der[version + 4] = 0x09  # version v10: not an X.509 version
+        with pytest.raises(CertificateFormatError, match="cryptography cannot load"):
+            load_certificates(bytes(der))
+
+    def test_unreadable_pkcs7(self, issued: IssuedChain) -> None:
+        """A broken SignedData body is reported as unreadable PKCS7."""
+        data = der_tlv(0x30, bytes.fromhex("06092a864886f70d010702") + der_tlv(0xA0, b"\x05\x00"))
+        with pytest.raises(CertificateFormatError, match="unreadable PKCS7"):
+            load_certificates(data)
+
+    def test_wrong_type(self) -> None:
+        """A non-bytes, non-str argument is a TypeError naming the type."""
+        with pytest.raises(TypeError, match="not int"):
+            load_certificates(42)  # type: ignore[arg-type]
+
+    def test_too_many_pem_blocks(self) -> None:
+        """More PEM blocks than the cap stops the scan."""
+        block = b"-----BEGIN X-----\nAAAA\n-----END X-----\n"
+        with pytest.raises(CertificateFormatError, match="more than 1024 PEM blocks"):
+            load_certificates(block * 1025)
+
+    def test_too_many_certificates(
+        self, issued: IssuedChain, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The certificate cap applies across containers."""
+        monkeypatch.setattr(smime_collect._certs, "MAX_CERTIFICATES", 2)
+        with pytest.raises(CertificateFormatError, match="more than 2 certificates"):
+            load_certificates(to_pem_blocks(issued.certificates()))
+        with pytest.raises(CertificateFormatError, match="more than 2 certificates"):
+            load_certificates(to_pkcs7_der(issued.certificates()))
+
+    def test_input_size_cap(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Oversized input is refused before any parsing."""
+        monkeypatch.setattr(smime_collect._certs, "MAX_INPUT_BYTES", 10)
+        with pytest.raises(CertificateFormatError, match="more than the 10 accepted"):
+            load_certificates(b"x" * 11)
+
+    @pytest.mark.parametrize(
+        "data",
+        [
+            pytest.param(b"-" * 2_000_000, id="dashes"),
+            pytest.param(b"-----BEGIN " * 200_000, id="begin-lines"),
+            pytest.param(b" " * 2_000_000 + b"BEGIN", id="spaces-then-begin"),
+            pytest.param(b"-----BEGIN X-----\n" + b"-----END" * 200_000, id="end-markers"),
+            pytest.param(b"-----BEGIN X-----\nAAAA\n" * 40_000, id="unterminated-blocks"),
+        ],
+    )
+    def test_pathological_markers_are_linear(self, data: bytes) -> None:
+        """Megabytes of marker-like noise are refused in one pass (a backtracking regex hung)."""
+        with pytest.raises(CertificateFormatError):
+            load_certificates(data)
+
+    def test_deep_nesting_is_refused(self) -> None:
+        """A Netscape sequence nested far too deep stops at the depth limit."""
+        inner = b"\x05\x00"
+        for _ in range(100):
+            inner = der_tlv(0x30, inner)
+        data = der_tlv(0x30, bytes.fromhex("06096086480186f8420205") + der_tlv(0xA0, inner))
+        with pytest.raises(CertificateFormatError):
+            load_certificates(data)
+
+
+def _escaped(message: str) -> str:
+    return re.escape(message)
+
+
+class TestLoadZip:
+    """ZIP archives: members read, caps enforced before and during unpacking."""
+
+    def test_members_without_certificates_are_skipped(self, issued: IssuedChain) -> None:
+        """Text files, empty files, directories and nested ZIPs are skipped."""
+        data = to_zip(
+            {
+                "readme.txt": b"Thank you for your order",
+                "empty.txt": b"",
+                "nested.zip": to_zip({"a.pem": to_pem_blocks(issued.certificates())}),
+                "dir/": b"",
+                "chain.p7b": to_pkcs7_der(issued.certificates()),
+            }
+        )
+        _assert_classified(load_certificates(data), issued)
+
+    def test_zip_without_certificates(self) -> None:
+        """An archive with nothing loadable says so."""
+        with pytest.raises(CertificateFormatError, match="a ZIP of 1 entries, none holding"):
+            load_certificates(to_zip({"readme.txt": b"hello"}))
+
+    def test_too_many_entries(self) -> None:
+        """More entries than the cap is refused without unpacking."""
+        data = to_zip({f"f{i}.txt": b"x" for i in range(257)})
+        with pytest.raises(CertificateFormatError, match="257 entries, more than the 256"):
+            load_certificates(data)
+
+    def test_entry_cap_is_a_keyword(self, issued: IssuedChain) -> None:
+        """max_zip_entries lowers the cap."""
+        data = to_zip({f"c{i}.crt": d for i, d in enumerate(_der(issued.certificates()))})
+        with pytest.raises(CertificateFormatError, match="3 entries, more than the 2"):
+            load_certificates(data, max_zip_entries=2)
+
+    def test_declared_size_cap(self) -> None:
+        """An archive declaring more than 16 MiB unpacked is refused before inflating."""
+        data = to_zip({"bomb.bin": bytes(16 * 1024 * 1024 + 1)})
+        assert len(data) < 100_000
+        with pytest.raises(CertificateFormatError, match="unpacks to 16777217 bytes"):
+            load_certificates(data)
+
+    def test_size_cap_is_a_keyword(self, issued: IssuedChain) -> None:
+        """max_zip_size lowers the cap."""
+        data = to_zip({"chain.pem": to_pem_blocks(issued.certificates())})
+        with pytest.raises(CertificateFormatError, match="more than the 100 accepted"):
+            load_certificates(data, max_zip_size=100)
+
+    def test_lying_headers_are_caught(self) -> None:
+        """A member that inflates past what its headers declare is refused."""
+        data = _zip_with_sizes({"bomb.bin": bytes(1_000_000)}, declared=10)
+        with pytest.raises(CertificateFormatError, match="ZIP"):
+            load_certificates(data, max_zip_size=1000)
+
+    @pytest.mark.parametrize("method", [zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA], ids=["bzip2", "lzma"])
+    def test_other_compression_methods_are_refused(self, issued: IssuedChain, method: int) -> None:
+        """Only stored and deflate members are read; nothing else is even opened."""
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", compression=method) as archive:
+            archive.writestr("chain.pem", to_pem_blocks(issued.certificates()))
+        with pytest.raises(CertificateFormatError, match=f"compression method {method}"):
+            load_certificates(buffer.getvalue())
+
+    def test_stored_members(self, issued: IssuedChain) -> None:
+        """Uncompressed members are read."""
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
+            archive.writestr("chain.pem", to_pem_blocks(issued.certificates()))
+        _assert_classified(load_certificates(buffer.getvalue()), issued)
+
+    def test_corrupt_archive(self) -> None:
+        """A truncated archive is an unreadable ZIP."""
+        with pytest.raises(CertificateFormatError, match=r"unreadable ZIP|none holding"):
+            load_certificates(to_zip({"a.txt": b"hello" * 100})[:60])
+
+    def test_base64_zip(self, issued: IssuedChain) -> None:
+        """A base64-encoded archive is unpacked too."""
+        data = to_base64(to_zip({"chain.pem": to_pem_blocks(issued.certificates())}))
+        _assert_classified(load_certificates(data), issued)
+
+
+class TestLenientCryptography:
+    """Data cryptography accepts with a warning, or parses only later, does not break us."""
+
+    def test_negative_serial_loads_without_warning(self, issued: IssuedChain) -> None:
+        """A negative serial (an RFC 5280 violation cryptography deprecates) loads quietly."""
+        der = bytearray(issued.end_entity.public_bytes(Encoding.DER))
+        serial = der.index(b"\xa0\x03\x02\x01\x02") + 5  # the INTEGER after [0] version
+        der[serial + 2] |= 0x80
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            chain = load_certificates(bytes(der))
+        assert caught == []
+        assert chain.end_entity is not None
+        with pytest.warns(CryptographyDeprecationWarning):  # the caller's own access warns
+            assert chain.end_entity.serial_number < 0
+
+    def test_malformed_subject_does_not_break_repr(self, issued: IssuedChain) -> None:
+        """Names are parsed lazily by cryptography: repr and email_addresses survive bad ones."""
+        der = issued.end_entity.public_bytes(Encoding.DER)
+        broken = der.replace(b"\x0c\x05Alice", b"\x0d\x05Alice", 1)  # no such string type
+        chain = load_certificates(broken)
+        assert "<malformed subject, SHA-256" in repr(chain)
+        assert chain.email_addresses == ("alice@example.com",)
