@@ -37,7 +37,7 @@ from typing import Any, Final, Self
 import attrs
 import httpx
 
-from . import _polling
+from . import _polling, _rules
 from ._batch import run_batch
 from ._exceptions import (
     CollectError,
@@ -68,6 +68,9 @@ _LOGGER = logging.getLogger("smime_collect")
 _FORM_HEADERS: Final = {
     "Content-Type": "application/x-www-form-urlencoded",
     "Accept": "text/plain, */*",
+    # Compressed bodies would be inflated chunk by chunk before max_response_bytes counts them;
+    # certificate data barely compresses anyway.
+    "Accept-Encoding": "identity",
     "User-Agent": "smime-collect",
 }
 _SHARD_SIZE: Final = 4  # connections per httpcore pool on the core-only path (measured: see README)
@@ -358,14 +361,20 @@ class CollectClient:
                 # An account-level error elsewhere in the batch: send nothing more.
                 return _Failure(batch.error_for(order), transient=False)
             started = time.perf_counter()
+            # A deadline also bounds the request in flight: a server trickling one byte per
+            # read timeout would otherwise keep wait_for_certificate going far past it.
+            budget = None if deadline is None else max(0.0, deadline - self._clock())
             try:
-                response = await self._send(body)
-                try:
-                    if not response.is_success:
-                        return self._status_failure(response, order, attempt, started)
-                    content = await self._read_capped(response, order)
-                finally:
-                    await response.aclose()
+                async with asyncio.timeout(budget):
+                    response = await self._send(body)
+                    try:
+                        if not response.is_success:
+                            return self._status_failure(response, order, attempt, started)
+                        content = await self._read_capped(response, order)
+                    finally:
+                        await response.aclose()
+            except TimeoutError:  # only asyncio.timeout raises the builtin here
+                raise _DeadlineReachedError(None) from None
             except httpx.HTTPError as exc:
                 _LOGGER.debug(
                     "order %d attempt %d: %s after %.1f ms",
@@ -419,6 +428,8 @@ class CollectClient:
             "order %d attempt %d: HTTP %d in %.1f ms", order, attempt, status, _elapsed_ms(started)
         )
         message = f"HTTP {status} {response.reason_phrase} from {self._url}"
+        # The cause carries the request; keep the password-bearing body out of it.
+        response.request = httpx.Request("POST", self._url, headers=_FORM_HEADERS)
         cause = httpx.HTTPStatusError(message, request=response.request, response=response)
         transient = _polling.is_transient_status(status)
         hint = (
@@ -654,6 +665,12 @@ def _check_url(base_url: object, *, allow_insecure_http: bool) -> httpx.URL:
         raise InvalidRequestError(f"base_url {shown!r} is not a URL") from None
     if url.userinfo:
         raise InvalidRequestError("base_url must not carry credentials: pass login_name instead")
+    if set(url.params) & {*_rules.FIELD.REQUIRED, *_rules.FIELD.OPTIONAL}:
+        # Fields belong in the POST body: a query string would put them in logs and proxies.
+        raise InvalidRequestError(
+            "base_url must not carry CollectSMIME fields in its query string: pass them as "
+            "arguments (they travel in the POST body)"
+        )
     if url.scheme == "http" and not allow_insecure_http:
         raise InvalidRequestError(
             f"base_url {shown!r} is plain HTTP: Sectigo refuses it (code -1) and the "

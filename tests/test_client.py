@@ -107,6 +107,7 @@ class TestRequestShape:
         assert request.method == "POST"
         assert str(request.url) == DEFAULT_URL
         assert request.headers["content-type"] == "application/x-www-form-urlencoded"
+        assert request.headers["accept-encoding"] == "identity"
         assert form(request) == {
             "loginName": "alice",
             "loginPassword": PASSWORD,
@@ -185,10 +186,17 @@ class TestConstruction:
         assert client.base_url == "http://example.test/x"
 
     @pytest.mark.parametrize(
-        "url", ["ftp://example.test/x", "not a url", "https://user:pw@example.test/x"]
+        "url",
+        [
+            "ftp://example.test/x",
+            "not a url",
+            "https://user:pw@example.test/x",
+            "https://example.test/x?loginPassword=pw",
+            "https://example.test/x?orderNumber=5",
+        ],
     )
     def test_bad_urls(self, url: str) -> None:
-        """Other schemes, hostless URLs and URLs with credentials are refused."""
+        """Other schemes, hostless URLs, and URLs with credentials or fields are refused."""
         with pytest.raises(InvalidRequestError):
             CollectClient("alice", PASSWORD, base_url=url)
 
@@ -423,6 +431,8 @@ class TestRetries:
         assert caught.value.status_code == status
         assert isinstance(caught.value.__cause__, httpx.HTTPStatusError)
         assert caught.value.__cause__.response.status_code == status
+        # The cause carries a request, but not the body with the password.
+        assert PASSWORD.encode() not in caught.value.__cause__.request.read()
         assert fake_time.sleeps == []
 
     async def test_exhausted_retries_raise_the_last_error(

@@ -613,14 +613,6 @@ class TestRawFaults:
 class TestDeadline:
     """A wait_for_certificate deadline bounds a request that trickles (slowloris)."""
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason=(
-            "CollectClient checks the wait_for_certificate deadline only between attempts: a "
-            "response trickling one byte per interval shorter than the read timeout keeps a "
-            "request (and the caller) going far past the deadline"
-        ),
-    )
     async def test_trickling_body_does_not_outlive_the_deadline(self) -> None:
         """One byte every 50 ms: wait_for_certificate(timeout=0.5) gives up at its deadline."""
         trickled = 40  # 2 s of trickle in all, four times the deadline
