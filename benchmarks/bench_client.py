@@ -151,9 +151,9 @@ async def bare_aiohttp(url: str, orders: int, concurrency: int) -> None:
 
 
 def _client(url: str, concurrency: int, *, core_only: bool) -> Any:
-    from smime_collect import CollectClient, _client
+    from smime_collect import CollectClient, _transports
 
-    transport = _client._ShardedTransport(verify=True, size=concurrency) if core_only else None
+    transport = _transports._ShardedTransport(verify=True, size=concurrency) if core_only else None
     return CollectClient(
         "bench",
         PASSWORD,

@@ -26,9 +26,7 @@ import sys
 import urllib.parse
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import Any, Final, TypeVar
-
-import httpx
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from . import __version__
 from ._certs import CertificateChain, load_certificates
@@ -49,6 +47,9 @@ from ._client import DEFAULT_URL, CollectClient
 from ._collect_to_disk import BatchSettings, collect_into
 from ._exceptions import AuthenticationError, ChainError, CollectError, HttpsRequiredError
 from ._models import QueryType, ResponseType
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["main"]
 

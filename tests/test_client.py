@@ -33,7 +33,7 @@ from smime_collect import (
     Status,
     TransportError,
     UnknownServerError,
-    _client,
+    _transports,
 )
 from smime_collect.testing._formats import to_pem_blocks
 from smime_collect.testing._pki import TestCA
@@ -285,7 +285,7 @@ class TestConstruction:
         monkeypatch.setitem(sys.modules, "httpx_aiohttp", None)
         async with CollectClient("alice", PASSWORD, max_concurrency=10) as client:
             transport = client.http_client._transport
-            assert isinstance(transport, _client._ShardedTransport)
+            assert isinstance(transport, _transports._ShardedTransport)
             pools = transport._pools
             assert len(pools) == 3
             for pool in pools:

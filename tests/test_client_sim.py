@@ -21,7 +21,7 @@ from smime_collect import (
     ResponseFormatError,
     Status,
     TransportError,
-    _client,
+    _transports,
 )
 from smime_collect.testing import Chaos, Fault, OrderState, Simulator, serve
 
@@ -182,7 +182,9 @@ class TestLoopbackTLS:
                     sleep=_no_sleep,
                 ) as client:
                     expected = (
-                        _client._ShardedTransport if transport == "core-only" else AiohttpTransport
+                        _transports._ShardedTransport
+                        if transport == "core-only"
+                        else AiohttpTransport
                     )
                     assert isinstance(client.http_client._transport, expected)
                     outcomes = [o async for o in client.collect_many(range(1, 6), wait=False)]

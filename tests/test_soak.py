@@ -34,7 +34,7 @@ from smime_collect import (
     CollectClient,
     CollectOutcome,
     Status,
-    _client,
+    _transports,
 )
 from smime_collect.testing import Chaos, Fault, OrderState, Simulator, serve
 
@@ -121,7 +121,7 @@ def scenario() -> tuple[Simulator, dict[int, int], dict[int, OrderState]]:
 def in_use_connections(client: CollectClient) -> int:
     """Connections of the client's pool that are serving a request right now."""
     transport = client.http_client._transport
-    if isinstance(transport, _client._ShardedTransport):
+    if isinstance(transport, _transports._ShardedTransport):
         assert transport._loads == [0] * len(transport._loads)
         return sum(
             not connection.is_idle()
@@ -135,7 +135,7 @@ def in_use_connections(client: CollectClient) -> int:
 def pooled_connections(client: CollectClient) -> int:
     """Connections the client's pool still holds, idle or not."""
     transport = client.http_client._transport
-    if isinstance(transport, _client._ShardedTransport):
+    if isinstance(transport, _transports._ShardedTransport):
         return sum(len(pool._pool.connections) for pool in transport._pools)
     session = transport.client  # type: ignore[attr-defined]
     assert session.closed

@@ -1,0 +1,128 @@
+"""The HTTP transports ``CollectClient`` runs on when it owns its ``httpx.AsyncClient``.
+
+Why the default is not a plain ``httpx.AsyncClient()`` (issue 4, "Performance"): httpcore's pool
+re-examines every connection on every request and response, and its cleanup loop is quadratic in
+the number of connections; it also closes any idle connection once the pool holds more than
+``max_keepalive_connections`` (default 20), so concurrency above 20 reconnects constantly.  So:
+
+- with ``httpx-aiohttp`` installed (``smime-collect[aiohttp]``), aiohttp's connection pool under
+  httpx (``AiohttpTransport``);
+- otherwise several small httpcore pools whose keep-alive limit matches their size
+  (``_ShardedTransport``).
+
+Either way the public client type stays ``httpx.AsyncClient``.  Like ``_client``, this module is
+on the I/O side of the line.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import ssl
+import sys
+from collections.abc import AsyncIterator
+from typing import Final
+
+import httpx
+
+__all__ = ["default_transport"]
+
+_SHARD_SIZE: Final = 4  # connections per httpcore pool on the core-only path (measured: see README)
+
+
+def default_transport(verify: ssl.SSLContext | bool, size: int) -> httpx.AsyncBaseTransport:
+    """The fastest transport installed: aiohttp's pool, or several small httpcore pools.
+
+    Args:
+        verify: The TLS verification setting (an SSLContext, or False for plain-HTTP tests).
+        size: The most connections wanted at once (the client's ``max_concurrency``).
+
+    Returns:
+        A transport for an ``httpx.AsyncClient``.
+    """
+    limits = httpx.Limits(max_connections=size, max_keepalive_connections=size)
+    try:
+        from httpx_aiohttp import AiohttpTransport  # noqa: PLC0415 -- optional extra
+    except ImportError:
+        _cache_missing_sniffio()
+        return _ShardedTransport(verify, size)
+    transport: httpx.AsyncBaseTransport = AiohttpTransport(verify=verify, limits=limits)
+    return transport
+
+
+def _cache_missing_sniffio() -> None:
+    """Make httpcore's per-lock ``import sniffio`` cheap when sniffio is not installed.
+
+    httpcore (1.0.x) runs ``import sniffio`` each time it creates a lock or event, several
+    times per request.  anyio 4 no longer depends on sniffio, so it is often absent, and a
+    failed import is not cached: every attempt scans the whole ``sys.path`` (measured: most of
+    the core-only path's CPU per request).  ``sys.modules[name] = None`` is Python's own
+    negative import cache ("import of sniffio halted"): the import fails at once, exactly as
+    it would have failed slowly.  Nothing changes when sniffio is installed.
+    """
+    if importlib.util.find_spec("sniffio") is None:
+        sys.modules.setdefault("sniffio", None)  # type: ignore[arg-type]  # the documented negative cache
+
+
+class _ShardedTransport(httpx.AsyncBaseTransport):
+    """Several small httpcore pools instead of one large one (the core-only fast path).
+
+    Each pool holds at most ``_SHARD_SIZE`` connections, all kept alive, so its bookkeeping
+    stays small; a request goes to the pool with the fewest requests in flight, and with the
+    client's semaphore bounding the total no pool ever queues.
+    """
+
+    def __init__(self, verify: ssl.SSLContext | bool, size: int) -> None:
+        _cache_missing_sniffio()
+        if verify is True:  # one context for every pool: creating one loads the CA store
+            verify = httpx.create_ssl_context()
+        count = max(1, math.ceil(size / _SHARD_SIZE))
+        per_pool = math.ceil(size / count)
+        limits = httpx.Limits(max_connections=per_pool, max_keepalive_connections=per_pool)
+        self._pools = [httpx.AsyncHTTPTransport(verify=verify, limits=limits) for _ in range(count)]
+        self._loads = [0] * count
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Send on the least busy pool; the pool's count drops when the response is closed."""
+        index = min(range(len(self._loads)), key=self._loads.__getitem__)
+        self._loads[index] += 1
+        try:
+            response = await self._pools[index].handle_async_request(request)
+        except BaseException:
+            self._loads[index] -= 1
+            raise
+        assert isinstance(response.stream, httpx.AsyncByteStream)  # noqa: S101 -- async pool
+        return httpx.Response(
+            status_code=response.status_code,
+            headers=response.headers,
+            stream=_ReleasingStream(response.stream, self, index),
+            extensions=response.extensions,
+        )
+
+    def release(self, index: int) -> None:
+        """Count one response of pool ``index`` as closed."""
+        self._loads[index] -= 1
+
+    async def aclose(self) -> None:
+        """Close every pool."""
+        for pool in self._pools:
+            await pool.aclose()
+
+
+class _ReleasingStream(httpx.AsyncByteStream):
+    def __init__(self, stream: httpx.AsyncByteStream, owner: _ShardedTransport, index: int) -> None:
+        self._stream = stream
+        self._owner = owner
+        self._index: int | None = index
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._stream:
+            yield chunk
+
+    async def aclose(self) -> None:
+        try:
+            await self._stream.aclose()
+        finally:
+            if self._index is not None:
+                self._owner.release(self._index)
+                self._index = None
