@@ -39,6 +39,7 @@ from ._models import (
     Status,
     ValidityPeriod,
 )
+from ._polling import RetryPolicy
 from ._protocol import parse_response
 
 __version__ = "0.1.0"
@@ -69,6 +70,7 @@ __all__ = [  # noqa: RUF022 -- plain sorted() order, which test_public_api check
     "ResponseEncoding",
     "ResponseFormatError",
     "ResponseType",
+    "RetryPolicy",
     "SectigoError",
     "Status",
     "TransportError",
