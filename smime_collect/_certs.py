@@ -46,6 +46,7 @@ from ._pem import (
     decode_base64,
     find_begin,
     find_end_marker,
+    standard_certificate_bodies,
     strip_pem_headers,
 )
 
@@ -166,6 +167,11 @@ class _Loader:
 
     def load_text(self, raw: bytes, where: object, *, allow_zip: bool) -> _Loaded:
         """PEM blocks, or failing any marker, bare base64."""
+        bodies = standard_certificate_bodies(raw, MAX_PEM_BLOCKS)
+        if bodies is not None:
+            standard = self.load_standard_pem(bodies)
+            if standard is not None:
+                return standard
         loaded: _Loaded = []
         labels: list[bytes] = []
         position, number = 0, 0
@@ -207,6 +213,35 @@ class _Loader:
             raise CertificateFormatError(
                 f"{where} holds no certificate, only PEM blocks labelled {names}"
             )
+        return loaded
+
+    def load_standard_pem(self, bodies: list[bytes]) -> _Loaded | None:
+        """Standard ``CERTIFICATE`` blocks; None, with nothing counted, when one fails.
+
+        A block that fails is read again by the marker scan, which raises the error that names
+        it: this path builds no messages, so it costs nothing on input that loads.
+        """
+        count = self.count
+        loaded: _Loaded = []
+        try:
+            for body in bodies:
+                compact = body.translate(None, WHITESPACE)
+                known = known_ca_base64(compact)
+                if known is not None:
+                    self.count_certificates(1, "")
+                    loaded.append((known.certificate, known.der))
+                    continue
+                if not compact:
+                    self.count = count
+                    return None
+                der = binascii.a2b_base64(compact, strict_mode=True)
+                found = self.load_binary(der, "")
+                if len(found) == 1 and found[0][1] is der:
+                    remember_ca_base64(compact, der)
+                loaded += found
+        except (binascii.Error, CertificateFormatError):
+            self.count = count
+            return None
         return loaded
 
     def load_base64(self, raw: bytes, where: object, *, allow_zip: bool) -> _Loaded:
