@@ -225,19 +225,26 @@ class _Loader:
         loaded: _Loaded = []
         try:
             for body in bodies:
-                compact = body.translate(None, WHITESPACE)
-                known = known_ca_base64(compact)
+                # Known CA blocks are keyed by their body as written, line breaks included:
+                # the text of a CA's block is the same in every order's response.
+                known = known_ca_base64(body)
                 if known is not None:
                     self.count_certificates(1, "")
                     loaded.append((known.certificate, known.der))
                     continue
+                compact = body.translate(None, WHITESPACE)
                 if not compact:
                     self.count = count
                     return None
                 der = binascii.a2b_base64(compact, strict_mode=True)
+                if _is_one_certificate(der):  # what load_binary would find, without its walk
+                    certificate = self.certificate(der, "", serial_octet=_serial_octet(der, 8))
+                    loaded.append((certificate, der))
+                    remember_ca_base64(body, der)
+                    continue
                 found = self.load_binary(der, "")
                 if len(found) == 1 and found[0][1] is der:
-                    remember_ca_base64(compact, der)
+                    remember_ca_base64(body, der)
                 loaded += found
         except (binascii.Error, CertificateFormatError):
             self.count = count
@@ -525,6 +532,21 @@ def _serial_octet(der: bytes, tbs_content: int) -> int | None:
     if len(header) == 3 and header[0] == 0x02 and 0 < header[1] < 0x80:
         return header[2]
     return None
+
+
+def _is_one_certificate(der: bytes) -> bool:
+    """Whether ``der`` is exactly one ``SEQUENCE { SEQUENCE { [0] | INTEGER ...`` of 256+ bytes.
+
+    The shape every certificate over 255 bytes has (two-octet lengths), checked the way
+    ``load_binary`` checks it.
+    """
+    return (
+        der[:2] == b"\x30\x82"
+        and int.from_bytes(der[2:4], "big") == len(der) - 4
+        and der[4:6] == b"\x30\x82"
+        and int.from_bytes(der[6:8], "big") <= len(der) - 8
+        and der[8:9] in _TBS_STARTS
+    )
 
 
 def _serial_is_positive(der: bytes) -> bool:

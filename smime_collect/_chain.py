@@ -54,6 +54,9 @@ _MAX_PARENTS = 4  # candidate issuers kept per certificate; real chains have one
 _PEM = serialization.Encoding.PEM
 
 
+_NONE: list[Facts] = []  # an empty candidate list, never modified
+
+
 class _Graph:
     """Issuer links between the certificates of one set."""
 
@@ -79,14 +82,17 @@ class _Graph:
                 # and would otherwise look like its parent.
                 self.parents[id(fact)] = []
                 continue
-            pool: Iterable[Facts] = (
-                by_subject.get(fact.issuer, ())
-                if fact.aki is None
-                else itertools.chain(
-                    by_key.get((fact.issuer, fact.aki), ()), without_key.get(fact.issuer, ())
-                )
-            )
-            parents = list(itertools.islice((p for p in pool if p is not fact), _MAX_PARENTS))
+            if fact.aki is None:
+                pool = by_subject.get(fact.issuer, _NONE)
+            else:
+                pool = by_key.get((fact.issuer, fact.aki), _NONE)
+                unkeyed = without_key.get(fact.issuer)
+                if unkeyed:
+                    pool = list(itertools.islice(itertools.chain(pool, unkeyed), _MAX_PARENTS + 1))
+            if len(pool) <= _MAX_PARENTS:  # the usual one candidate, without a generator
+                parents = [p for p in pool if p is not fact]
+            else:
+                parents = list(itertools.islice((p for p in pool if p is not fact), _MAX_PARENTS))
             if len(parents) > 1 and (fact.aki is None or any(p.ski is None for p in parents)):
                 # Names alone do not decide (old CAs without key identifiers): ask signatures.
                 verified = [p for p in parents if signed_by(fact.certificate, p.certificate)]

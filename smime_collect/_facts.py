@@ -35,13 +35,10 @@ __all__ = [
     "signed_by",
 ]
 
-# OID contents (RFC 5280 section 4.2.1): basicConstraints, subjectKeyIdentifier,
-# authorityKeyIdentifier, each with its OBJECT IDENTIFIER header.
-_EXTENSION_KINDS = {
-    b"\x06\x03\x55\x1d\x13": 0,
-    b"\x06\x03\x55\x1d\x0e": 1,
-    b"\x06\x03\x55\x1d\x23": 2,
-}
+# RFC 5280 section 4.2.1: basicConstraints (2.5.29.19), subjectKeyIdentifier (2.5.29.14) and
+# authorityKeyIdentifier (2.5.29.35), told apart by the last octet after the id-ce prefix.
+_ID_CE = b"\x06\x03\x55\x1d"  # OBJECT IDENTIFIER 2.5.29.x, three content octets
+_EXTENSION_KINDS = {0x13: 0, 0x0E: 1, 0x23: 2}
 
 
 def _header(der: bytes, pos: int) -> tuple[int, int, int]:
@@ -60,19 +57,32 @@ def _read_extensions(der: bytes, start: int) -> tuple[bool | None, bytes | None,
     ski = aki = None
     seen = 0
     _, position, end = _header(der, start)
+    startswith = der.startswith
     while position < end:
         first = der[position + 1]  # Extension ::= SEQUENCE { extnID, critical, extnValue }
         if first < 0x80:
-            oid, position = position + 2, position + 2 + first
+            oid = position + 2
+            position = oid + first
         else:
-            _, oid, position = _header(der, position)
-        kind = _EXTENSION_KINDS.get(der[oid : oid + 5])
+            oid = position + 2 + (first & 0x7F)
+            position = oid + int.from_bytes(der[position + 2 : oid], "big")
+        # One prefix test rejects most extensions (key usage, SAN, policies...) without a slice.
+        if not startswith(_ID_CE, oid):
+            continue
+        kind = _EXTENSION_KINDS.get(der[oid + 4])
         if kind is None:
             continue
-        tag, value, value_end = _header(der, oid + 5)
-        if tag == 0x01:  # critical BOOLEAN
-            tag, value, value_end = _header(der, value_end)
-        _, inner, inner_end = _header(der, value)  # the OCTET STRING's content
+        value = oid + 5
+        if der[value] == 0x01:  # critical BOOLEAN
+            value += 2 + der[value + 1]
+        # The OCTET STRING extnValue, then the structure it holds: short lengths inline.
+        first = der[value + 1]
+        value = value + 2 if first < 0x80 else value + 2 + (first & 0x7F)
+        first = der[value + 1]
+        if first < 0x80:
+            inner, inner_end = value + 2, value + 2 + first
+        else:
+            _, inner, inner_end = _header(der, value)
         if kind == 0:  # BasicConstraints ::= SEQUENCE { cA BOOLEAN DEFAULT FALSE, ... }
             ca = inner < inner_end and der[inner] == 0x01 and der[inner + 2] != 0
         elif kind == 1:  # SubjectKeyIdentifier ::= OCTET STRING
@@ -194,8 +204,8 @@ class Facts(NamedTuple):
 # orders repeats them thousands of times), so what was read from a CA certificate is kept, keyed by
 # its DER: loading it again skips both cryptography's parse and the DER walk.  End entities are
 # unique per order and are never kept.  Bounded: the oldest entry goes when the cache is full.
-# PEM bodies are keyed too (their base64 without whitespace), so a known CA block skips even the
-# base64 decode.
+# PEM bodies are keyed too (their base64, as written or without whitespace), so a known CA block
+# skips even the base64 decode.
 _CA_FACTS: dict[bytes, Facts] = {}
 _CA_FACTS_BY_BASE64: dict[bytes, Facts] = {}
 _CA_FACTS_MAX = 128
@@ -221,10 +231,10 @@ def clear_ca_cache() -> None:
 
 
 def known_ca_base64(base64_body: bytes) -> Facts | None:
-    """The cached CA certificate whose DER encodes to exactly this base64 (no whitespace).
+    """The cached CA certificate whose DER encodes to exactly this base64.
 
     Args:
-        base64_body: A PEM block's base64, whitespace removed.
+        base64_body: A PEM block's base64, as written or with whitespace removed.
 
     Returns:
         Its facts (certificate and DER included), or None.
@@ -236,7 +246,8 @@ def remember_ca_base64(base64_body: bytes, der: bytes) -> None:
     """Key a cached CA certificate by its PEM base64 too, when the DER is cached.
 
     Args:
-        base64_body: The PEM block's base64, whitespace removed.
+        base64_body: The PEM block's base64 (only base64 and whitespace), as the lookup will
+            see it.
         der: What it decodes to.
     """
     facts = _CA_FACTS.get(der)

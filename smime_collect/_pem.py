@@ -117,11 +117,11 @@ def standard_certificate_bodies(raw: bytes, max_blocks: int) -> list[bytes] | No
     Returns:
         The text between each block's markers (whitespace included), or None.
     """
-    # Counting first bounds the list split() builds, whatever the input holds.
-    cuts = raw.count(_DASHES)
+    # maxsplit bounds the list split() builds, whatever the input holds.
+    parts = raw.split(_DASHES, 4 * max_blocks + 1)
+    cuts = len(parts) - 1
     if cuts == 0 or cuts % 4 or cuts > 4 * max_blocks:
         return None
-    parts = raw.split(_DASHES)
     if (
         parts[1::4].count(_BEGIN_CERTIFICATE) * 4 != cuts
         or parts[3::4].count(_END_CERTIFICATE) * 4 != cuts
