@@ -51,12 +51,22 @@ def _header(der: bytes, pos: int) -> tuple[int, int, int]:
     return der[pos], start, start + int.from_bytes(der[pos + 2 : start], "big")
 
 
+def _long_content(der: bytes, pos: int, first: int) -> tuple[int, int]:
+    # Where the content of the element at ``pos`` starts and ends, ``first`` (its first length
+    # octet) announcing a long-form length.
+    start = pos + 2 + (first & 0x7F)
+    return start, start + int.from_bytes(der[pos + 2 : start], "big")
+
+
 def _read_extensions(der: bytes, start: int) -> tuple[bool | None, bytes | None, bytes | None]:
     """The cA flag, SKI and AKI keyIdentifier from ``[3] { SEQUENCE OF Extension }``."""
     ca: bool | None = None
     ski = aki = None
     seen = 0
-    _, position, end = _header(der, start)
+    first = der[start + 1]  # the SEQUENCE OF Extension
+    position, end = (
+        (start + 2, start + 2 + first) if first < 0x80 else _long_content(der, start, first)
+    )
     startswith = der.startswith
     while position < end:
         first = der[position + 1]  # Extension ::= SEQUENCE { extnID, critical, extnValue }
@@ -66,11 +76,9 @@ def _read_extensions(der: bytes, start: int) -> tuple[bool | None, bytes | None,
         else:
             oid = position + 2 + (first & 0x7F)
             position = oid + int.from_bytes(der[position + 2 : oid], "big")
-        # One prefix test rejects most extensions (key usage, SAN, policies...) without a slice.
-        if not startswith(_ID_CE, oid):
-            continue
+        # The OID's last octet rejects most extensions (key usage, SAN, policies...) at once.
         kind = _EXTENSION_KINDS.get(der[oid + 4])
-        if kind is None:
+        if kind is None or not startswith(_ID_CE, oid):
             continue
         value = oid + 5
         if der[value] == 0x01:  # critical BOOLEAN
@@ -130,25 +138,39 @@ class Facts(NamedTuple):
     def _from_der(cls, certificate: x509.Certificate, der: bytes) -> Facts:
         # Certificate ::= SEQUENCE { tbsCertificate SEQUENCE { [0] version OPTIONAL, serial,
         # signature, issuer, validity, subject, subjectPublicKeyInfo, [1], [2], [3] extensions } }
-        # This runs for every certificate loaded, so short-form lengths are decoded inline.
-        _, pos, _ = _header(der, 0)
-        _, pos, tbs_end = _header(der, pos)
+        # This runs for every certificate loaded, so each element is skipped inline: "first"
+        # is its first length octet, and only long-form lengths (>= 0x80) cost a call.
+        first = der[1]
+        pos = 2 if first < 0x80 else 2 + (first & 0x7F)  # into the Certificate
+        first = der[pos + 1]
+        if first < 0x80:  # into tbsCertificate
+            pos, tbs_end = pos + 2, pos + 2 + first
+        else:
+            pos, tbs_end = _long_content(der, pos, first)
         if der[pos] == 0xA0:
             pos += 2 + der[pos + 1]  # [0] EXPLICIT INTEGER: always short
-        for _skipped in range(2):  # serialNumber, signature AlgorithmIdentifier
-            first = der[pos + 1]
-            pos = pos + 2 + first if first < 0x80 else _header(der, pos)[2]
-        issuer_end = _header(der, pos)[2]
-        issuer = der[pos:issuer_end]
-        first = der[issuer_end + 1]  # validity
-        pos = issuer_end + 2 + first if first < 0x80 else _header(der, issuer_end)[2]
-        subject_end = _header(der, pos)[2]
-        subject = der[pos:subject_end]
-        pos = _header(der, subject_end)[2]  # subjectPublicKeyInfo
+        first = der[pos + 1]  # serialNumber
+        pos = pos + 2 + first if first < 0x80 else _long_content(der, pos, first)[1]
+        first = der[pos + 1]  # signature AlgorithmIdentifier
+        pos = pos + 2 + first if first < 0x80 else _long_content(der, pos, first)[1]
+        first = der[pos + 1]
+        end = pos + 2 + first if first < 0x80 else _long_content(der, pos, first)[1]
+        issuer = der[pos:end]
+        first = der[end + 1]  # validity
+        pos = end + 2 + first if first < 0x80 else _long_content(der, end, first)[1]
+        first = der[pos + 1]
+        end = pos + 2 + first if first < 0x80 else _long_content(der, pos, first)[1]
+        subject = der[pos:end]
+        first = der[end + 1]  # subjectPublicKeyInfo
+        pos = end + 2 + first if first < 0x80 else _long_content(der, end, first)[1]
         ca: bool | None = None
         ski = aki = None
         while pos < tbs_end:  # issuerUniqueID [1] and subjectUniqueID [2] are skipped
-            tag, start, pos = _header(der, pos)
+            tag, first = der[pos], der[pos + 1]
+            if first < 0x80:
+                start, pos = pos + 2, pos + 2 + first
+            else:
+                start, pos = _long_content(der, pos, first)
             if tag == 0xA3:
                 ca, ski, aki = _read_extensions(der, start)
         return cls(certificate, der, issuer, subject, ca, ski, aki)
