@@ -62,25 +62,28 @@ class _Graph:
 
     def __init__(self, facts: Sequence[Facts], roots: Iterable[Facts] = ()) -> None:
         self.facts = facts
-        root_ids = {id(r) for r in roots}
+        # Plain loops rather than comprehensions: this runs on every load, for a handful of
+        # certificates, where a comprehension's own frame costs as much as its work.
+        root_ids = set(map(id, roots))
         # Candidate issuers are looked up by name and key identifier, so even a hostile set of
         # thousands of certificates sharing one subject costs a bounded amount per certificate.
         by_subject: dict[bytes, list[Facts]] = {}
         by_key: dict[tuple[bytes, bytes], list[Facts]] = {}
         without_key: dict[bytes, list[Facts]] = {}
+        children: dict[int, list[Facts]] = {}
         for fact in facts:
+            children[id(fact)] = []
             by_subject.setdefault(fact.subject, []).append(fact)
             if fact.ski is None:
                 without_key.setdefault(fact.subject, []).append(fact)
             else:
                 by_key.setdefault((fact.subject, fact.ski), []).append(fact)
-        self.parents: dict[int, list[Facts]] = {}
-        self.children: dict[int, list[Facts]] = {id(f): [] for f in facts}
+        parents_of: dict[int, list[Facts]] = {}
         for fact in facts:
             if id(fact) in root_ids:
                 # A root's issuer is itself; its cross-certificate shares its subject and key
                 # and would otherwise look like its parent.
-                self.parents[id(fact)] = []
+                parents_of[id(fact)] = []
                 continue
             if fact.aki is None:
                 pool = by_subject.get(fact.issuer, _NONE)
@@ -89,17 +92,20 @@ class _Graph:
                 unkeyed = without_key.get(fact.issuer)
                 if unkeyed:
                     pool = list(itertools.islice(itertools.chain(pool, unkeyed), _MAX_PARENTS + 1))
-            if len(pool) <= _MAX_PARENTS:  # the usual one candidate, without a generator
-                parents = [p for p in pool if p is not fact]
+            if len(pool) == 1:  # the usual case: one candidate
+                parents = [] if pool[0] is fact else [pool[0]]
             else:
                 parents = list(itertools.islice((p for p in pool if p is not fact), _MAX_PARENTS))
-            if len(parents) > 1 and (fact.aki is None or any(p.ski is None for p in parents)):
-                # Names alone do not decide (old CAs without key identifiers): ask signatures.
-                verified = [p for p in parents if signed_by(fact.certificate, p.certificate)]
-                parents = verified or parents
-            self.parents[id(fact)] = parents
+                if len(parents) > 1 and (fact.aki is None or any(p.ski is None for p in parents)):
+                    # Names alone do not decide (old CAs without key identifiers): ask
+                    # signatures.
+                    verified = [p for p in parents if signed_by(fact.certificate, p.certificate)]
+                    parents = verified or parents
+            parents_of[id(fact)] = parents
             for parent in parents:
-                self.children[id(parent)].append(fact)
+                children[id(parent)].append(fact)
+        self.parents = parents_of
+        self.children = children
 
     def distances(self, sources: Iterable[Facts]) -> dict[int, int]:
         """Links from the nearest source, following child -> parent."""
@@ -133,32 +139,37 @@ def classify(certificates: Iterable[tuple[x509.Certificate, bytes]]) -> Certific
         The classified chain; duplicates (same DER) appear once.
     """
     unique: dict[bytes, Facts] = {}
+    read = Facts.read
     for certificate, der in certificates:
         if der not in unique:
-            unique[der] = Facts.read(certificate, der)
+            unique[der] = read(certificate, der)
     facts = list(unique.values())
     roots: list[Facts] = []
     others: list[Facts] = []
     for fact in facts:
-        (roots if _self_signed(fact) else others).append(fact)
+        # self_issued first: most certificates are not, and that needs no call.
+        (roots if fact.subject == fact.issuer and _self_signed(fact) else others).append(fact)
     graph = _Graph(facts, roots)
     # A CA by basicConstraints, or (no basicConstraints, or cA=False) yet the issuer of
     # another certificate here: either way not an end entity.
-    cas = [f for f in others if f.ca or graph.children[id(f)]]
-    leaves = [f for f in others if not (f.ca or graph.children[id(f)])]
+    cas: list[Facts] = []
+    leaves: list[Facts] = []
+    children = graph.children
+    for fact in others:
+        (cas if fact.ca or children[id(fact)] else leaves).append(fact)
     end_entity: Facts | None = None
     if len(leaves) == 1:
         end_entity = leaves.pop()
     elif leaves:
         end_entity = min(leaves, key=lambda f: (not graph.parents[id(f)], f.tie_break()))
         leaves.remove(end_entity)
+        leaves.sort(key=Facts.tie_break)
     if len(cas) > 1 or len(roots) > 1:
         _sort_by_distance(graph, end_entity, cas, roots)
-    leaves.sort(key=Facts.tie_break)
     return CertificateChain(
         end_entity.certificate if end_entity else None,
-        tuple(f.certificate for f in (*cas, *leaves)),
-        tuple(f.certificate for f in roots),
+        [f.certificate for f in cas + leaves],
+        [f.certificate for f in roots],
     )
 
 
