@@ -31,8 +31,8 @@ from smime_collect import _facts, load_certificates
 from smime_collect.testing._formats import to_pem_blocks
 from smime_collect.testing._pki import TestCA
 
-ROUNDS = 15
-CALLS_PER_ROUND = 200
+ROUNDS = 60
+CALLS_PER_ROUND = 100
 DISTINCT_END_ENTITIES = 50
 
 

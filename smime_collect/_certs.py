@@ -129,7 +129,7 @@ def load_certificates(
         raise CertificateFormatError(
             f"{len(raw)} bytes of certificate data is more than the {MAX_INPUT_BYTES} accepted"
         )
-    if not raw.strip():
+    if not raw or raw.isspace():  # (strip() would copy the whole input)
         raise CertificateFormatError("no certificate data: the input is empty")
     loader = _Loader(max_zip_size=max_zip_size, max_zip_entries=max_zip_entries)
     certificates = loader.load(raw, "input", allow_zip=True)
@@ -229,27 +229,29 @@ class _Loader:
                 # the text of a CA's block is the same in every order's response.
                 known = known_ca_base64(body)
                 if known is not None:
-                    self.count_certificates(1, "")
                     loaded.append((known.certificate, known.der))
                     continue
                 compact = body.translate(None, WHITESPACE)
                 if not compact:
-                    self.count = count
-                    return None
+                    break
                 der = binascii.a2b_base64(compact, strict_mode=True)
                 if _is_one_certificate(der):  # what load_binary would find, without its walk
-                    certificate = self.certificate(der, "", serial_octet=_serial_octet(der, 8))
-                    loaded.append((certificate, der))
+                    loaded.append((_parse_certificate(der, "", _serial_octet(der, 8)), der))
                     remember_ca_base64(body, der)
                     continue
-                found = self.load_binary(der, "")
+                before = self.count
+                found = self.load_binary(der, "")  # counts what it finds
+                self.count = before
                 if len(found) == 1 and found[0][1] is der:
                     remember_ca_base64(body, der)
                 loaded += found
+            else:
+                self.count_certificates(len(loaded), "")  # the cap, once for the whole text
+                return loaded
         except (binascii.Error, CertificateFormatError):
-            self.count = count
-            return None
-        return loaded
+            pass
+        self.count = count
+        return None
 
     def load_base64(self, raw: bytes, where: object, *, allow_zip: bool) -> _Loaded:
         """Bare base64 (with or without line breaks) of any binary form."""
@@ -344,19 +346,7 @@ class _Loader:
         found it (0x00 to 0x7F: positive, unless it is the only one and zero).
         """
         self.count_certificates(1, where)
-        known = known_ca_certificate(der)
-        if known is not None:
-            return known
-        try:
-            if (serial_octet is not None and 0 < serial_octet < 0x80) or _serial_is_positive(der):
-                return x509.load_der_x509_certificate(der)
-            with _quiet_cryptography():
-                return x509.load_der_x509_certificate(der)
-        except (ValueError, x509.InvalidVersion, UnsupportedAlgorithm) as exc:
-            raise CertificateFormatError(
-                f"{where}: {len(der)} bytes shaped like a certificate that cryptography "
-                f"cannot load ({exc})"
-            ) from None
+        return _parse_certificate(der, where, serial_octet)
 
     def count_certificates(self, number: int, where: object) -> None:
         """Count certificates against the cap."""
@@ -507,6 +497,27 @@ class _Loader:
                 f"{where}: a ZIP of {len(entries)} entries, none holding a certificate"
             )
         return loaded
+
+
+def _parse_certificate(der: bytes, where: object, serial_octet: int | None) -> x509.Certificate:
+    """One DER certificate: the cached CA object for these bytes, or cryptography's parse.
+
+    ``serial_octet`` is the serial number's first content octet when the caller already found
+    it (0x00 to 0x7F: positive, unless it is the only one and zero).
+    """
+    known = known_ca_certificate(der)
+    if known is not None:
+        return known
+    try:
+        if (serial_octet is not None and 0 < serial_octet < 0x80) or _serial_is_positive(der):
+            return x509.load_der_x509_certificate(der)
+        with _quiet_cryptography():
+            return x509.load_der_x509_certificate(der)
+    except (ValueError, x509.InvalidVersion, UnsupportedAlgorithm) as exc:
+        raise CertificateFormatError(
+            f"{where}: {len(der)} bytes shaped like a certificate that cryptography "
+            f"cannot load ({exc})"
+        ) from None
 
 
 @contextlib.contextmanager

@@ -57,6 +57,28 @@ _PEM = serialization.Encoding.PEM
 _NONE: list[Facts] = []  # an empty candidate list, never modified
 
 
+def _index(
+    facts: Sequence[Facts],
+) -> tuple[
+    dict[bytes, list[Facts]], dict[tuple[bytes, bytes], list[Facts]], dict[bytes, list[Facts]]
+]:
+    """Certificates by subject, by (subject, SKI) and, without an SKI, by subject."""
+    by_subject: dict[bytes, list[Facts]] = {}
+    by_key: dict[tuple[bytes, bytes], list[Facts]] = {}
+    without_key: dict[bytes, list[Facts]] = {}
+    without_aki = False
+    for fact in facts:
+        without_aki = without_aki or fact.aki is None
+        if fact.ski is None:
+            without_key.setdefault(fact.subject, []).append(fact)
+        else:
+            by_key.setdefault((fact.subject, fact.ski), []).append(fact)
+    if without_aki:  # only a certificate without an AKI looks its issuer up by name alone
+        for fact in facts:
+            by_subject.setdefault(fact.subject, []).append(fact)
+    return by_subject, by_key, without_key
+
+
 class _Graph:
     """Issuer links between the certificates of one set."""
 
@@ -67,17 +89,8 @@ class _Graph:
         root_ids = set(map(id, roots))
         # Candidate issuers are looked up by name and key identifier, so even a hostile set of
         # thousands of certificates sharing one subject costs a bounded amount per certificate.
-        by_subject: dict[bytes, list[Facts]] = {}
-        by_key: dict[tuple[bytes, bytes], list[Facts]] = {}
-        without_key: dict[bytes, list[Facts]] = {}
-        children: dict[int, list[Facts]] = {}
-        for fact in facts:
-            children[id(fact)] = []
-            by_subject.setdefault(fact.subject, []).append(fact)
-            if fact.ski is None:
-                without_key.setdefault(fact.subject, []).append(fact)
-            else:
-                by_key.setdefault((fact.subject, fact.ski), []).append(fact)
+        by_subject, by_key, without_key = _index(facts)
+        children: dict[int, list[Facts]] = {id(f): [] for f in facts}
         parents_of: dict[int, list[Facts]] = {}
         for fact in facts:
             if id(fact) in root_ids:

@@ -122,16 +122,18 @@ def standard_certificate_bodies(raw: bytes, max_blocks: int) -> list[bytes] | No
     cuts = len(parts) - 1
     if cuts == 0 or cuts % 4 or cuts > 4 * max_blocks:
         return None
+    blocks = cuts // 4
     if (
-        parts[1::4].count(_BEGIN_CERTIFICATE) * 4 != cuts
-        or parts[3::4].count(_END_CERTIFICATE) * 4 != cuts
-        or b"".join(parts[::4]).strip(WHITESPACE)
+        parts[1::4].count(_BEGIN_CERTIFICATE) != blocks
+        or parts[3::4].count(_END_CERTIFICATE) != blocks
+        or (parts[0] and not parts[0].isspace())
+        or (parts[-1] and not parts[-1].isspace())
     ):
         return None
     for between in parts[4:-1:4]:
-        if b"\n" not in between:
-            # The scanner resumes on the line after an END line: a BEGIN on the same line is
-            # not a block start to it, so neither may it be here.
+        # The scanner resumes on the line after an END line: a BEGIN on the same line is not a
+        # block start to it, so neither may it be here.
+        if b"\n" not in between or not between.isspace():
             return None
     return parts[2::4]
 
