@@ -1,0 +1,178 @@
+"""Tests for the standard-PEM shortcut of load_certificates: it reads what the scanner reads.
+
+``load_certificates`` cuts plain RFC 7468 ``CERTIFICATE`` blocks with one split and leaves every
+other text to the tolerant marker scanner.  Each case here loads the same bytes both ways (the
+shortcut disabled with monkeypatch) and requires the same chain, or the same error message.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable, Sequence
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+
+import smime_collect._certs
+from smime_collect import CertificateChain, CertificateFormatError, load_certificates
+from smime_collect._facts import clear_ca_cache
+from smime_collect._pem import standard_certificate_bodies
+from smime_collect.testing._formats import (
+    to_netscape_sequence_der,
+    to_pem,
+    to_pem_blocks,
+    to_pkcs7_der,
+)
+from smime_collect.testing._pki import IssuedChain, TestCA
+
+Certs = Sequence[x509.Certificate]
+
+
+@pytest.fixture(scope="module")
+def issued() -> IssuedChain:
+    """An end entity, one intermediate and a root."""
+    return TestCA.create().issue_smime("bob@example.com", common_name="Bob")
+
+
+def _der(certificate: x509.Certificate) -> bytes:
+    return certificate.public_bytes(Encoding.DER)
+
+
+def _scanner_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(smime_collect._certs, "standard_certificate_bodies", lambda *_: None)
+
+
+def _both_ways(data: bytes, monkeypatch: pytest.MonkeyPatch) -> tuple[object, object]:
+    """The outcome (chain, or error message) with the shortcut and with the scanner only."""
+
+    def outcome() -> object:
+        clear_ca_cache()  # the first load of a text, then a warm one, must agree too
+        try:
+            first = load_certificates(data)
+            assert load_certificates(data) == first
+        except CertificateFormatError as exc:
+            return str(exc)
+        return first
+
+    fast = outcome()
+    with monkeypatch.context() as patch:
+        _scanner_only(patch)
+        slow = outcome()
+    return fast, slow
+
+
+STANDARD: dict[str, Callable[[Certs], bytes]] = {
+    "lf": to_pem_blocks,
+    "crlf": lambda c: to_pem_blocks(c, crlf=True),
+    "blank lines around": lambda c: b"\n\n" + to_pem_blocks(c).replace(b"-\n-", b"-\n\n-") + b"\n",
+    "no final newline": lambda c: to_pem_blocks(c).rstrip(),
+    "one block": lambda c: to_pem_blocks(c[:1]),
+}
+
+
+class TestShortcutTakesStandardText:
+    """Plain CERTIFICATE blocks are cut by the shortcut, and their bodies are the scanner's."""
+
+    @pytest.mark.parametrize("render", STANDARD.values(), ids=STANDARD.keys())
+    def test_bodies(self, issued: IssuedChain, render: Callable[[Certs], bytes]) -> None:
+        """Every body decodes to the certificate written there, in order."""
+        certificates = issued.certificates()
+        bodies = standard_certificate_bodies(render(certificates), 16)
+        assert bodies is not None
+        decoded = [
+            x509.load_der_x509_certificate(base64.b64decode(b"".join(b.split()))) for b in bodies
+        ]
+        assert decoded == list(certificates[: len(bodies)])
+
+    @pytest.mark.parametrize("render", STANDARD.values(), ids=STANDARD.keys())
+    def test_same_chain(
+        self, issued: IssuedChain, render: Callable[[Certs], bytes], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The shortcut and the scanner classify standard text the same."""
+        fast, slow = _both_ways(render(issued.certificates()[::-1]), monkeypatch)
+        assert isinstance(fast, CertificateChain)
+        assert fast == slow
+
+    def test_containers_under_a_certificate_label(
+        self, issued: IssuedChain, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A Netscape sequence or PKCS7 in a CERTIFICATE block (OpenSSL nseq) loads both ways."""
+        certificates = issued.certificates()
+        data = to_pem(to_netscape_sequence_der(certificates)) + to_pem(
+            to_pkcs7_der(certificates[:1])
+        )
+        fast, slow = _both_ways(data, monkeypatch)
+        assert isinstance(fast, CertificateChain)
+        assert fast == slow
+        assert fast.end_entity == issued.end_entity
+
+
+REFUSED: dict[str, Callable[[bytes, bytes], bytes]] = {
+    "sloppy markers": lambda a, b: a.replace(b"-----BEGIN ", b"----- BEGIN ") + b,
+    "other label": lambda a, b: a.replace(b"CERTIFICATE", b"X509 CERTIFICATE") + b,
+    "text before": lambda a, b: b"Your certificate:\n" + a + b,
+    "text between": lambda a, b: a + b"and its issuer\n" + b,
+    "text after": lambda a, b: a + b + b"-- \nSectigo\n",
+    "END label differs": lambda a, b: a.replace(b"END CERTIFICATE", b"END CERT") + b,
+    "BEGIN on the END line": lambda a, b: a.rstrip(b"\n") + b" " + b,
+    "BEGIN right after END": lambda a, b: a.rstrip(b"\n") + b,
+}
+
+
+class TestShortcutDeclines:
+    """Anything but plain blocks goes to the scanner, which reads it as before."""
+
+    @pytest.mark.parametrize("edit", REFUSED.values(), ids=REFUSED.keys())
+    def test_left_to_the_scanner(
+        self,
+        issued: IssuedChain,
+        edit: Callable[[bytes, bytes], bytes],
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """The shortcut returns None and the result is the scanner's."""
+        first, second = (to_pem(_der(c)) for c in issued.certificates()[:2])
+        data = edit(first, second)
+        assert standard_certificate_bodies(data, 16) is None
+        fast, slow = _both_ways(data, monkeypatch)
+        assert fast == slow
+
+    def test_more_blocks_than_the_cap(self, issued: IssuedChain) -> None:
+        """Past max_blocks the split stops early and the shortcut declines."""
+        data = to_pem(_der(issued.root)) * 5
+        assert standard_certificate_bodies(data, 5) is not None
+        assert standard_certificate_bodies(data, 4) is None
+
+
+BROKEN: dict[str, bytes] = {
+    "bad base64": b"MIIB!!!!\n",
+    "empty body": b"\n",
+    "header line": b"Proc-Type: 4,ENCRYPTED\n",
+    "not DER": b"AAAA\n",
+    "a truncated certificate": b"MIIBCgKCAQEA\n",
+}
+
+
+class TestBrokenBlocksKeepTheirMessages:
+    """A block the shortcut cannot load is read again by the scanner, which names it."""
+
+    @pytest.mark.parametrize("body", BROKEN.values(), ids=BROKEN.keys())
+    def test_same_outcome(
+        self, issued: IssuedChain, body: bytes, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The second block is broken: same message both ways, naming PEM block 2."""
+        good = to_pem(_der(issued.end_entity))
+        broken = b"-----BEGIN CERTIFICATE-----\n" + body + b"-----END CERTIFICATE-----\n"
+        fast, slow = _both_ways(good + broken, monkeypatch)
+        assert fast == slow
+        if isinstance(fast, str):
+            assert "PEM block 2 (CERTIFICATE)" in fast
+
+    def test_count_is_not_left_behind(self, issued: IssuedChain) -> None:
+        """A declined text counts nothing: the scanner's cap sees only its own certificates."""
+        loader = smime_collect._certs._Loader(max_zip_size=1, max_zip_entries=1)
+        good = to_pem(_der(issued.end_entity))
+        bodies = standard_certificate_bodies(good + good.replace(b"MII", b"!II"), 16)
+        assert bodies is not None
+        assert loader.load_standard_pem(bodies) is None
+        assert loader.count == 0
