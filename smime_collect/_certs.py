@@ -22,12 +22,8 @@ from __future__ import annotations
 
 import binascii
 import contextlib
-import io
 import re
-import struct
 import warnings
-import zipfile
-import zlib
 from collections.abc import Iterator
 
 import attrs
@@ -49,6 +45,7 @@ from ._pem import (
     standard_certificate_bodies,
     strip_pem_headers,
 )
+from ._zip import ZIP_MAGIC, load_zip_members
 
 __all__ = ["CertificateChain", "load_certificates"]
 
@@ -71,22 +68,6 @@ _BASE64 = re.compile(rb"[A-Za-z0-9+/]+={0,2}")
 # Labels whose blocks must hold certificates; other blocks (keys, CRLs, requests) are skipped.
 _CERTIFICATE_LABELS = re.compile(rb"CERTIFICATE|PKCS ?#?7|CMS|CERTS|CHAIN|SEQUENCE|CMMF|CMP")
 _TBS_STARTS = (b"\xa0", b"\x02")
-_ZIP_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
-_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
-
-# What zipfile raises on a damaged or hostile archive (lying offsets give ValueError from seek).
-_ZIP_ERRORS = (
-    zipfile.BadZipFile,
-    zlib.error,
-    struct.error,
-    NotImplementedError,  # an unsupported compression method
-    RuntimeError,  # an encrypted member
-    EOFError,
-    ValueError,
-    OverflowError,
-    OSError,
-)
-
 _PKCS7_NOT_DER_WARNING = "PKCS#7 certificates could not be parsed as DER"
 
 _Loaded = list[tuple[x509.Certificate, bytes]]
@@ -148,7 +129,7 @@ class _Loader:
 
     def load(self, raw: bytes, where: object, *, allow_zip: bool) -> _Loaded:
         """Any supported form; ``where`` names the source in error messages."""
-        if raw.startswith(_ZIP_MAGIC):
+        if raw.startswith(ZIP_MAGIC):
             if not allow_zip:
                 raise CertificateFormatError(f"{where} is a ZIP inside a ZIP, which is not read")
             return self.load_zip(raw, where)
@@ -268,7 +249,7 @@ class _Loader:
             raise CertificateFormatError(
                 f"{where} is neither PEM nor DER, and not valid base64 either ({exc})"
             ) from None
-        if der.startswith(_ZIP_MAGIC):
+        if der.startswith(ZIP_MAGIC):
             return self.load(der, f"base64-decoded {where}", allow_zip=allow_zip)
         return self.load_binary(der, where, decoded="base64 decoded to ")
 
@@ -433,70 +414,15 @@ class _Loader:
             raise CertificateFormatError(f"{what} holds no certificates")
         return [(self.certificate(item.encoded, what), item.encoded) for item in items]
 
-    # -- ZIP ------------------------------------------------------------------------------------
-
     def load_zip(self, raw: bytes, where: object) -> _Loaded:
-        """A ZIP archive: caps checked on the central directory first, then while inflating."""
-        declared_entries = _declared_zip_entries(raw)
-        if declared_entries is not None and declared_entries > self.max_zip_entries:
-            raise CertificateFormatError(
-                f"{where}: a ZIP of {declared_entries} entries, more than the "
-                f"{self.max_zip_entries} accepted; not unpacked"
-            )
-        try:
-            with zipfile.ZipFile(io.BytesIO(raw)) as archive:
-                entries = archive.infolist()
-                if len(entries) > self.max_zip_entries:
-                    raise CertificateFormatError(
-                        f"{where}: a ZIP of {len(entries)} entries, more than the "
-                        f"{self.max_zip_entries} accepted; not unpacked"
-                    )
-                declared = sum(e.file_size for e in entries)
-                if declared > self.max_zip_size:
-                    raise CertificateFormatError(
-                        f"{where}: a ZIP that unpacks to {declared} bytes, more than the "
-                        f"{self.max_zip_size} accepted; not unpacked"
-                    )
-                for entry in entries:
-                    # Stored and deflate only (what Sectigo's archives use): bzip2 and LZMA
-                    # decoders raise their own exceptions, and an LZMA header alone makes zipfile
-                    # allocate a dictionary of up to 4 GiB before a byte is read.
-                    if entry.compress_type not in _ZIP_METHODS:
-                        raise CertificateFormatError(
-                            f"{where}: ZIP member {entry.filename!r} uses compression method "
-                            f"{entry.compress_type}; only stored and deflate members are read, "
-                            "so the archive is not unpacked"
-                        )
-                loaded: _Loaded = []
-                budget = self.max_zip_size
-                for entry in entries:
-                    if entry.is_dir():
-                        continue
-                    with archive.open(entry) as member:
-                        # Headers can lie: never inflate more than the budget left, plus one byte
-                        # to notice the overrun.
-                        content = member.read(budget + 1)
-                    if len(content) > budget:
-                        raise CertificateFormatError(
-                            f"{where}: ZIP member {entry.filename!r} inflates past the "
-                            f"{self.max_zip_size} bytes accepted"
-                        )
-                    budget -= len(content)
-                    if not content.strip():
-                        continue
-                    try:
-                        loaded += self.load(
-                            content, f"ZIP member {entry.filename!r}", allow_zip=False
-                        )
-                    except CertificateFormatError:
-                        continue  # "members that hold no certificate are skipped"
-        except _ZIP_ERRORS as exc:
-            raise CertificateFormatError(f"{where}: an unreadable ZIP archive ({exc})") from None
-        if not loaded:
-            raise CertificateFormatError(
-                f"{where}: a ZIP of {len(entries)} entries, none holding a certificate"
-            )
-        return loaded
+        """A ZIP archive: every member loaded as any other input, except a nested ZIP."""
+        return load_zip_members(
+            raw,
+            where,
+            max_size=self.max_zip_size,
+            max_entries=self.max_zip_entries,
+            load_member=lambda content, name: self.load(content, name, allow_zip=False),
+        )
 
 
 def _parse_certificate(der: bytes, where: object, serial_octet: int | None) -> x509.Certificate:
@@ -582,14 +508,3 @@ def _is_certificate(element: Element) -> bool:
     """Whether a SEQUENCE is shaped like a Certificate: SEQUENCE, SEQUENCE, BIT STRING."""
     children = element.children()
     return len(children) == 3 and [c.tag for c in children] == [0x30, 0x30, 0x03]
-
-
-def _declared_zip_entries(raw: bytes) -> int | None:
-    """The entry count of the End Of Central Directory record, read before zipfile parses it all."""
-    # EOCD (APPNOTE 4.3.16): signature PK\5\6, ..., total entries (2 bytes) at offset 10; it sits
-    # in the last 22 bytes plus a comment of at most 65535 bytes.
-    eocd = raw.rfind(b"PK\x05\x06", max(0, len(raw) - 22 - 0xFFFF))
-    if eocd < 0 or eocd + 22 > len(raw):
-        return None
-    count = int.from_bytes(raw[eocd + 10 : eocd + 12], "little")
-    return None if count == 0xFFFF else count  # 0xFFFF: see the ZIP64 record (zipfile reads it)
