@@ -14,8 +14,12 @@ bare base64             decoded, then read as DER (or ZIP) above
 ======================  =========================================================================
 
 Every certificate and PKCS#7 structure is parsed by cryptography; the two wrappers it has no
-loader for are taken apart with the strict reader in :mod:`smime_collect._der`.  The work is
-bounded: input size, PEM blocks, certificates, ASN.1 depth and ZIP size/entries all have caps.
+loader for are taken apart with the strict reader in :mod:`smime_collect._der`; ZIP archives
+are opened by :mod:`smime_collect._zip`.  The work is bounded: input size, PEM blocks,
+certificates, ASN.1 depth and ZIP size/entries all have caps.
+
+Plain standard PEM (only ``CERTIFICATE`` blocks) takes a shortcut that reads exactly what the
+tolerant scanner reads, in a fraction of its time (``benchmarks/bench_certs.py``).
 """
 
 from __future__ import annotations
