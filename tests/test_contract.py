@@ -1291,7 +1291,9 @@ def test_8_response_types(
     assert sc.load_certificates(payload.read_bytes()).end_entity is not None
 
 
-@pytest.mark.xfail(strict=True, reason="PKCS#7, Netscape and CMMF in base64 all become payload.b64")
+@pytest.mark.xfail(
+    strict=True, reason="base64 PKCS#7/Netscape/CMMF all become payload.b64: _order_files.py:122"
+)
 def test_8_payload_extension_says_what_it_holds(
     served: Any, cli_env: Any, capsys: Any, tmp_path: Path
 ) -> None:
@@ -1466,7 +1468,9 @@ def test_8_progress_bar_on_a_terminal(served: Any, tmp_path: Path) -> None:
     assert (b"\x1b[?25l" in out, b"\r" in out) == (False, False)
 
 
-@pytest.mark.xfail(strict=True, reason="rich's Progress redirects stdout: --json goes to the tty")
+@pytest.mark.xfail(
+    strict=True, reason="rich Progress redirects stdout, --json goes to the tty: _cli_report.py:275"
+)
 def test_8_json_stays_on_stdout_with_a_terminal(served: Any, tmp_path: Path) -> None:
     """--json prints one JSON object per order on stdout even while a bar is drawn on stderr."""
     code, out, err = run_with_terminal_stderr(served, tmp_path, "--json")
