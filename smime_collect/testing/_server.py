@@ -79,6 +79,22 @@ class RunningServer:
         return ssl.create_default_context(cadata=self.ca_pem.decode("ascii"))
 
 
+def _key_usage(
+    *, digital_signature: bool = False, key_cert_sign: bool = False, crl_sign: bool = False
+) -> x509.KeyUsage:
+    return x509.KeyUsage(
+        digital_signature=digital_signature,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=key_cert_sign,
+        crl_sign=crl_sign,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
 def _server_credentials(host: str) -> tuple[bytes, bytes, bytes]:
     """A throwaway CA and a server certificate for ``host``: (CA PEM, cert PEM, key PEM)."""
     now = dt.datetime.now(dt.UTC)
@@ -93,6 +109,9 @@ def _server_credentials(host: str) -> tuple[bytes, bytes, bytes]:
         .not_valid_before(now - dt.timedelta(days=1))
         .not_valid_after(now + dt.timedelta(days=7))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        # Python 3.13's default context verifies with VERIFY_X509_STRICT (RFC 5280 to the
+        # letter): a CA needs keyCertSign, a leaf its key usages and an AKI.
+        .add_extension(_key_usage(key_cert_sign=True, crl_sign=True), critical=True)
         .add_extension(
             x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False
         )
@@ -111,6 +130,7 @@ def _server_credentials(host: str) -> tuple[bytes, bytes, bytes]:
         .not_valid_before(now - dt.timedelta(days=1))
         .not_valid_after(now + dt.timedelta(days=7))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(_key_usage(digital_signature=True), critical=True)
         .add_extension(x509.SubjectAlternativeName(names), critical=False)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .add_extension(
