@@ -280,6 +280,8 @@ class RichProgress:
             TimeElapsedColumn(),
             console=self._console,
             transient=False,
+            # --json lines go to stdout; rich would otherwise capture them onto the terminal.
+            redirect_stdout=False,
         )
         self._task = self._bar.add_task("collect", total=total)
 

@@ -323,12 +323,15 @@ class CollectClient:
             retry += 1
 
     async def _wait_turn(self, deadline: float | None) -> None:
-        # The shared slow-down may move while we sleep (another request saw a 429): loop.
-        while (wait := self._not_before - self._clock()) > 0:
+        # The shared slow-down may move while we sleep (another request saw a 429): sleep again
+        # only then.  Re-reading the clock alone would spin when sleep= is a test's no-op.
+        while (wait := (target := self._not_before) - self._clock()) > 0:
             if deadline is not None and deadline - self._clock() <= wait:
                 await self._sleep(max(0.0, deadline - self._clock()))
                 raise _DeadlineReachedError(None)
             await self._sleep(wait)
+            if self._not_before <= target:
+                break
         if self._interval is not None:
             now = self._clock()
             start, self._next_slot = _polling.reserve_slot(self._next_slot, now, self._interval)

@@ -616,6 +616,24 @@ class TestRetryAfter:
             await client.collect(2)
         assert sent_at == [1000.0, 1010.0]
 
+    async def test_rate_limit_with_a_sleep_that_does_not_wait(self, router: respx.Router) -> None:
+        """With only sleep= injected (the real clock runs on), a 429 costs one wait, not a spin."""
+        sleeps: list[float] = []
+
+        async def record(seconds: float) -> None:
+            sleeps.append(seconds)
+
+        router.post(DEFAULT_URL).mock(
+            side_effect=[httpx.Response(429, headers={"Retry-After": "30"}), READY_RESPONSE()]
+        )
+        async with CollectClient(
+            "alice", PASSWORD, transport=httpx.MockTransport(router.async_handler), sleep=record
+        ) as client:
+            result = await client.collect(1)
+        assert result.status is Status.ATTACHED
+        assert len(sleeps) == 1
+        assert sleeps[0] == pytest.approx(30.0, abs=1.0)
+
     async def test_minus_42_slows_the_whole_client(
         self, router: respx.Router, fake_time: FakeTime
     ) -> None:

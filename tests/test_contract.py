@@ -1468,9 +1468,6 @@ def test_8_progress_bar_on_a_terminal(served: Any, tmp_path: Path) -> None:
     assert (b"\x1b[?25l" in out, b"\r" in out) == (False, False)
 
 
-@pytest.mark.xfail(
-    strict=True, reason="rich Progress redirects stdout, --json goes to the tty: _cli_report.py:275"
-)
 def test_8_json_stays_on_stdout_with_a_terminal(served: Any, tmp_path: Path) -> None:
     """--json prints one JSON object per order on stdout even while a bar is drawn on stderr."""
     code, out, err = run_with_terminal_stderr(served, tmp_path, "--json")
