@@ -35,6 +35,7 @@ This module does no I/O.
 from __future__ import annotations
 
 import itertools
+import operator
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 
@@ -55,6 +56,7 @@ _PEM = serialization.Encoding.PEM
 
 
 _NONE: list[Facts] = []  # an empty candidate list, never modified
+_CERTIFICATE = operator.attrgetter("certificate")
 
 
 def _index(
@@ -162,6 +164,10 @@ def classify(certificates: Iterable[tuple[x509.Certificate, bytes]]) -> Certific
     for fact in facts:
         # self_issued first: most certificates are not, and that needs no call.
         (roots if fact.subject == fact.issuer and _self_signed(fact) else others).append(fact)
+    if len(roots) <= 1 and len(others) <= 2:
+        simple = _simple_chain(others, roots)
+        if simple is not None:
+            return simple
     graph = _Graph(facts, roots)
     # A CA by basicConstraints, or (no basicConstraints, or cA=False) yet the issuer of
     # another certificate here: either way not an end entity.
@@ -181,8 +187,38 @@ def classify(certificates: Iterable[tuple[x509.Certificate, bytes]]) -> Certific
         _sort_by_distance(graph, end_entity, cas, roots)
     return CertificateChain(
         end_entity.certificate if end_entity else None,
-        [f.certificate for f in cas + leaves],
-        [f.certificate for f in roots],
+        tuple(map(_CERTIFICATE, cas + leaves)),
+        tuple(map(_CERTIFICATE, roots)),
+    )
+
+
+def _simple_chain(others: list[Facts], roots: list[Facts]) -> CertificateChain | None:
+    """The chain without building the issuer graph, when the rules leave nothing to sort.
+
+    At most one root, one CA and one non-CA that issued nothing here (no other certificate names
+    its subject as issuer, so the graph would give it no child): then the non-CA is the end
+    entity, the CA the only intermediate, and no order or tie-break is involved.  The common
+    EE + CA + root answer takes this path; anything else returns None for :func:`classify`'s
+    general path.
+    """
+    end_entity: Facts | None = None
+    cas: list[Facts] = []
+    for fact in others:
+        if fact.ca:
+            cas.append(fact)
+        elif end_entity is None:
+            end_entity = fact
+        else:
+            return None  # two end entity candidates: a tie-break
+    if end_entity is None or len(cas) > 1:
+        return None
+    for fact in others:
+        if fact is not end_entity and fact.issuer == end_entity.subject:
+            return None  # it may have issued the other one: the graph decides
+    return CertificateChain(
+        end_entity.certificate,
+        tuple(map(_CERTIFICATE, cas)),
+        tuple(map(_CERTIFICATE, roots)),
     )
 
 
