@@ -18,6 +18,8 @@ run skip the order.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import json
 import os
@@ -98,31 +100,51 @@ def atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
-def payload_format(payload: bytes) -> tuple[str, str]:
+def payload_format(payload: bytes) -> tuple[str, str]:  # noqa: PLR0911 -- one return per format
     """Name what a payload holds, from its bytes (the Content-Type says nothing reliable).
+
+    Base64 is decoded to name the container inside, so the four base64 containers
+    CollectSMIME can send get four different names.
 
     Args:
         payload: The certificate data as received.
 
     Returns:
-        ``(extension, description)``, e.g. ``(".p7b", "PKCS#7 SignedData, DER")``.
+        ``(extension, description)``, e.g. ``(".p7b", "PKCS#7 SignedData, DER")`` or
+        ``(".p7b.b64", "PKCS#7 SignedData, base64")``.
     """
-    head = payload[:64]
     if payload.startswith(b"PK\x03\x04"):
-        found = (".zip", "ZIP archive")
-    elif looks_like_asn1_sequence(payload) or head.startswith(b"\x30\x80"):
-        found = (".der", "DER")
-        if _PKCS7_SIGNED_DATA_OID in head:
-            found = (".p7b", "PKCS#7 SignedData, DER")
-        elif _NETSCAPE_SEQUENCE_OID in head:
-            found = (".der", "Netscape certificate sequence, DER")
-    elif _has_pem_armour(payload):
-        found = (".pem", "PEM")
-    elif _BASE64_TEXT.fullmatch(payload):
-        found = (".b64", "base64")
-    else:
-        found = (".bin", "unrecognised bytes")
-    return found
+        return (".zip", "ZIP archive")
+    if looks_like_asn1_sequence(payload) or payload.startswith(b"\x30\x80"):
+        extension, container = _asn1_container(payload)
+        return (extension, f"{container}, DER")
+    if _has_pem_armour(payload):
+        return (".pem", "PEM")
+    if _BASE64_TEXT.fullmatch(payload):
+        try:
+            decoded = base64.b64decode(b"".join(payload.split()), validate=True)
+        except binascii.Error:
+            return (".b64", "base64")
+        if looks_like_asn1_sequence(decoded) or decoded.startswith(b"\x30\x80"):
+            extension, container = _asn1_container(decoded)
+            return (f"{extension}.b64", f"{container}, base64")
+        return (".b64", "base64")
+    return (".bin", "unrecognised bytes")
+
+
+def _asn1_container(der: bytes) -> tuple[str, str]:
+    # The containers open differently: PKCS#7 and the Netscape sequence with their content-type
+    # OID; a certificate with its TBSCertificate SEQUENCE; CMMF's CertRepContent with caPubs [1].
+    head = der[:64]
+    if _PKCS7_SIGNED_DATA_OID in head:
+        return (".p7b", "PKCS#7 SignedData")
+    if _NETSCAPE_SEQUENCE_OID in head:
+        return (".nsc", "Netscape certificate sequence")
+    try:
+        x509.load_der_x509_certificate(der)
+    except ValueError:
+        return (".cmmf", "CMMF/CMP CertRepContent")
+    return (".der", "X.509 certificate")
 
 
 def _has_pem_armour(payload: bytes) -> bool:

@@ -33,13 +33,21 @@ from smime_collect import (
 from smime_collect._demo import Expect, demo_scenario
 from smime_collect._order_files import atomic_write, payload_format, write_order_files
 from smime_collect.testing import Fault, OrderState, Simulator, TestCA, serve
-from smime_collect.testing._formats import to_pkcs7_der, to_zip
+from smime_collect.testing._formats import (
+    to_base64,
+    to_cmmf_der,
+    to_netscape_sequence_der,
+    to_pkcs7_der,
+    to_zip,
+)
 
 LOGIN = "cli-api-user"
 # Distinctive, so a leak into any output is found by a plain substring search.
 PASSWORD = "Pw-7f3a-never-printed"
 WRONG_PASSWORD = "Wrong-9c1d-never-printed"
 FAST = ["--poll-interval", "0.001", "--max-poll-interval", "0.002"]
+_ISSUED = TestCA.create().issue_smime("cmmf@example.com")
+CMMF = to_cmmf_der(_ISSUED.certificates()[1:], _ISSUED.end_entity)
 CREDENTIAL_VARIABLES = (
     "SECTIGO_LOGIN_NAME",
     "SECTIGO_LOGIN_PASSWORD",
@@ -125,10 +133,10 @@ class TestCollect:
     @pytest.mark.parametrize(
         ("name", "suffix"),
         [
-            ("pkcs7", ".b64"),
+            ("pkcs7", ".p7b.b64"),
             ("individual", ".pem"),
-            ("netscape-sequence", ".b64"),
-            ("cmmf", ".b64"),
+            ("netscape-sequence", ".nsc.b64"),
+            ("cmmf", ".cmmf.b64"),
         ],
     )
     def test_response_type(
@@ -751,13 +759,33 @@ class TestFiles:
             (b"----- BEGIN CERTIFICATE -----\nMIIB\n----END CERTIFICATE-----\n", ".pem"),
             (b"MIIBkTCCATegAwIBAgIU\nAAAA\n", ".b64"),
             (to_pkcs7_der(TestCA.create().ca_certificates()), ".p7b"),
+            (to_base64(to_pkcs7_der(TestCA.create().ca_certificates())), ".p7b.b64"),
+            (to_netscape_sequence_der(TestCA.create().ca_certificates()), ".nsc"),
+            (to_base64(to_netscape_sequence_der(TestCA.create().ca_certificates())), ".nsc.b64"),
+            (to_base64(CMMF), ".cmmf.b64"),
             (TestCA.create().root.public_bytes(Encoding.DER), ".der"),
+            (to_base64(TestCA.create().root.public_bytes(Encoding.DER)), ".der.b64"),
             (to_zip({"a.pem": b"x"}), ".zip"),
             (b"\x00\x01\x02 binary junk", ".bin"),
             (b"-" * 100_000 + b"BEGIN", ".bin"),  # linear: a quadratic scan would hang here
             (b"BEGIN CERTIFICATE-----", ".bin"),  # no leading dashes: not armour
         ],
-        ids=["pem", "sloppy-pem", "base64", "pkcs7", "der", "zip", "junk", "dashes", "no-dashes"],
+        ids=[
+            "pem",
+            "sloppy-pem",
+            "base64",
+            "pkcs7",
+            "pkcs7-base64",
+            "netscape",
+            "netscape-base64",
+            "cmmf-base64",
+            "der",
+            "der-base64",
+            "zip",
+            "junk",
+            "dashes",
+            "no-dashes",
+        ],
     )
     def test_payload_format(self, payload: bytes, suffix: str) -> None:
         """The payload's extension says what it holds, judged from its bytes."""

@@ -1291,9 +1291,6 @@ def test_8_response_types(
     assert sc.load_certificates(payload.read_bytes()).end_entity is not None
 
 
-@pytest.mark.xfail(
-    strict=True, reason="base64 PKCS#7/Netscape/CMMF all become payload.b64: _order_files.py:122"
-)
 def test_8_payload_extension_says_what_it_holds(
     served: Any, cli_env: Any, capsys: Any, tmp_path: Path
 ) -> None:
