@@ -96,7 +96,10 @@ def _read_extensions(der: bytes, start: int) -> tuple[bool | None, bytes | None,
         elif kind == 1:  # SubjectKeyIdentifier ::= OCTET STRING
             ski = der[inner:inner_end]
         elif inner < inner_end and der[inner] == 0x80:  # AKI keyIdentifier [0]
-            _, key_start, key_end = _header(der, inner)
+            first = der[inner + 1]
+            key_start, key_end = (
+                (inner + 2, inner + 2 + first) if first < 0x80 else _long_content(der, inner, first)
+            )
             aki = der[key_start:key_end]
         seen |= 1 << kind
         if seen == 0b111:  # all three found: the rest (SAN, policies, AIA...) can wait
