@@ -13,6 +13,8 @@ from collections.abc import Callable, Sequence
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import smime_collect._certs
 from smime_collect import CertificateChain, CertificateFormatError, load_certificates
@@ -176,3 +178,69 @@ class TestBrokenBlocksKeepTheirMessages:
         assert bodies is not None
         assert loader.load_standard_pem(bodies) is None
         assert loader.count == 0
+
+
+# Pieces that matter to marker parsing: dashes, spaces, line ends, the label, base64 characters.
+_PIECES = st.sampled_from(
+    [
+        b"-",
+        b"-----",
+        b" ",
+        b"\n",
+        b"\r\n",
+        b"\t",
+        b"BEGIN",
+        b"END",
+        b"CERTIFICATE",
+        b"A",
+        b"=",
+        b":",
+    ]
+)
+
+
+@st.composite
+def _edited_pem(draw: st.DrawFn) -> bytes:
+    """Standard PEM of a real chain with a few pieces inserted, deleted or replaced."""
+    text = bytearray(draw(st.sampled_from(_TEXTS)))
+    for _ in range(draw(st.integers(1, 3))):
+        # Mostly next to a marker, where the shortcut and the scanner could disagree.
+        near_markers = [i for i in range(len(text)) if 0x2D in text[max(0, i - 2) : i + 3]]
+        position = draw(st.sampled_from(near_markers) | st.integers(0, len(text)))
+        action = draw(st.sampled_from(["insert", "delete", "replace", "join"]))
+        if action == "join":  # a marker line and its neighbour become one line
+            line_ends = [i for i in near_markers if text[i] == 0x0A]
+            if line_ends:
+                position = draw(st.sampled_from(line_ends))
+                text[position - (text[position - 1] == 0x0D) : position + 1] = draw(
+                    st.sampled_from([b"", b" "])
+                )
+        elif action == "insert":
+            text[position:position] = draw(_PIECES)
+        elif action == "delete":
+            del text[position : position + draw(st.integers(1, 6))]
+        else:
+            text[position : position + 1] = draw(_PIECES)
+    return bytes(text)
+
+
+_ISSUED = TestCA.create().issue_smime("frank@example.com", common_name="Frank")
+_TEXTS = [
+    to_pem_blocks(_ISSUED.certificates()),
+    to_pem_blocks(_ISSUED.certificates()[:2], crlf=True),
+]
+
+
+class TestEditedText:
+    """Whatever edits a text gets, the shortcut never reads it differently from the scanner."""
+
+    @settings(
+        max_examples=150,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+    )
+    @given(data=_edited_pem())
+    def test_same_outcome(self, data: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Same chain or same error message, with and without the shortcut."""
+        fast, slow = _both_ways(data, monkeypatch)
+        assert fast == slow
