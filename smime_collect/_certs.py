@@ -205,6 +205,10 @@ class _Loader:
 
         A block that fails is read again by the marker scan, which raises the error that names
         it: this path builds no messages, so it costs nothing on input that loads.
+
+        Why not ``x509.load_pem_x509_certificates`` on the whole text: classification needs each
+        certificate's DER, which cryptography does not hand back without re-encoding it
+        (``public_bytes`` costs more than decoding the base64 and parsing again).
         """
         count = self.count
         loaded: _Loaded = []
