@@ -183,7 +183,10 @@ class _Loader:
                 continue
             try:
                 der = decode_base64(compact, block)
-                found = self.load_binary(der, block)
+                if der.startswith(ZIP_MAGIC):  # "the armour may wrap any binary form"
+                    found = self.load(der, block, allow_zip=allow_zip)
+                else:
+                    found = self.load_binary(der, block)
             except CertificateFormatError:
                 if not label or _CERTIFICATE_LABELS.search(label.upper()):
                     raise

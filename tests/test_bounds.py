@@ -45,7 +45,7 @@ from smime_collect import (
     parse_response,
 )
 from smime_collect.testing import Chaos, Fault, Simulator, serve
-from smime_collect.testing._formats import der_tlv, to_pem_blocks, to_zip
+from smime_collect.testing._formats import der_tlv, to_pem, to_pem_blocks, to_zip
 from smime_collect.testing._pki import TestCA
 
 MiB = 1024 * 1024
@@ -189,6 +189,14 @@ class TestZipCaps:
             pytest.raises(CertificateFormatError, match=r"257 entries.*not unpacked"),
         ):
             load_certificates(past)
+
+    def test_armoured_zip_loads_but_never_nests(self, certificates: tuple[Any, ...]) -> None:
+        """A PEM-armoured ZIP loads; inside a ZIP member the same armour is skipped, not unpacked."""
+        archive = to_zip({"chain.pem": to_pem_blocks(certificates)})
+        armoured = to_pem(archive, "ZIP")
+        assert len(load_certificates(armoured)) == 3
+        with pytest.raises(CertificateFormatError, match="none holding a certificate"):
+            load_certificates(to_zip({"inner.pem": armoured}))
 
     def test_unpacked_size(
         self, certificates: tuple[Any, ...], monkeypatch: pytest.MonkeyPatch

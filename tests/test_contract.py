@@ -408,7 +408,6 @@ def test_4_load_certificates_every_format(name: str, issued: Any, ca: TestCA) ->
         assert (chain.intermediates, chain.roots) == (issued.intermediates, (issued.root,))
 
 
-@pytest.mark.xfail(strict=True, reason="a ZIP inside PEM armour is refused: _certs.py:201")
 @pytest.mark.parametrize("label", ["ZIP", "CERTIFICATE"])
 def test_4_pem_armour_may_wrap_a_zip(label: str, issued: Any) -> None:
     """'The armour may wrap any binary form below': a ZIP is one of them."""
