@@ -183,10 +183,7 @@ class _Loader:
                 continue
             try:
                 der = decode_base64(compact, block)
-                if der.startswith(ZIP_MAGIC):  # "the armour may wrap any binary form"
-                    found = self.load(der, block, allow_zip=allow_zip)
-                else:
-                    found = self.load_binary(der, block)
+                found = self.load_armoured(der, block, allow_zip=allow_zip)
             except CertificateFormatError:
                 if not label or _CERTIFICATE_LABELS.search(label.upper()):
                     raise
@@ -202,6 +199,12 @@ class _Loader:
                 f"{where} holds no certificate, only PEM blocks labelled {names}"
             )
         return loaded
+
+    def load_armoured(self, der: bytes, block: object, *, allow_zip: bool) -> _Loaded:
+        """What one PEM block holds: "the armour may wrap any binary form", a ZIP included."""
+        if der.startswith(ZIP_MAGIC):
+            return self.load(der, block, allow_zip=allow_zip)
+        return self.load_binary(der, block)
 
     def load_standard_pem(self, bodies: list[bytes]) -> _Loaded | None:
         """Standard ``CERTIFICATE`` blocks; None, with nothing counted, when one fails.

@@ -191,7 +191,7 @@ class TestZipCaps:
             load_certificates(past)
 
     def test_armoured_zip_loads_but_never_nests(self, certificates: tuple[Any, ...]) -> None:
-        """A PEM-armoured ZIP loads; inside a ZIP member the same armour is skipped, not unpacked."""
+        """A PEM-armoured ZIP loads; inside a ZIP member that armour is skipped, not unpacked."""
         archive = to_zip({"chain.pem": to_pem_blocks(certificates)})
         armoured = to_pem(archive, "ZIP")
         assert len(load_certificates(armoured)) == 3
