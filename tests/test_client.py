@@ -35,6 +35,7 @@ from smime_collect import (
     UnknownServerError,
     _transports,
 )
+from smime_collect.testing import ManualClock
 from smime_collect.testing._formats import to_pem_blocks
 from smime_collect.testing._pki import TestCA
 
@@ -44,38 +45,13 @@ READY = b"2\n" + to_pem_blocks(CHAIN.certificates())
 PROCESSING = b"0\n"
 
 
-class FakeTime:
-    """A clock that only moves when the client sleeps, and a record of every sleep."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        """The current fake time."""
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        """Record the wait and jump the clock forward."""
-        assert seconds >= 0
-        self.sleeps.append(seconds)
-        self.now += seconds
-        await asyncio.sleep(0)
-
-
-@pytest.fixture
-def fake_time() -> FakeTime:
-    """A fresh fake clock per test."""
-    return FakeTime()
-
-
 @pytest.fixture
 def router() -> respx.Router:
     """A respx router that fails on any request it does not know."""
     return respx.Router(assert_all_mocked=True)
 
 
-def make_client(router: respx.Router, fake_time: FakeTime, **kwargs: Any) -> CollectClient:
+def make_client(router: respx.Router, fake_time: ManualClock, **kwargs: Any) -> CollectClient:
     """A client whose transport is the respx router and whose time is fake."""
     kwargs.setdefault("random", lambda: 0.5)
     return CollectClient(
@@ -83,7 +59,7 @@ def make_client(router: respx.Router, fake_time: FakeTime, **kwargs: Any) -> Col
         PASSWORD,
         transport=httpx.MockTransport(router.async_handler),
         sleep=fake_time.sleep,
-        clock=fake_time.clock,
+        clock=fake_time,
         **kwargs,
     )
 
@@ -96,7 +72,7 @@ def form(request: httpx.Request) -> dict[str, str]:
 class TestRequestShape:
     """What goes on the wire."""
 
-    async def test_exact_request(self, router: respx.Router, fake_time: FakeTime) -> None:
+    async def test_exact_request(self, router: respx.Router, fake_time: ManualClock) -> None:
         """One POST to DEFAULT_URL, urlencoded, with exactly the four required fields."""
         route = router.post(DEFAULT_URL).respond(200, content=READY)
         async with make_client(router, fake_time) as client:
@@ -116,7 +92,7 @@ class TestRequestShape:
         }
 
     async def test_password_only_in_the_body(
-        self, router: respx.Router, fake_time: FakeTime
+        self, router: respx.Router, fake_time: ManualClock
     ) -> None:
         """Neither the URL nor any header carries the password (raw or urlencoded)."""
         route = router.post(DEFAULT_URL).respond(200, content=READY)
@@ -129,7 +105,7 @@ class TestRequestShape:
             assert encoded not in text
         assert encoded.encode() in request.content
 
-    async def test_optional_fields(self, router: respx.Router, fake_time: FakeTime) -> None:
+    async def test_optional_fields(self, router: respx.Router, fake_time: ManualClock) -> None:
         """responseType, responseEncoding and showValidityPeriod are sent when set."""
         route = router.post(DEFAULT_URL).respond(200, content=b"0\n")
         async with make_client(router, fake_time) as client:
@@ -150,7 +126,7 @@ class TestRequestShape:
             "showValidityPeriod": "Y",
         }
 
-    async def test_custom_base_url(self, router: respx.Router, fake_time: FakeTime) -> None:
+    async def test_custom_base_url(self, router: respx.Router, fake_time: ManualClock) -> None:
         """The request goes to base_url, untouched."""
         url = "https://sectigo.test:8443/products/download/CollectSMIME"
         route = router.post(url).respond(200, content=READY)
@@ -159,7 +135,7 @@ class TestRequestShape:
         assert route.call_count == 1
 
     async def test_bad_request_options_send_nothing(
-        self, router: respx.Router, fake_time: FakeTime
+        self, router: respx.Router, fake_time: ManualClock
     ) -> None:
         """A combination the endpoint forbids is refused before any request."""
         route = router.post(DEFAULT_URL).respond(200, content=READY)
@@ -373,7 +349,7 @@ class TestResponseSize:
     """max_response_bytes: refused without reading to the end."""
 
     async def test_declared_length_over_the_cap(
-        self, router: respx.Router, fake_time: FakeTime
+        self, router: respx.Router, fake_time: ManualClock
     ) -> None:
         """A Content-Length over the cap is refused before the body is read."""
         body = CountingStream()
@@ -384,7 +360,7 @@ class TestResponseSize:
         assert body.pulled == 0
 
     async def test_streamed_body_over_the_cap(
-        self, router: respx.Router, fake_time: FakeTime
+        self, router: respx.Router, fake_time: ManualClock
     ) -> None:
         """Without a length, counting stops the read just past the cap."""
         body = CountingStream()
@@ -394,7 +370,9 @@ class TestResponseSize:
                 await client.collect(1)
         assert body.pulled == 3  # 3000 bytes > 2500: not one chunk more
 
-    async def test_body_at_the_cap_is_fine(self, router: respx.Router, fake_time: FakeTime) -> None:
+    async def test_body_at_the_cap_is_fine(
+        self, router: respx.Router, fake_time: ManualClock
+    ) -> None:
         """A body exactly at the cap is read and parsed."""
         router.post(DEFAULT_URL).respond(200, content=READY)
         async with make_client(router, fake_time, max_response_bytes=len(READY)) as client:
@@ -406,7 +384,7 @@ class TestRetries:
 
     @pytest.mark.parametrize("status", [429, 500, 502, 503, 504])
     async def test_transient_statuses_are_retried(
-        self, router: respx.Router, fake_time: FakeTime, status: int
+        self, router: respx.Router, fake_time: ManualClock, status: int
     ) -> None:
         """A transient HTTP status is retried and the next answer wins."""
         route = router.post(DEFAULT_URL).mock(
@@ -420,7 +398,7 @@ class TestRetries:
 
     @pytest.mark.parametrize("status", [301, 400, 401, 403, 404, 405, 413, 501])
     async def test_other_statuses_fail_at_once(
-        self, router: respx.Router, fake_time: FakeTime, status: int
+        self, router: respx.Router, fake_time: ManualClock, status: int
     ) -> None:
         """Any other status is a TransportError at once, with the status and an httpx cause."""
         route = router.post(DEFAULT_URL).respond(status)
@@ -436,7 +414,7 @@ class TestRetries:
         assert fake_time.sleeps == []
 
     async def test_exhausted_retries_raise_the_last_error(
-        self, router: respx.Router, fake_time: FakeTime
+        self, router: respx.Router, fake_time: ManualClock
     ) -> None:
         """max_retries retries, then the last failure as a TransportError with its status."""
         route = router.post(DEFAULT_URL).mock(
@@ -450,7 +428,7 @@ class TestRetries:
         assert len(fake_time.sleeps) == 2
 
     async def test_backoff_grows_with_full_jitter(
-        self, router: respx.Router, fake_time: FakeTime
+        self, router: respx.Router, fake_time: ManualClock
     ) -> None:
         """Waits follow base * 2**retry scaled by the injected jitter draw."""
         router.post(DEFAULT_URL).respond(503)
@@ -459,7 +437,7 @@ class TestRetries:
                 await client.collect(1)
         assert fake_time.sleeps == [0.25, 0.5, 1.0]
 
-    async def test_max_retries_zero(self, router: respx.Router, fake_time: FakeTime) -> None:
+    async def test_max_retries_zero(self, router: respx.Router, fake_time: ManualClock) -> None:
         """max_retries=0 sends once."""
         route = router.post(DEFAULT_URL).respond(503)
         async with make_client(router, fake_time, max_retries=0) as client:
@@ -476,7 +454,7 @@ class TestRetries:
         ids=["-14", "-42"],
     )
     async def test_transient_sectigo_codes(
-        self, router: respx.Router, fake_time: FakeTime, body: bytes, error: type[Exception]
+        self, router: respx.Router, fake_time: ManualClock, body: bytes, error: type[Exception]
     ) -> None:
         """-14 and -42 are retried; exhausted, the SectigoError subclass is raised."""
         route = router.post(DEFAULT_URL).mock(
@@ -500,7 +478,7 @@ class TestRetries:
         ids=["-16", "-20"],
     )
     async def test_other_sectigo_codes_fail_at_once(
-        self, router: respx.Router, fake_time: FakeTime, body: bytes, error: type[Exception]
+        self, router: respx.Router, fake_time: ManualClock, body: bytes, error: type[Exception]
     ) -> None:
         """A non-transient code is raised at once (a bad login is never retried)."""
         route = router.post(DEFAULT_URL).respond(200, content=body)
@@ -510,7 +488,7 @@ class TestRetries:
         assert route.call_count == 1
 
     async def test_malformed_body_is_not_retried(
-        self, router: respx.Router, fake_time: FakeTime
+        self, router: respx.Router, fake_time: ManualClock
     ) -> None:
         """A body that is not a CollectSMIME response is a ResponseFormatError at once."""
         route = router.post(DEFAULT_URL).respond(200, content=b"<html>maintenance</html>")
@@ -531,7 +509,7 @@ class TestRetries:
         ids=lambda e: type(e).__name__,
     )
     async def test_network_failures_are_retried(
-        self, router: respx.Router, fake_time: FakeTime, exc: Exception
+        self, router: respx.Router, fake_time: ManualClock, exc: Exception
     ) -> None:
         """Connection errors, timeouts and a connection closed mid-response are transient."""
         route = router.post(DEFAULT_URL).mock(side_effect=[exc, httpx.Response(200, content=READY)])
@@ -540,7 +518,7 @@ class TestRetries:
         assert route.call_count == 2
 
     async def test_network_failure_exhausted(
-        self, router: respx.Router, fake_time: FakeTime
+        self, router: respx.Router, fake_time: ManualClock
     ) -> None:
         """The last network failure is a TransportError without status, httpx's as cause."""
         route = router.post(DEFAULT_URL).mock(side_effect=httpx.ConnectError("refused"))
@@ -552,7 +530,7 @@ class TestRetries:
         assert isinstance(caught.value.__cause__, httpx.ConnectError)
 
     async def test_unsupported_protocol_is_not_retried(
-        self, router: respx.Router, fake_time: FakeTime
+        self, router: respx.Router, fake_time: ManualClock
     ) -> None:
         """A failure that will not heal (here: a local protocol error) is raised at once."""
         route = router.post(DEFAULT_URL).mock(side_effect=httpx.LocalProtocolError("bad"))
@@ -566,7 +544,11 @@ class TestRetryAfter:
     """Retry-After honoured, clamped, and never a busy loop."""
 
     async def _sleeps_after(
-        self, router: respx.Router, fake_time: FakeTime, headers: dict[str, str], status: int = 503
+        self,
+        router: respx.Router,
+        fake_time: ManualClock,
+        headers: dict[str, str],
+        status: int = 503,
     ) -> list[float]:
         router.post(DEFAULT_URL).mock(
             side_effect=[
@@ -578,27 +560,31 @@ class TestRetryAfter:
             await client.collect(1)
         return fake_time.sleeps
 
-    async def test_delta_seconds(self, router: respx.Router, fake_time: FakeTime) -> None:
+    async def test_delta_seconds(self, router: respx.Router, fake_time: ManualClock) -> None:
         """Retry-After: 7 waits 7 s."""
         assert await self._sleeps_after(router, fake_time, {"Retry-After": "7"}) == [7.0]
 
-    async def test_http_date(self, router: respx.Router, fake_time: FakeTime) -> None:
+    async def test_http_date(self, router: respx.Router, fake_time: ManualClock) -> None:
         """An HTTP-date 30 s ahead waits about 30 s."""
         when = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
         (slept,) = await self._sleeps_after(router, fake_time, {"Retry-After": when})
         assert 25.0 < slept <= 30.0
 
-    async def test_absurd_value_is_clamped(self, router: respx.Router, fake_time: FakeTime) -> None:
+    async def test_absurd_value_is_clamped(
+        self, router: respx.Router, fake_time: ManualClock
+    ) -> None:
         """Retry-After: 86400 is clamped to two minutes."""
         assert await self._sleeps_after(router, fake_time, {"Retry-After": "86400"}) == [120.0]
 
-    async def test_zero_is_not_a_busy_loop(self, router: respx.Router, fake_time: FakeTime) -> None:
+    async def test_zero_is_not_a_busy_loop(
+        self, router: respx.Router, fake_time: ManualClock
+    ) -> None:
         """Retry-After: 0 still waits the backoff."""
         (slept,) = await self._sleeps_after(router, fake_time, {"Retry-After": "0"})
         assert slept >= 0.1
 
     async def test_rate_limit_slows_the_whole_client(
-        self, router: respx.Router, fake_time: FakeTime
+        self, router: respx.Router, fake_time: ManualClock
     ) -> None:
         """After a 429, even another order's request waits out the Retry-After."""
         sent_at: list[float] = []
@@ -635,7 +621,7 @@ class TestRetryAfter:
         assert sleeps[0] == pytest.approx(30.0, abs=1.0)
 
     async def test_minus_42_slows_the_whole_client(
-        self, router: respx.Router, fake_time: FakeTime
+        self, router: respx.Router, fake_time: ManualClock
     ) -> None:
         """-42 (call limit) slows every request, like a 429."""
         sent_at: list[float] = []
@@ -654,7 +640,7 @@ class TestRetryAfter:
         assert sent_at[1] - sent_at[0] == pytest.approx(0.5, rel=1e-2)
 
     async def test_503_does_not_slow_other_requests(
-        self, router: respx.Router, fake_time: FakeTime
+        self, router: respx.Router, fake_time: ManualClock
     ) -> None:
         """A plain server error only delays its own retry."""
         router.post(DEFAULT_URL).mock(
@@ -676,7 +662,7 @@ class TestSecrets:
     """The password never reaches a log record, an error message or a traceback."""
 
     async def test_logs_and_errors_never_show_the_password(
-        self, router: respx.Router, fake_time: FakeTime, caplog: pytest.LogCaptureFixture
+        self, router: respx.Router, fake_time: ManualClock, caplog: pytest.LogCaptureFixture
     ) -> None:
         """Retries, failures and successes at DEBUG on every logger: no password anywhere."""
         router.post(DEFAULT_URL).mock(
@@ -707,7 +693,7 @@ class TestSecrets:
             assert encoded not in text
 
     async def test_request_and_retry_logging(
-        self, router: respx.Router, fake_time: FakeTime, caplog: pytest.LogCaptureFixture
+        self, router: respx.Router, fake_time: ManualClock, caplog: pytest.LogCaptureFixture
     ) -> None:
         """DEBUG per request (order, attempt, status, ms); WARNING per retry."""
         router.post(DEFAULT_URL).mock(side_effect=[httpx.Response(503), READY_RESPONSE()])
@@ -766,7 +752,7 @@ class Orders:
         return httpx.Response(200, content=READY)
 
 
-def orders_client(orders: Orders, fake_time: FakeTime, **kwargs: Any) -> CollectClient:
+def orders_client(orders: Orders, fake_time: ManualClock, **kwargs: Any) -> CollectClient:
     """A client over an Orders handler, with fake time."""
     kwargs.setdefault("random", lambda: 0.5)
     return CollectClient(
@@ -774,7 +760,7 @@ def orders_client(orders: Orders, fake_time: FakeTime, **kwargs: Any) -> Collect
         PASSWORD,
         transport=httpx.MockTransport(orders),
         sleep=fake_time.sleep,
-        clock=fake_time.clock,
+        clock=fake_time,
         **kwargs,
     )
 
@@ -782,7 +768,7 @@ def orders_client(orders: Orders, fake_time: FakeTime, **kwargs: Any) -> Collect
 class TestWaitForCertificate:
     """Polling with the final query, backoff, deadline, errors, cancellation."""
 
-    async def test_ready_order_costs_one_request(self, fake_time: FakeTime) -> None:
+    async def test_ready_order_costs_one_request(self, fake_time: ManualClock) -> None:
         """An order already issued is collected with exactly one request and no wait."""
         orders = Orders()
         async with orders_client(orders, fake_time) as client:
@@ -793,7 +779,9 @@ class TestWaitForCertificate:
         assert fake_time.sleeps == []
 
     @pytest.mark.parametrize("k", [1, 2, 5])
-    async def test_ready_after_k_polls_costs_k_plus_one(self, fake_time: FakeTime, k: int) -> None:
+    async def test_ready_after_k_polls_costs_k_plus_one(
+        self, fake_time: ManualClock, k: int
+    ) -> None:
         """K 'processing' answers, then the certificate: k + 1 requests, all the final query."""
         orders = Orders(polls={5: k})
         async with orders_client(orders, fake_time) as client:
@@ -805,7 +793,7 @@ class TestWaitForCertificate:
         assert all(2 <= s <= 8 for s in fake_time.sleeps)
         assert fake_time.sleeps == sorted(fake_time.sleeps)
 
-    async def test_status_query_is_done_when_available(self, fake_time: FakeTime) -> None:
+    async def test_status_query_is_done_when_available(self, fake_time: ManualClock) -> None:
         """With QueryType.STATUS, AVAILABLE is enough."""
         orders = Orders(bodies={5: b"1\n"})
         async with orders_client(orders, fake_time) as client:
@@ -814,7 +802,7 @@ class TestWaitForCertificate:
         assert orders.query_types == ["0"]
         assert orders.seen == [5]
 
-    async def test_timeout(self, fake_time: FakeTime) -> None:
+    async def test_timeout(self, fake_time: ManualClock) -> None:
         """PollTimeoutError with the order and last status; no sleep runs past the deadline."""
         orders = Orders(polls={5: 10**6})
         async with orders_client(orders, fake_time) as client:
@@ -828,7 +816,7 @@ class TestWaitForCertificate:
         assert sum(fake_time.sleeps) == pytest.approx(100)
         assert fake_time.now == pytest.approx(1100)
 
-    async def test_retry_after_never_passes_the_deadline(self, fake_time: FakeTime) -> None:
+    async def test_retry_after_never_passes_the_deadline(self, fake_time: ManualClock) -> None:
         """A long Retry-After inside a short wait is cut at the deadline."""
         orders = Orders(bodies={5: b"-14\n"})
         async with orders_client(orders, fake_time) as client:
@@ -840,7 +828,7 @@ class TestWaitForCertificate:
         assert isinstance(caught.value.__cause__, UnknownServerError)
 
     async def test_rate_limit_wait_never_passes_the_deadline(
-        self, router: respx.Router, fake_time: FakeTime
+        self, router: respx.Router, fake_time: ManualClock
     ) -> None:
         """A 429 asking for 100 s inside a 10 s wait ends at the deadline, not after it."""
         route = router.post(DEFAULT_URL).respond(429, headers={"Retry-After": "100"})
@@ -850,7 +838,7 @@ class TestWaitForCertificate:
         assert route.call_count == 1
         assert fake_time.now == pytest.approx(1010)
 
-    async def test_non_transient_error_raised_at_once(self, fake_time: FakeTime) -> None:
+    async def test_non_transient_error_raised_at_once(self, fake_time: ManualClock) -> None:
         """A rejected order stops the polling with its SectigoError."""
         orders = Orders(bodies={5: b"-20\nThe certificate request has been rejected!\n"})
         async with orders_client(orders, fake_time) as client:
@@ -863,7 +851,9 @@ class TestWaitForCertificate:
         [{"timeout": 0}, {"poll_interval": -1}, {"poll_interval": 10, "max_poll_interval": 5}],
         ids=repr,
     )
-    async def test_bad_polling_options(self, fake_time: FakeTime, kwargs: dict[str, Any]) -> None:
+    async def test_bad_polling_options(
+        self, fake_time: ManualClock, kwargs: dict[str, Any]
+    ) -> None:
         """Nonsense polling options are refused before anything is sent."""
         orders = Orders()
         async with orders_client(orders, fake_time) as client:
@@ -871,7 +861,7 @@ class TestWaitForCertificate:
                 await client.wait_for_certificate(5, **kwargs)
         assert orders.seen == []
 
-    async def test_cancellation_is_clean(self, fake_time: FakeTime) -> None:
+    async def test_cancellation_is_clean(self, fake_time: ManualClock) -> None:
         """Cancelling a wait mid-request frees its concurrency slot for the next call."""
         gate = asyncio.Event()
         orders = Orders(gate=gate)
@@ -889,7 +879,7 @@ class TestWaitForCertificate:
 class TestCollectMany:
     """Batches: lazy, bounded, one outcome per order, isolation, account-level stop, exits."""
 
-    async def test_one_outcome_per_order_failures_isolated(self, fake_time: FakeTime) -> None:
+    async def test_one_outcome_per_order_failures_isolated(self, fake_time: ManualClock) -> None:
         """Every order comes back once; a rejected one does not stop the rest."""
         orders = Orders(polls={3: 2}, bodies={4: b"-20\nrejected\n", 6: b"garbage\n"})
         async with orders_client(orders, fake_time, max_concurrency=2) as client:
@@ -902,7 +892,7 @@ class TestCollectMany:
         assert by_order[3].unwrap().status is Status.ATTACHED
         assert orders.seen.count(3) == 3
 
-    async def test_no_wait_processing_is_ok(self, fake_time: FakeTime) -> None:
+    async def test_no_wait_processing_is_ok(self, fake_time: ManualClock) -> None:
         """wait=False: one request per order; a PROCESSING result is ok."""
         orders = Orders(polls={2: 5})
         async with orders_client(orders, fake_time) as client:
@@ -912,7 +902,7 @@ class TestCollectMany:
         assert by_order[2].unwrap().status is Status.PROCESSING
         assert sorted(orders.seen) == [1, 2]
 
-    async def test_async_iterable_and_numeric_strings(self, fake_time: FakeTime) -> None:
+    async def test_async_iterable_and_numeric_strings(self, fake_time: ManualClock) -> None:
         """An async iterable is accepted; '7' is order 7."""
 
         async def source() -> AsyncIterator[int | str]:
@@ -923,13 +913,13 @@ class TestCollectMany:
             outcomes = [o async for o in client.collect_many(source(), wait=False)]
         assert sorted(o.order_number for o in outcomes) == [1, 7, 9]
 
-    async def test_bad_order_number_raises(self, fake_time: FakeTime) -> None:
+    async def test_bad_order_number_raises(self, fake_time: ManualClock) -> None:
         """An order number that is not a positive integer is an InvalidRequestError."""
         async with orders_client(Orders(), fake_time) as client:
             with pytest.raises(InvalidRequestError):
                 [o async for o in client.collect_many([1, "x"], wait=False)]
 
-    async def test_bad_options_raise_before_iterating(self, fake_time: FakeTime) -> None:
+    async def test_bad_options_raise_before_iterating(self, fake_time: ManualClock) -> None:
         """Invalid options fail at the call, before any order is read."""
         async with orders_client(Orders(), fake_time) as client:
             with pytest.raises(InvalidRequestError):
@@ -939,7 +929,7 @@ class TestCollectMany:
             with pytest.raises(InvalidRequestError):
                 client.collect_many([1], max_active=0)
 
-    async def test_account_level_error_stops_the_batch(self, fake_time: FakeTime) -> None:
+    async def test_account_level_error_stops_the_batch(self, fake_time: ManualClock) -> None:
         """-16: no further request; every remaining order (even unread ones) gets the error."""
         read: list[int] = []
 
@@ -960,7 +950,7 @@ class TestCollectMany:
         assert numbers == set(range(1, 1001))
         assert orders.seen == [1]
 
-    async def test_account_level_error_ends_waiting_orders(self, fake_time: FakeTime) -> None:
+    async def test_account_level_error_ends_waiting_orders(self, fake_time: ManualClock) -> None:
         """Orders polling when -16 arrives are ended with it, not polled again."""
         bodies = {9: b"-16\nIncorrect login details\n"}
         orders = Orders(polls=dict.fromkeys(range(1, 21), 10**6), bodies=bodies)
@@ -970,7 +960,7 @@ class TestCollectMany:
         assert all(isinstance(o.error, AuthenticationError) for o in outcomes)
         assert len(orders.seen) <= 20 + 8
 
-    async def test_reads_the_source_lazily(self, fake_time: FakeTime) -> None:
+    async def test_reads_the_source_lazily(self, fake_time: ManualClock) -> None:
         """Only about max_active orders are read ahead of the consumer."""
         read: list[int] = []
 
@@ -986,7 +976,7 @@ class TestCollectMany:
             assert len(read) <= 4 + 1
             await outcomes.aclose()  # type: ignore[attr-defined]
 
-    async def test_concurrency_bound(self, fake_time: FakeTime) -> None:
+    async def test_concurrency_bound(self, fake_time: ManualClock) -> None:
         """No more than max_concurrency requests are ever in flight, across batches."""
         orders = Orders(polls=dict.fromkeys(range(100), 1))
         async with orders_client(orders, fake_time, max_concurrency=3) as client:
@@ -1000,7 +990,7 @@ class TestCollectMany:
         assert list(counts) == [39, 40]
         assert orders.max_in_flight == 3
 
-    async def test_requests_per_second(self, fake_time: FakeTime) -> None:
+    async def test_requests_per_second(self, fake_time: ManualClock) -> None:
         """A requests-per-second limit spaces request starts evenly."""
         orders = Orders()
         async with orders_client(orders, fake_time, requests_per_second=2) as client:
@@ -1009,7 +999,7 @@ class TestCollectMany:
         assert fake_time.now == pytest.approx(1001.5)
 
     @pytest.mark.parametrize("how", ["break", "aclose", "client-close"])
-    async def test_leaving_early_leaves_no_task(self, fake_time: FakeTime, how: str) -> None:
+    async def test_leaving_early_leaves_no_task(self, fake_time: ManualClock, how: str) -> None:
         """Breaking out, closing the iterator or closing the client cancels what is in flight."""
         gate = asyncio.Event()
         orders = Orders(gate=gate, bodies={1: READY})

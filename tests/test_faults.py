@@ -11,7 +11,7 @@ Two servers, both TLS on 127.0.0.1:
   half-way and goes silent, ``Retry-After`` on 500 and 502, a Content-Length over the client's
   cap.  Once its script is used up it answers like the endpoint (``Simulator.respond``).
 
-The client's ``sleep`` and ``clock`` are injected (``FakeTime``): backoff costs no real time and
+The client's ``sleep`` and ``clock`` are injected (``ManualClock``): backoff costs no real time and
 every wait is recorded.  Only the read timeout is real, and tiny.  Every test runs on both
 transports the client can pick: aiohttp (``httpx-aiohttp`` installed) and httpcore (core only),
 since they report the same network event with different exceptions.
@@ -47,7 +47,7 @@ from smime_collect import (
     TransportError,
     UnknownServerError,
 )
-from smime_collect.testing import Chaos, Fault, Simulator, serve
+from smime_collect.testing import Chaos, Fault, ManualClock, Simulator, serve
 
 pytestmark = pytest.mark.network
 
@@ -64,37 +64,12 @@ ENDLESS_SAFETY_CAP = 64 * 1024 * 1024
 MiB = 1024 * 1024
 
 
-class FakeTime:
-    """The client's clock and sleep: time moves only when the client sleeps; waits are kept."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        """The current fake time."""
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        """Record the wait, jump the clock, let the loop turn once."""
-        assert seconds >= 0
-        self.sleeps.append(seconds)
-        self.now += seconds
-        await asyncio.sleep(0)
-
-
 @pytest.fixture(params=["aiohttp", "httpcore"])
 def transport_kind(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Run the test on the aiohttp transport and on the core-only httpcore one."""
     if request.param == "httpcore":
         monkeypatch.setitem(sys.modules, "httpx_aiohttp", None)
     return str(request.param)
-
-
-@pytest.fixture
-def fake_time() -> FakeTime:
-    """A fresh fake clock per test."""
-    return FakeTime()
 
 
 def simulator(**kwargs: Any) -> Simulator:
@@ -107,7 +82,9 @@ def simulator(**kwargs: Any) -> Simulator:
     return sim
 
 
-def client(url: str, verify: ssl.SSLContext, fake_time: FakeTime, **kwargs: Any) -> CollectClient:
+def client(
+    url: str, verify: ssl.SSLContext, fake_time: ManualClock, **kwargs: Any
+) -> CollectClient:
     """A client on a loopback TLS server, with fake time and a fixed jitter draw."""
     kwargs.setdefault("timeout", TIMEOUT)
     kwargs.setdefault("max_retries", MAX_RETRIES)
@@ -117,7 +94,7 @@ def client(url: str, verify: ssl.SSLContext, fake_time: FakeTime, **kwargs: Any)
         base_url=url,
         verify=verify,
         sleep=fake_time.sleep,
-        clock=fake_time.clock,
+        clock=fake_time,
         random=lambda: 0.5,
         **kwargs,
     )
@@ -149,7 +126,7 @@ class TestSimulatedFaults:
         fault: Fault,
         error_type: type[CollectError],
         transport_kind: str,
-        fake_time: FakeTime,
+        fake_time: ManualClock,
     ) -> None:
         """Fault x2 then OK: 3 requests and the chain; fault each time: 4 requests, the error."""
         del transport_kind
@@ -189,7 +166,7 @@ class TestSimulatedFaults:
             assert "timed out" in str(error)
 
     async def test_oversized_body_is_refused_once(
-        self, transport_kind: str, fake_time: FakeTime
+        self, transport_kind: str, fake_time: ManualClock
     ) -> None:
         """8 MiB without Content-Length: ResponseFormatError after 1 request, nothing retried."""
         del transport_kind
@@ -214,7 +191,7 @@ class TestRetryAfter:
 
     @pytest.mark.parametrize("fault", [Fault.HTTP_429, Fault.HTTP_503])
     async def test_seconds_date_and_none(
-        self, fault: Fault, transport_kind: str, fake_time: FakeTime
+        self, fault: Fault, transport_kind: str, fake_time: ManualClock
     ) -> None:
         """7 s, an HTTP-date 30 s ahead, then none: 4 requests, waits 7, ~30, then backoff."""
         del transport_kind
@@ -442,7 +419,7 @@ class TestRawFaults:
 
     @pytest.mark.parametrize("status", [500, 502])
     async def test_retry_after_on_5xx(
-        self, status: int, transport_kind: str, fake_time: FakeTime
+        self, status: int, transport_kind: str, fake_time: ManualClock
     ) -> None:
         """5xx with Retry-After 7, then an HTTP-date 30 s ahead, then none: 4 requests, OK."""
         del transport_kind
@@ -463,7 +440,7 @@ class TestRawFaults:
         assert 25.0 <= date <= 30.0
         assert backoff == 1.0
 
-    async def test_reset_mid_body(self, transport_kind: str, fake_time: FakeTime) -> None:
+    async def test_reset_mid_body(self, transport_kind: str, fake_time: ManualClock) -> None:
         """RST after half the body, twice: 3 requests, OK; each time: 4 requests, TransportError."""
         del transport_kind
         raw = RawTLSServer(raw_simulator(), [reset_mid_body] * 2)
@@ -481,7 +458,7 @@ class TestRawFaults:
         assert caught.value.status_code is None
         assert isinstance(caught.value.__cause__, httpx.TransportError)
 
-    async def test_body_that_never_ends(self, transport_kind: str, fake_time: FakeTime) -> None:
+    async def test_body_that_never_ends(self, transport_kind: str, fake_time: ManualClock) -> None:
         """An endless body: ResponseFormatError at the cap after 1 request; the client hung up."""
         del transport_kind
         cap = 256 * 1024
@@ -505,7 +482,7 @@ class TestRawFaults:
         assert fake_time.sleeps == []
 
     async def test_declared_length_over_the_cap(
-        self, transport_kind: str, fake_time: FakeTime
+        self, transport_kind: str, fake_time: ManualClock
     ) -> None:
         """Content-Length 64 MiB over a 256 KiB cap: refused from the header, 1 request."""
         del transport_kind
@@ -528,7 +505,7 @@ class TestRawFaults:
 
     @pytest.mark.parametrize("encoding", ["gzip", "deflate"])
     async def test_compressed_bomb(
-        self, encoding: str, transport_kind: str, fake_time: FakeTime
+        self, encoding: str, transport_kind: str, fake_time: ManualClock
     ) -> None:
         """1 GiB of zeros in 1 MiB, Content-Encoding gzip/deflate: refused at the 4 MiB cap.
 
@@ -568,7 +545,7 @@ class TestRawFaults:
 
     @pytest.mark.parametrize("status", [301, 302, 307, 308])
     async def test_redirect_is_not_followed(
-        self, status: int, transport_kind: str, fake_time: FakeTime
+        self, status: int, transport_kind: str, fake_time: ManualClock
     ) -> None:
         """A redirect (307/308 would re-POST the password): TransportError, 1 request, no retry."""
         del transport_kind
@@ -592,7 +569,7 @@ class TestRawFaults:
         assert fake_time.sleeps == []
         assert PASSWORD not in str(caught.value)
 
-    async def test_body_stalls_half_way(self, transport_kind: str, fake_time: FakeTime) -> None:
+    async def test_body_stalls_half_way(self, transport_kind: str, fake_time: ManualClock) -> None:
         """Half a body then silence, twice: 3 requests, OK; 4 stalls: 4 requests, TransportError."""
         del transport_kind
         raw = RawTLSServer(raw_simulator(), [silent_after_half] * 2)
@@ -651,7 +628,7 @@ class TestCancellation:
 
     @pytest.mark.parametrize("how", ["break", "close-client"])
     async def test_leave_while_requests_hang(
-        self, how: str, transport_kind: str, fake_time: FakeTime
+        self, how: str, transport_kind: str, fake_time: ManualClock
     ) -> None:
         """4 requests stalled in flight; leaving cancels them, the server sees 4 hang-ups."""
         del transport_kind

@@ -40,7 +40,7 @@ from smime_collect import (
     TransportError,
     _cli,
 )
-from smime_collect.testing import Chaos, Fault, OrderState, Simulator, serve
+from smime_collect.testing import Chaos, Fault, ManualClock, OrderState, Simulator, serve
 from smime_collect.testing._asgi import Receive, Scope, Send
 
 pytestmark = pytest.mark.network
@@ -150,22 +150,6 @@ def assert_server_saw_password_only_in_bodies(sim: RecordingSimulator) -> None:
         assert_no_secret([name + b": " + value for name, value in entry["headers"]], "a header")
 
 
-class FakeTime:
-    """A clock that moves only when the client sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def clock(self) -> float:
-        """The current fake time."""
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        """Jump the clock instead of waiting."""
-        self.now += seconds
-        await asyncio.sleep(0)
-
-
 async def _collect_errors(client: CollectClient, sim: RecordingSimulator) -> list[CollectError]:
     """Drive the client down every failure path; return the errors raised."""
     errors: list[CollectError] = []
@@ -214,7 +198,7 @@ class TestClientPaths:
         if transport == "httpcore":
             monkeypatch.setitem(sys.modules, "httpx_aiohttp", None)
         sim = recording_simulator()
-        fake = FakeTime()
+        fake = ManualClock()
         caplog.set_level(logging.DEBUG)  # the root logger: every library's records propagate
         async with serve(sim) as server:
             client = CollectClient(
@@ -224,7 +208,7 @@ class TestClientPaths:
                 verify=server.ssl_context(),
                 timeout=httpx.Timeout(10.0, read=0.3),
                 sleep=fake.sleep,
-                clock=fake.clock,
+                clock=fake,
             )
             async with client:
                 errors = await _collect_errors(client, sim)
@@ -322,12 +306,12 @@ class TestStopsBeforeSending:
         if transport == "httpcore":
             monkeypatch.setitem(sys.modules, "httpx_aiohttp", None)
         sim = recording_simulator()
-        fake = FakeTime()
+        fake = ManualClock()
         caplog.set_level(logging.DEBUG)
         async with (
             serve(sim) as server,
             CollectClient(
-                LOGIN, CANARY, base_url=server.url, sleep=fake.sleep, clock=fake.clock
+                LOGIN, CANARY, base_url=server.url, sleep=fake.sleep, clock=fake
             ) as client,
         ):
             with pytest.raises(TransportError, match="TLS certificate") as caught:

@@ -137,9 +137,11 @@ class ManualClock:
 
     Attributes:
         now: The current reading, in seconds.
+        sleeps: Every wait asked of ``sleep``, in order: what the code under test would wait.
     """
 
     now: float = 0.0
+    sleeps: list[float] = attrs.field(factory=list, repr=False)
 
     def __call__(self) -> float:
         """The current reading.
@@ -168,5 +170,6 @@ class ManualClock:
         Args:
             seconds: How long the caller wanted to wait.
         """
+        self.sleeps.append(seconds)
         self.advance(max(seconds, 0.0))
         await asyncio.sleep(0)
