@@ -1,10 +1,12 @@
-"""The I/O layer: ``CollectClient``, which (with its ``_transports``) is all that imports httpx.
+"""The I/O layer: ``CollectClient``, the one place requests are sent.
 
 Everything it decides is delegated: ``_models`` builds and validates the request, ``_protocol``
-reads the response, ``_polling`` says whether and how long to wait.  What is left here is sending,
-counting bytes, sleeping, and translating httpx's exceptions at one boundary.
+reads the response, ``_polling`` says whether and how long to wait, ``_options`` checks its
+options, and ``_failures`` translates httpx's exceptions and error statuses at one boundary.
+What is left here is sending, counting bytes, sleeping and retrying.
 
-The transports it runs on when it owns its httpx client are in ``_transports``.
+Only this module and those helpers of it import httpx: ``_transports`` (the transports it runs
+on when it owns its httpx client), ``_options`` and ``_failures``.
 """
 
 from __future__ import annotations
@@ -14,19 +16,16 @@ import logging
 import math
 import os
 import random as _random
-import re
 import ssl
 import time
 import urllib.parse
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Mapping
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, Final, Self
 
 import attrs
 import httpx
 
-from . import _polling, _rules
+from . import _polling
 from ._batch import run_batch
 from ._exceptions import (
     CollectError,
@@ -34,7 +33,13 @@ from ._exceptions import (
     PollTimeoutError,
     ResponseFormatError,
     SectigoError,
-    TransportError,
+)
+from ._failures import (
+    Failure,
+    log_reason,
+    network_failure,
+    sectigo_failure,
+    status_failure,
 )
 from ._models import (
     CollectOutcome,
@@ -45,6 +50,15 @@ from ._models import (
     ResponseType,
     Status,
     check_credentials,
+)
+from ._options import (
+    check_count,
+    check_polling,
+    check_timeout,
+    check_url,
+    credential_from_env,
+    request_interval,
+    ssl_context_for,
 )
 from ._protocol import parse_response
 from ._transports import default_transport
@@ -65,16 +79,6 @@ _FORM_HEADERS: Final = {
 }
 
 Sleep = Callable[[float], Awaitable[object]]
-
-
-@attrs.frozen
-class _Failure:
-    """One failed attempt: the public error, and what the retry policy needs to know about it."""
-
-    error: CollectError
-    transient: bool
-    retry_after: float | None = None
-    rate_limited: bool = False
 
 
 class _DeadlineReachedError(Exception):
@@ -150,18 +154,12 @@ class CollectClient:
         check_credentials(login_name, login_password)
         self._login_name = login_name
         self._login_password = login_password
-        self._url = _check_url(base_url, allow_insecure_http=allow_insecure_http)
-        self._timeout = _check_timeout(timeout)
-        _check_count("max_concurrency", max_concurrency, minimum=1)
-        _check_count("max_response_bytes", max_response_bytes, minimum=1)
-        _check_count("max_retries", max_retries, minimum=0)
-        self._interval: float | None = None
-        if requests_per_second is not None:
-            if not _positive(requests_per_second):
-                raise InvalidRequestError(
-                    f"requests_per_second must be a positive number, not {requests_per_second!r}"
-                )
-            self._interval = 1.0 / requests_per_second
+        self._url = check_url(base_url, allow_insecure_http=allow_insecure_http)
+        self._timeout = check_timeout(timeout)
+        check_count("max_concurrency", max_concurrency, minimum=1)
+        check_count("max_response_bytes", max_response_bytes, minimum=1)
+        check_count("max_retries", max_retries, minimum=0)
+        self._interval = request_interval(requests_per_second)
         policy = retry_policy or _polling.RetryPolicy()
         self._policy = attrs.evolve(policy, max_retries=max_retries)
         self._max_concurrency = max_concurrency
@@ -183,7 +181,7 @@ class CollectClient:
             self._http = http_client
         else:
             if transport is None:
-                transport = default_transport(_ssl_context(verify), max_concurrency)
+                transport = default_transport(ssl_context_for(verify), max_concurrency)
             self._transport = transport
             self._http = httpx.AsyncClient(
                 transport=transport, timeout=self._timeout, follow_redirects=False
@@ -209,8 +207,8 @@ class CollectClient:
                 names the variable.
         """
         env = os.environ if environ is None else environ
-        name = _from_env(env, "SECTIGO_LOGIN_NAME")
-        password = _from_env(env, "SECTIGO_LOGIN_PASSWORD")
+        name = credential_from_env(env, "SECTIGO_LOGIN_NAME")
+        password = credential_from_env(env, "SECTIGO_LOGIN_PASSWORD")
         return cls(name, password, **kwargs)
 
     def __repr__(self) -> str:
@@ -309,7 +307,7 @@ class CollectClient:
             _LOGGER.warning(
                 "order %d: %s; retry %d of %d in %.2f s",
                 request.order_number,
-                _short(outcome.error, request.order_number),
+                log_reason(outcome.error, request.order_number),
                 retry + 1,
                 self._policy.max_retries,
                 delay,
@@ -345,13 +343,13 @@ class CollectClient:
         attempt: int,
         deadline: float | None,
         batch: BatchState | None,
-    ) -> CollectResult | _Failure:
+    ) -> CollectResult | Failure:
         order = request.order_number
         async with self._semaphore:
             await self._wait_turn(deadline)
             if batch is not None and batch.stop_error is not None:
                 # An account-level error elsewhere in the batch: send nothing more.
-                return _Failure(batch.error_for(order), transient=False)
+                return Failure(batch.error_for(order), transient=False)
             started = time.perf_counter()
             # A deadline also bounds the request in flight: a server trickling one byte per
             # read timeout would otherwise keep wait_for_certificate going far past it.
@@ -375,7 +373,7 @@ class CollectClient:
                     type(exc).__name__,
                     _elapsed_ms(started),
                 )
-                return _network_failure(exc, order)
+                return network_failure(exc, order)
             _LOGGER.debug(
                 "order %d attempt %d: HTTP %d in %.1f ms",
                 order,
@@ -386,12 +384,7 @@ class CollectClient:
         try:
             return parse_response(content, request, response.headers.get("content-type"))
         except SectigoError as exc:
-            return _Failure(
-                exc,
-                transient=_polling.is_transient_code(exc.code),
-                retry_after=_retry_after(response),
-                rate_limited=_polling.is_rate_limit(code=exc.code),
-            )
+            return sectigo_failure(exc, response)
 
     async def _send(self, body: bytes) -> httpx.Response:
         if self._transport is None:
@@ -414,29 +407,17 @@ class CollectClient:
 
     def _status_failure(
         self, response: httpx.Response, order: int, attempt: int, started: float
-    ) -> _Failure:
-        status = response.status_code
+    ) -> Failure:
         _LOGGER.debug(
-            "order %d attempt %d: HTTP %d in %.1f ms", order, attempt, status, _elapsed_ms(started)
+            "order %d attempt %d: HTTP %d in %.1f ms",
+            order,
+            attempt,
+            response.status_code,
+            _elapsed_ms(started),
         )
-        message = f"HTTP {status} {response.reason_phrase} from {self._url}"
         # The cause carries the request; keep the password-bearing body out of it.
         response.request = httpx.Request("POST", self._url, headers=_FORM_HEADERS)
-        cause = httpx.HTTPStatusError(message, request=response.request, response=response)
-        transient = _polling.is_transient_status(status)
-        hint = (
-            "the server is busy or failing; it was retried, try again later"
-            if transient
-            else "check base_url and any proxy in between"
-        )
-        error = TransportError(f"order {order}: {message} -- {hint}", status_code=status)
-        error.__cause__ = cause
-        return _Failure(
-            error,
-            transient=transient,
-            retry_after=_retry_after(response),
-            rate_limited=_polling.is_rate_limit(status_code=status),
-        )
+        return status_failure(response, order, self._url)
 
     async def _read_capped(self, response: httpx.Response, order: int) -> bytes:
         limit = self._max_response_bytes
@@ -502,7 +483,7 @@ class CollectClient:
         request = CollectRequest(
             order_number, query_type, response_type, response_encoding, show_validity_period
         )
-        _check_polling(timeout, poll_interval, max_poll_interval)
+        check_polling(timeout, poll_interval, max_poll_interval)
         return await self._wait(request, timeout, poll_interval, max_poll_interval)
 
     async def _wait(
@@ -596,10 +577,10 @@ class CollectClient:
         }
         CollectRequest(1, **options)  # validate the options before anything is sent
         if wait:
-            _check_polling(timeout, poll_interval, max_poll_interval)
+            check_polling(timeout, poll_interval, max_poll_interval)
         if max_active is None:
             max_active = max(64, 4 * self._max_concurrency) if wait else self._max_concurrency
-        _check_count("max_active", max_active, minimum=1)
+        check_count("max_active", max_active, minimum=1)
         batch = BatchState()
 
         async def one(request: CollectRequest) -> CollectOutcome:
@@ -629,148 +610,6 @@ class CollectClient:
             tasks=self._tasks,
             is_closed=lambda: self._closed,
         )
-
-
-def _from_env(env: Mapping[str, str], name: str) -> str:
-    value = env.get(name)
-    if value:
-        return value
-    path = env.get(f"{name}_FILE")
-    if not path:
-        raise InvalidRequestError(f"{name} is not set: set {name} or {name}_FILE (a file path)")
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidRequestError(
-            f"{name}_FILE names {path!r}, which cannot be read ({type(exc).__name__}): "
-            "check the path and its permissions"
-        ) from None
-    return text.rstrip("\r\n")
-
-
-def _check_url(base_url: object, *, allow_insecure_http: bool) -> httpx.URL:
-    # Credentials in the URL's userinfo are never echoed, whatever else is wrong with it.
-    shown = re.sub(r"//[^/?#]*@", "//***@", str(base_url))
-    try:
-        url = httpx.URL(base_url)  # type: ignore[arg-type]  # checked just below
-    except (TypeError, httpx.InvalidURL):
-        raise InvalidRequestError(f"base_url {shown!r} is not a URL") from None
-    if url.userinfo:
-        raise InvalidRequestError("base_url must not carry credentials: pass login_name instead")
-    if set(url.params) & {*_rules.FIELD.REQUIRED, *_rules.FIELD.OPTIONAL}:
-        # Fields belong in the POST body: a query string would put them in logs and proxies.
-        raise InvalidRequestError(
-            "base_url must not carry CollectSMIME fields in its query string: pass them as "
-            "arguments (they travel in the POST body)"
-        )
-    if url.scheme == "http" and not allow_insecure_http:
-        raise InvalidRequestError(
-            f"base_url {shown!r} is plain HTTP: Sectigo refuses it (code -1) and the "
-            "password would travel in clear; use https:// (allow_insecure_http=True for tests)"
-        )
-    if url.scheme not in {"http", "https"} or not url.host:
-        raise InvalidRequestError(f"base_url {shown!r} must be an https:// URL with a host")
-    return url
-
-
-def _check_timeout(timeout: object) -> httpx.Timeout:
-    if isinstance(timeout, httpx.Timeout):
-        return timeout
-    if not _positive(timeout):
-        raise InvalidRequestError(
-            f"timeout must be a positive number of seconds or an httpx.Timeout, not {timeout!r}"
-        )
-    return httpx.Timeout(float(timeout))  # type: ignore[arg-type]  # _positive checked it
-
-
-def _check_count(name: str, value: object, *, minimum: int) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise InvalidRequestError(f"{name} must be an int >= {minimum}, not {value!r}")
-
-
-def _check_polling(timeout: object, poll_interval: object, max_poll_interval: object) -> None:
-    for name, value in (
-        ("timeout", timeout),
-        ("poll_interval", poll_interval),
-        ("max_poll_interval", max_poll_interval),
-    ):
-        if not _positive(value):
-            raise InvalidRequestError(f"{name} must be a positive number of seconds, not {value!r}")
-    if max_poll_interval < poll_interval:  # type: ignore[operator]  # both checked numbers
-        raise InvalidRequestError(
-            f"max_poll_interval ({max_poll_interval}) is below poll_interval ({poll_interval})"
-        )
-
-
-def _positive(value: object) -> bool:
-    return (
-        isinstance(value, int | float)
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and value > 0
-    )
-
-
-def _ssl_context(verify: object) -> ssl.SSLContext | bool:
-    if isinstance(verify, ssl.SSLContext) or verify is False:
-        return verify
-    if verify is True:
-        return httpx.create_ssl_context()
-    if isinstance(verify, str | os.PathLike):
-        try:
-            return ssl.create_default_context(cafile=os.fspath(verify))
-        except (OSError, ssl.SSLError) as exc:
-            raise InvalidRequestError(
-                f"verify={verify!r} is not a readable PEM CA bundle ({exc})"
-            ) from None
-    raise InvalidRequestError(
-        f"verify must be a bool, a CA bundle path or an SSLContext, not {verify!r}"
-    )
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    return _polling.parse_retry_after(response.headers.get("retry-after"), now=datetime.now(UTC))
-
-
-def _network_failure(exc: httpx.HTTPError, order: int) -> _Failure:
-    # Connection errors, timeouts and a connection closed mid-response (RemoteProtocolError)
-    # are transient; a refused TLS certificate or a malformed URL will not heal by retrying.
-    transient = isinstance(
-        exc, httpx.TimeoutException | httpx.NetworkError | httpx.RemoteProtocolError
-    ) and not _is_certificate_failure(exc)
-    kind = "timed out" if isinstance(exc, httpx.TimeoutException) else "failed"
-    detail = str(exc) or type(exc).__name__
-    hint = (
-        "the server's TLS certificate was not trusted: check verify= / --ca-bundle"
-        if _is_certificate_failure(exc)
-        else "check the network and base_url; it was retried"
-        if transient
-        else "check base_url and the proxy settings"
-    )
-    error = TransportError(f"order {order}: the request {kind}: {detail} -- {hint}")
-    error.__cause__ = exc
-    return _Failure(error, transient=transient)
-
-
-def _is_certificate_failure(exc: BaseException) -> bool:
-    seen: BaseException | None = exc
-    for _ in range(8):  # walk __cause__/__context__, bounded
-        if seen is None:
-            return False
-        if isinstance(seen, ssl.SSLCertVerificationError):
-            return True
-        certificate_error = getattr(seen, "certificate_error", None)  # aiohttp's wrapper
-        if isinstance(certificate_error, ssl.SSLCertVerificationError):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
-
-
-def _short(error: CollectError, order: int) -> str:
-    if isinstance(error, SectigoError):
-        return f"Sectigo error {error.code} ({error.message or 'no message'})"
-    # TransportError messages start with "order N: "; the log line names the order already.
-    return str(error).split(" -- ", 1)[0].removeprefix(f"order {order}: ")
 
 
 def _elapsed_ms(started: float) -> float:

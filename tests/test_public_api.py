@@ -54,6 +54,8 @@ IO_MODULES = {
     "__main__.py",
     "_client.py",  # CollectClient: the one place requests are sent
     "_transports.py",  # the httpx transports it runs on
+    "_options.py",  # its option checks (httpx.URL, httpx.Timeout, the SSL context, *_FILE reads)
+    "_failures.py",  # httpx's exceptions and error statuses translated for its retry policy
     "_batch.py",  # collect_many's worker pool (asyncio, no httpx)
     "_cli.py",
     "_cli_input.py",
@@ -64,7 +66,12 @@ IO_MODULES = {
 }
 SANS_IO = sorted(p.name for p in PACKAGE.glob("*.py") if p.name not in IO_MODULES)
 FORBIDDEN = {"httpx", "asyncio", "socket", "time", "aiohttp", "anyio", "trio", "httpx_aiohttp"}
-HTTP_MODULES = {"_client.py", "_transports.py"}
+HTTP_MODULES = {
+    "_client.py",
+    "_transports.py",
+    "_options.py",  # builds the client's httpx.URL, httpx.Timeout and SSL context
+    "_failures.py",  # translates httpx's exceptions and error statuses
+}
 
 
 def imported_modules(path: Path) -> set[str]:
