@@ -1,6 +1,7 @@
 """The worker pool behind ``CollectClient.collect_many``: lazy, bounded, completion-ordered.
 
-No HTTP here: the client hands in a coroutine function that turns one request into one outcome.
+No HTTP here: the client hands in a coroutine function that turns one request into one result;
+a CollectError it raises becomes that order's outcome, and an account-level one stops the batch.
 The pool reads the orders only as fast as it has room for them (at most ``max_active`` orders
 in progress and as many finished outcomes waiting), so a million orders never become a million
 tasks or results in memory.  Tasks are started one per order and tracked in the client's task
@@ -15,21 +16,44 @@ from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
     AsyncIterator,
+    Awaitable,
     Callable,
-    Coroutine,
     Iterable,
 )
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ._exceptions import CollectError
-from ._models import CollectOutcome, CollectRequest
+import attrs
 
-if TYPE_CHECKING:
-    from ._client import BatchState
+from . import _polling
+from ._exceptions import CollectError, SectigoError
+from ._models import CollectOutcome, CollectRequest, CollectResult
 
-__all__ = ["run_batch"]
+__all__ = ["BatchState", "run_batch"]
 
 _END = object()
+
+
+@attrs.define
+class BatchState:
+    """Shared by the orders of one ``collect_many``: the account-level error that stops it."""
+
+    stop_error: SectigoError | None = None
+
+    def note(self, error: CollectError) -> None:
+        """Keep the batch's first account-level Sectigo error (-1, -2, -3, -16, -17)."""
+        if (
+            isinstance(error, SectigoError)
+            and _polling.is_account_level_code(error.code)
+            and self.stop_error is None
+        ):
+            self.stop_error = error
+
+    def error_for(self, order_number: int) -> SectigoError:
+        """The stopping error, restated for another order of the batch."""
+        assert self.stop_error is not None  # noqa: S101 -- only called once stopped
+        error = SectigoError.from_code(self.stop_error.code, self.stop_error.message, order_number)
+        error.__cause__ = self.stop_error
+        return error
 
 
 async def _orders(source: Iterable[Any] | AsyncIterable[Any]) -> AsyncGenerator[Any, None]:
@@ -39,6 +63,19 @@ async def _orders(source: Iterable[Any] | AsyncIterable[Any]) -> AsyncGenerator[
     else:
         for item in source:
             yield item
+
+
+async def _settle(
+    work: Callable[[CollectRequest], Awaitable[CollectResult]],
+    request: CollectRequest,
+    batch: BatchState,
+) -> CollectOutcome:
+    try:
+        result = await work(request)
+    except CollectError as error:
+        batch.note(error)
+        return CollectOutcome(request.order_number, error=error)
+    return CollectOutcome(request.order_number, result=result)
 
 
 async def _stop_active(
@@ -60,19 +97,20 @@ async def _stop_active(
 async def run_batch(  # noqa: PLR0912 -- one loop: top up, wait, yield, stop
     order_numbers: Iterable[Any] | AsyncIterable[Any],
     make_request: Callable[[Any], CollectRequest],
-    one: Callable[[CollectRequest], Coroutine[Any, Any, CollectOutcome]],
+    work: Callable[[CollectRequest], Awaitable[CollectResult]],
     batch: BatchState,
     *,
     max_active: int,
     tasks: set[asyncio.Task[Any]],
     is_closed: Callable[[], bool],
 ) -> AsyncIterator[CollectOutcome]:
-    """Run ``one`` over every order, at most ``max_active`` at a time; yield as they finish.
+    """Run ``work`` over every order, at most ``max_active`` at a time; yield as they finish.
 
     Args:
         order_numbers: The orders, read lazily.
         make_request: Builds (and validates) the request for one order number.
-        one: Turns a request into its outcome; never raises a CollectError.
+        work: Turns a request into its result; the CollectError it raises becomes the
+            order's outcome (and an account-level one is noted in ``batch``).
         batch: The batch's shared state; once it holds an account-level error, the orders
             not yet started get that error without a request.
         max_active: Orders in progress at once.
@@ -112,7 +150,7 @@ async def run_batch(  # noqa: PLR0912 -- one loop: top up, wait, yield, stop
                         request.order_number, error=batch.error_for(request.order_number)
                     )
                     continue
-                task = asyncio.create_task(one(request))
+                task = asyncio.create_task(_settle(work, request, batch))
                 active[task] = request.order_number
                 tasks.add(task)
                 task.add_done_callback(on_done)

@@ -26,7 +26,7 @@ import attrs
 import httpx
 
 from . import _polling
-from ._batch import run_batch
+from ._batch import BatchState, run_batch
 from ._exceptions import (
     CollectError,
     InvalidRequestError,
@@ -87,20 +87,6 @@ class _DeadlineReachedError(Exception):
     def __init__(self, last_error: CollectError | None) -> None:
         super().__init__("deadline reached")
         self.last_error = last_error
-
-
-@attrs.define
-class BatchState:
-    """Shared by the orders of one ``collect_many``: the account-level error that stops it."""
-
-    stop_error: SectigoError | None = None
-
-    def error_for(self, order_number: int) -> SectigoError:
-        """The stopping error, restated for another order of the batch."""
-        assert self.stop_error is not None  # noqa: S101 -- only called once stopped
-        error = SectigoError.from_code(self.stop_error.code, self.stop_error.message, order_number)
-        error.__cause__ = self.stop_error
-        return error
 
 
 class CollectClient:
@@ -583,28 +569,15 @@ class CollectClient:
         check_count("max_active", max_active, minimum=1)
         batch = BatchState()
 
-        async def one(request: CollectRequest) -> CollectOutcome:
-            try:
-                if wait:
-                    result = await self._wait(
-                        request, timeout, poll_interval, max_poll_interval, batch
-                    )
-                else:
-                    result = await self._collect(request, batch=batch)
-            except CollectError as error:
-                if (
-                    isinstance(error, SectigoError)
-                    and _polling.is_account_level_code(error.code)
-                    and batch.stop_error is None
-                ):
-                    batch.stop_error = error
-                return CollectOutcome(request.order_number, error=error)
-            return CollectOutcome(request.order_number, result=result)
+        async def work(request: CollectRequest) -> CollectResult:
+            if wait:
+                return await self._wait(request, timeout, poll_interval, max_poll_interval, batch)
+            return await self._collect(request, batch=batch)
 
         return run_batch(
             order_numbers,
             lambda number: CollectRequest(number, **options),
-            one,
+            work,
             batch,
             max_active=max_active,
             tasks=self._tasks,
