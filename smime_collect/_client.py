@@ -2,11 +2,12 @@
 
 Everything it decides is delegated: ``_models`` builds and validates the request, ``_protocol``
 reads the response, ``_polling`` says whether and how long to wait, ``_options`` checks its
-options, and ``_failures`` translates httpx's exceptions and error statuses at one boundary.
-What is left here is sending, counting bytes, sleeping and retrying.
+options, ``_exchange`` posts the form and reads the answer within its size limit, ``_failures``
+translates httpx's exceptions and error statuses at one boundary, and ``_batch`` runs
+``collect_many``'s orders.  What is left here is pacing, retrying, polling and sleeping.
 
 Only this module and those helpers of it import httpx: ``_transports`` (the transports it runs
-on when it owns its httpx client), ``_options`` and ``_failures``.
+on when it owns its httpx client), ``_options``, ``_exchange`` and ``_failures``.
 """
 
 from __future__ import annotations
@@ -27,20 +28,9 @@ import httpx
 
 from . import _polling
 from ._batch import BatchState, run_batch
-from ._exceptions import (
-    CollectError,
-    InvalidRequestError,
-    PollTimeoutError,
-    ResponseFormatError,
-    SectigoError,
-)
-from ._failures import (
-    Failure,
-    log_reason,
-    network_failure,
-    sectigo_failure,
-    status_failure,
-)
+from ._exceptions import CollectError, InvalidRequestError, PollTimeoutError, SectigoError
+from ._exchange import Exchange
+from ._failures import Failure, log_reason, network_failure, sectigo_failure
 from ._models import (
     CollectOutcome,
     CollectRequest,
@@ -69,14 +59,6 @@ DEFAULT_URL: Final = "https://secure.trust-provider.com/products/download/Collec
 DEFAULT_MAX_RESPONSE_BYTES: Final = 4 * 1024 * 1024
 
 _LOGGER = logging.getLogger("smime_collect")
-_FORM_HEADERS: Final = {
-    "Content-Type": "application/x-www-form-urlencoded",
-    "Accept": "text/plain, */*",
-    # Compressed bodies would be inflated chunk by chunk before max_response_bytes counts them;
-    # certificate data barely compresses anyway.
-    "Accept-Encoding": "identity",
-    "User-Agent": "smime-collect",
-}
 
 Sleep = Callable[[float], Awaitable[object]]
 
@@ -141,7 +123,7 @@ class CollectClient:
         self._login_name = login_name
         self._login_password = login_password
         self._url = check_url(base_url, allow_insecure_http=allow_insecure_http)
-        self._timeout = check_timeout(timeout)
+        request_timeout = check_timeout(timeout)
         check_count("max_concurrency", max_concurrency, minimum=1)
         check_count("max_response_bytes", max_response_bytes, minimum=1)
         check_count("max_retries", max_retries, minimum=0)
@@ -149,7 +131,6 @@ class CollectClient:
         policy = retry_policy or _polling.RetryPolicy()
         self._policy = attrs.evolve(policy, max_retries=max_retries)
         self._max_concurrency = max_concurrency
-        self._max_response_bytes = max_response_bytes
         self._sleep = sleep
         self._clock = clock
         self._random = random
@@ -159,20 +140,18 @@ class CollectClient:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closed = False
         self._owns_http = http_client is None
-        # With a client of our own, requests go straight to its transport (public httpx API):
-        # AsyncClient.send's cookie jar and request merging cost more CPU per request than
-        # everything else here but the certificate parsing (measured: benchmarks/bench_client.py).
-        self._transport: httpx.AsyncBaseTransport | None = None
         if http_client is not None:
             self._http = http_client
+            transport = None  # sent through the caller's client, as it is configured
         else:
             if transport is None:
                 transport = default_transport(ssl_context_for(verify), max_concurrency)
-            self._transport = transport
             self._http = httpx.AsyncClient(
-                transport=transport, timeout=self._timeout, follow_redirects=False
+                transport=transport, timeout=request_timeout, follow_redirects=False
             )
-        self._timeout_extension = self._timeout.as_dict()
+        self._exchange = Exchange(
+            self._url, self._http, transport, request_timeout.as_dict(), max_response_bytes
+        )
 
     @classmethod
     def from_env(cls, *, environ: Mapping[str, str] | None = None, **kwargs: Any) -> Self:
@@ -342,11 +321,12 @@ class CollectClient:
             budget = None if deadline is None else max(0.0, deadline - self._clock())
             try:
                 async with asyncio.timeout(budget):
-                    response = await self._send(body)
+                    response = await self._exchange.post(body)
                     try:
                         if not response.is_success:
-                            return self._status_failure(response, order, attempt, started)
-                        content = await self._read_capped(response, order)
+                            _log_http_status(order, attempt, response.status_code, started)
+                            return self._exchange.status_failure(response, order)
+                        content = await self._exchange.read(response, order)
                     finally:
                         await response.aclose()
             except TimeoutError:  # only asyncio.timeout raises the builtin here
@@ -360,71 +340,11 @@ class CollectClient:
                     _elapsed_ms(started),
                 )
                 return network_failure(exc, order)
-            _LOGGER.debug(
-                "order %d attempt %d: HTTP %d in %.1f ms",
-                order,
-                attempt,
-                response.status_code,
-                _elapsed_ms(started),
-            )
+            _log_http_status(order, attempt, response.status_code, started)
         try:
             return parse_response(content, request, response.headers.get("content-type"))
         except SectigoError as exc:
             return sectigo_failure(exc, response)
-
-    async def _send(self, body: bytes) -> httpx.Response:
-        if self._transport is None:
-            return await self._http.send(
-                self._http.build_request("POST", self._url, content=body, headers=_FORM_HEADERS),
-                stream=True,
-            )
-        if self._http.is_closed:  # closed under us (aclose while a batch ran)
-            raise httpx.ConnectError("the client has been closed")
-        request = httpx.Request(
-            "POST",
-            self._url,
-            content=body,
-            headers=_FORM_HEADERS,
-            extensions={"timeout": self._timeout_extension},
-        )
-        response = await self._transport.handle_async_request(request)
-        response.request = request
-        return response
-
-    def _status_failure(
-        self, response: httpx.Response, order: int, attempt: int, started: float
-    ) -> Failure:
-        _LOGGER.debug(
-            "order %d attempt %d: HTTP %d in %.1f ms",
-            order,
-            attempt,
-            response.status_code,
-            _elapsed_ms(started),
-        )
-        # The cause carries the request; keep the password-bearing body out of it.
-        response.request = httpx.Request("POST", self._url, headers=_FORM_HEADERS)
-        return status_failure(response, order, self._url)
-
-    async def _read_capped(self, response: httpx.Response, order: int) -> bytes:
-        limit = self._max_response_bytes
-        declared = response.headers.get("content-length", "")
-        if declared.isdecimal() and int(declared) > limit:
-            raise ResponseFormatError(
-                f"order {order}: the response declares {int(declared)} bytes, over the "
-                f"max_response_bytes limit of {limit}; raise the limit if this is expected"
-            )
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in response.aiter_bytes():
-            size += len(chunk)
-            if size > limit:
-                # Stop here: closing the stream drops the connection, the rest is never read.
-                raise ResponseFormatError(
-                    f"order {order}: the response is longer than the max_response_bytes limit "
-                    f"of {limit} bytes; raise the limit if this is expected"
-                )
-            chunks.append(chunk)
-        return b"".join(chunks)
 
     # -- polling ----------------------------------------------------------------------------
 
@@ -583,6 +503,12 @@ class CollectClient:
             tasks=self._tasks,
             is_closed=lambda: self._closed,
         )
+
+
+def _log_http_status(order: int, attempt: int, status: int, started: float) -> None:
+    _LOGGER.debug(
+        "order %d attempt %d: HTTP %d in %.1f ms", order, attempt, status, _elapsed_ms(started)
+    )
 
 
 def _elapsed_ms(started: float) -> float:

@@ -55,6 +55,7 @@ IO_MODULES = {
     "_client.py",  # CollectClient: the one place requests are sent
     "_transports.py",  # the httpx transports it runs on
     "_options.py",  # its option checks (httpx.URL, httpx.Timeout, the SSL context, *_FILE reads)
+    "_exchange.py",  # one POST and the capped read of its answer
     "_failures.py",  # httpx's exceptions and error statuses translated for its retry policy
     "_batch.py",  # collect_many's worker pool (asyncio, no httpx)
     "_cli.py",
@@ -70,6 +71,7 @@ HTTP_MODULES = {
     "_client.py",
     "_transports.py",
     "_options.py",  # builds the client's httpx.URL, httpx.Timeout and SSL context
+    "_exchange.py",  # posts the form and reads the answer
     "_failures.py",  # translates httpx's exceptions and error statuses
 }
 
