@@ -101,22 +101,20 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
-    return value
+    return _int_at_least(text, 1, "a positive integer")
 
 
 def _non_negative_int(text: str) -> int:
+    return _int_at_least(text, 0, "a whole number >= 0")
+
+
+def _int_at_least(text: str, minimum: int, what: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 0")
+        value = minimum - 1
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
     return value
 
 
@@ -207,22 +205,15 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="S",
         help="longest wait between polls (default 60)",
     )
-    orders_help = "order numbers (more with --orders-file)"
 
-    collect = commands.add_parser(
+    collect = _add_orders_command(
+        commands,
         "collect",
-        allow_abbrev=False,
-        parents=[remote],
-        help="collect certificates into DIR/ORDER/",
+        remote,
+        summary="collect certificates into DIR/ORDER/",
         description="Collect each order's certificate and chain into DIR/ORDER/.",
-        epilog=_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    collect.add_argument("orders", nargs="*", type=order_number, metavar="ORDER", help=orders_help)
-    collect.add_argument(
-        "--orders-file",
-        metavar="FILE|-",
-        help="one order number per line; blank lines and # comments ignored; - for stdin",
+        orders_file_help="one order number per line; blank lines and # comments ignored; "
+        "- for stdin",
     )
     collect.add_argument(
         "--out",
@@ -252,17 +243,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     collect.set_defaults(handler=_run_collect)
 
-    status = commands.add_parser(
+    status = _add_orders_command(
+        commands,
         "status",
-        allow_abbrev=False,
-        parents=[remote],
-        help="show each order's status (query type 0)",
+        remote,
+        summary="show each order's status (query type 0)",
         description="Ask for each order's status only (queryType 0); nothing is written.",
-        epilog=_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        orders_file_help="as for collect",
     )
-    status.add_argument("orders", nargs="*", type=order_number, metavar="ORDER", help=orders_help)
-    status.add_argument("--orders-file", metavar="FILE|-", help="as for collect")
     status.set_defaults(handler=_run_status)
 
     inspect = commands.add_parser(
@@ -304,6 +292,36 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.set_defaults(handler=_run_demo)
     return parser
+
+
+def _add_orders_command(
+    commands: argparse._SubParsersAction[_Parser],
+    name: str,
+    remote: _Parser,
+    *,
+    summary: str,
+    description: str,
+    orders_file_help: str,
+) -> _Parser:
+    """A command that asks the endpoint about the orders given as arguments or in a file."""
+    command = commands.add_parser(
+        name,
+        allow_abbrev=False,
+        parents=[remote],
+        help=summary,
+        description=description,
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    command.add_argument(
+        "orders",
+        nargs="*",
+        type=order_number,
+        metavar="ORDER",
+        help="order numbers (more with --orders-file)",
+    )
+    command.add_argument("--orders-file", metavar="FILE|-", help=orders_file_help)
+    return command
 
 
 def _client(args: argparse.Namespace) -> CollectClient:
