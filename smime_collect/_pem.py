@@ -65,10 +65,7 @@ def find_begin(raw: bytes, start: int) -> re.Match[bytes] | None:
         starts), or None.
     """
     while (found := raw.find(b"BEGIN", start)) >= 0:
-        dashes = found
-        while dashes > start and raw[dashes - 1] in b" \t":
-            dashes -= 1
-        if raw[max(start, dashes - 3) : dashes] == b"---":
+        if _dashes_before(raw, found, start) is not None:
             match = _BEGIN_TAIL.match(raw, found + 5)
             if match is not None:
                 return match
@@ -89,14 +86,22 @@ def find_end_marker(raw: bytes, start: int) -> int | None:
         The offset of the dashes that open the END line, or None when there is none.
     """
     while (found := raw.find(b"END", start)) >= 0:
-        dashes = found
-        while dashes > start and raw[dashes - 1] in b" \t":
-            dashes -= 1
-        if raw[max(start, dashes - 3) : dashes] == b"---":
+        if (dashes := _dashes_before(raw, found, start)) is not None:
             while dashes > start and raw[dashes - 1] == 0x2D:
                 dashes -= 1
             return dashes
         start = found + 3
+    return None
+
+
+def _dashes_before(raw: bytes, found: int, start: int) -> int | None:
+    # The look behind of find_begin and find_end_marker: "---", then blanks, then the keyword
+    # at ``found``; returns where the blanks begin (the dashes end), never looking before start.
+    dashes = found
+    while dashes > start and raw[dashes - 1] in b" \t":
+        dashes -= 1
+    if raw[max(start, dashes - 3) : dashes] == b"---":
+        return dashes
     return None
 
 
