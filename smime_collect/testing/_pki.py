@@ -32,10 +32,11 @@ import attrs
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-__all__ = ["IssuedChain", "PrivateKey", "TestCA"]
+__all__ = ["IssuedChain", "PrivateKey", "TestCA", "certificate_builder", "key_usage"]
 
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 
@@ -65,6 +66,69 @@ def _name(common_name: str, organisation: str | None = None) -> x509.Name:
     return x509.Name(attributes)
 
 
+def certificate_builder(
+    subject: x509.Name,
+    issuer: x509.Name,
+    public_key: CertificatePublicKeyTypes,
+    not_before: _dt.datetime,
+    not_after: _dt.datetime,
+) -> x509.CertificateBuilder:
+    """Start a certificate: the names, the key, a random serial number and the validity.
+
+    Args:
+        subject: The subject name.
+        issuer: The issuer's name.
+        public_key: The subject's public key.
+        not_before: The start of the validity period.
+        not_after: Its end.
+
+    Returns:
+        A builder to add extensions to and sign.
+    """
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+    )
+
+
+def key_usage(
+    *,
+    digital_signature: bool = False,
+    key_encipherment: bool = False,
+    key_agreement: bool = False,
+    key_cert_sign: bool = False,
+    crl_sign: bool = False,
+) -> x509.KeyUsage:
+    """A keyUsage extension (RFC 5280 section 4.2.1.3) with only the bits named set.
+
+    Args:
+        digital_signature: digitalSignature.
+        key_encipherment: keyEncipherment (RSA end entities).
+        key_agreement: keyAgreement (EC end entities).
+        key_cert_sign: keyCertSign (CAs).
+        crl_sign: cRLSign (CAs).
+
+    Returns:
+        The extension value.
+    """
+    return x509.KeyUsage(
+        digital_signature=digital_signature,
+        content_commitment=False,
+        key_encipherment=key_encipherment,
+        data_encipherment=False,
+        key_agreement=key_agreement,
+        key_cert_sign=key_cert_sign,
+        crl_sign=crl_sign,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
 def _ca_builder(
     subject: x509.Name,
     issuer: x509.Name,
@@ -76,27 +140,10 @@ def _ca_builder(
 ) -> x509.CertificateBuilder:
     public_key = subject_key.public_key()
     builder = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(issuer)
-        .public_key(public_key)
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(_CA_NOT_BEFORE)
-        .not_valid_after(_CA_NOT_AFTER)
+        certificate_builder(subject, issuer, public_key, _CA_NOT_BEFORE, _CA_NOT_AFTER)
         .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
         .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
+            key_usage(digital_signature=True, key_cert_sign=True, crl_sign=True), critical=True
         )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
     )
@@ -308,16 +355,9 @@ def _create_ca(
     if root_hash == "sha1" or root_v1:
         if root_v1:
             # A v1 certificate carries no extensions (RFC 5280 section 4.1.2.9).
-            root = (
-                x509.CertificateBuilder()
-                .subject_name(root_name)
-                .issuer_name(root_name)
-                .public_key(root_key.public_key())
-                .serial_number(x509.random_serial_number())
-                .not_valid_before(_CA_NOT_BEFORE)
-                .not_valid_after(_CA_NOT_AFTER)
-                .sign(root_key, hashes.SHA256())
-            )
+            root = certificate_builder(
+                root_name, root_name, root_key.public_key(), _CA_NOT_BEFORE, _CA_NOT_AFTER
+            ).sign(root_key, hashes.SHA256())
         root = _resign_legacy(root, root_key, sha1=root_hash == "sha1", v1=root_v1)
     issuer_cert, issuer_key = root, root_key
     chain: list[x509.Certificate] = []
@@ -351,34 +391,17 @@ def _issue_smime(
     not_after = _dt.datetime.combine(
         not_before.date() + _dt.timedelta(days=days), _dt.time(23, 59, 59), tzinfo=_dt.UTC
     )
+    subject = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+            x509.NameAttribute(NameOID.EMAIL_ADDRESS, email),
+        ]
+    )
     cert = (
-        x509.CertificateBuilder()
-        .subject_name(
-            x509.Name(
-                [
-                    x509.NameAttribute(NameOID.COMMON_NAME, common_name),
-                    x509.NameAttribute(NameOID.EMAIL_ADDRESS, email),
-                ]
-            )
-        )
-        .issuer_name(ca.issuer.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(not_before)
-        .not_valid_after(not_after)
+        certificate_builder(subject, ca.issuer.subject, key.public_key(), not_before, not_after)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=not is_ec,
-                data_encipherment=False,
-                key_agreement=is_ec,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
+            key_usage(digital_signature=True, key_encipherment=not is_ec, key_agreement=is_ec),
             critical=True,
         )
         .add_extension(

@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from ._asgi import CONNECTION_EXTENSION, ASGIApp, Receive, Scope, Send
+from ._pki import certificate_builder, key_usage
 from ._simulator import ENDPOINT_PATH
 
 if TYPE_CHECKING:
@@ -79,39 +80,18 @@ class RunningServer:
         return ssl.create_default_context(cadata=self.ca_pem.decode("ascii"))
 
 
-def _key_usage(
-    *, digital_signature: bool = False, key_cert_sign: bool = False, crl_sign: bool = False
-) -> x509.KeyUsage:
-    return x509.KeyUsage(
-        digital_signature=digital_signature,
-        content_commitment=False,
-        key_encipherment=False,
-        data_encipherment=False,
-        key_agreement=False,
-        key_cert_sign=key_cert_sign,
-        crl_sign=crl_sign,
-        encipher_only=False,
-        decipher_only=False,
-    )
-
-
 def _server_credentials(host: str) -> tuple[bytes, bytes, bytes]:
     """A throwaway CA and a server certificate for ``host``: (CA PEM, cert PEM, key PEM)."""
     now = dt.datetime.now(dt.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "smime_collect simulator CA")])
+    not_before, not_after = now - dt.timedelta(days=1), now + dt.timedelta(days=7)
     ca = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=7))
+        certificate_builder(ca_name, ca_name, ca_key.public_key(), not_before, not_after)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         # Python 3.13's default context verifies with VERIFY_X509_STRICT (RFC 5280 to the
         # letter): a CA needs keyCertSign, a leaf its key usages and an AKI.
-        .add_extension(_key_usage(key_cert_sign=True, crl_sign=True), critical=True)
+        .add_extension(key_usage(key_cert_sign=True, crl_sign=True), critical=True)
         .add_extension(
             x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False
         )
@@ -121,16 +101,11 @@ def _server_credentials(host: str) -> tuple[bytes, bytes, bytes]:
     names: list[x509.GeneralName] = [x509.DNSName("localhost")]
     with contextlib.suppress(ValueError):
         names.append(x509.IPAddress(ipaddress.ip_address(host)))
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
     cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)]))
-        .issuer_name(ca_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=7))
+        certificate_builder(subject, ca_name, key.public_key(), not_before, not_after)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(_key_usage(digital_signature=True), critical=True)
+        .add_extension(key_usage(digital_signature=True), critical=True)
         .add_extension(x509.SubjectAlternativeName(names), critical=False)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .add_extension(
