@@ -433,28 +433,24 @@ class Simulator:
     # -- sending -----------------------------------------------------------------------------
 
     async def _send(self, send: Send, reply: Reply) -> None:
-        self._count(reply)
-        headers = [
-            (b"content-type", reply.content_type),
-            (b"content-length", str(len(reply.body)).encode()),
-            *reply.headers,
-        ]
-        await send({"type": "http.response.start", "status": reply.http_status, "headers": headers})
+        await self._start(send, reply, *reply.headers)
         await send({"type": "http.response.body", "body": reply.body, "more_body": False})
 
-    def _count(self, reply: Reply) -> None:
+    async def _start(self, send: Send, reply: Reply, *extra_headers: tuple[bytes, bytes]) -> None:
+        # Counts the reply and announces its status, type and whole length.
         self.stats.http_statuses[reply.http_status] += 1
         if reply.code is not None:
             self.stats.codes[reply.code] += 1
-
-    async def _send_truncated(self, scope: Scope, send: Send, reply: Reply) -> None:
-        # The whole length is announced, half is sent, then the connection goes away.
-        self._count(reply)
         headers = [
             (b"content-type", reply.content_type),
             (b"content-length", str(len(reply.body)).encode()),
+            *extra_headers,
         ]
         await send({"type": "http.response.start", "status": reply.http_status, "headers": headers})
+
+    async def _send_truncated(self, scope: Scope, send: Send, reply: Reply) -> None:
+        # The whole length is announced, half is sent, then the connection goes away.
+        await self._start(send, reply)
         part = reply.body[: len(reply.body) // 2]
         await send({"type": "http.response.body", "body": part, "more_body": True})
         await abort(scope)
