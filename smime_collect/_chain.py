@@ -43,10 +43,16 @@ import attrs
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
-from cryptography.x509.oid import NameOID
 
 from ._exceptions import ChainError, InvalidRequestError
-from ._facts import Facts, common_name, issuer_common_name, signature_check, signed_by
+from ._facts import (
+    Facts,
+    common_name,
+    email_addresses,
+    issuer_common_name,
+    signature_check,
+    signed_by,
+)
 
 __all__ = ["CertificateChain", "classify"]
 
@@ -385,27 +391,7 @@ class CertificateChain:
     @property
     def email_addresses(self) -> tuple[str, ...]:
         """The end entity's e-mail addresses: rfc822Name SANs, then subject emailAddress values."""
-        if self.end_entity is None:
-            return ()
-        found: list[str] = []
-        try:
-            san = self.end_entity.extensions.get_extension_for_class(x509.SubjectAlternativeName)
-            found.extend(san.value.get_values_for_type(x509.RFC822Name))
-        except (
-            x509.ExtensionNotFound,
-            x509.DuplicateExtension,
-            x509.UnsupportedGeneralNameType,
-            ValueError,  # a malformed extension: cryptography parses them on first access
-        ):
-            pass
-        try:
-            attributes = self.end_entity.subject.get_attributes_for_oid(NameOID.EMAIL_ADDRESS)
-        except ValueError:  # a malformed subject: cryptography parses it on first access
-            attributes = []
-        for attribute in attributes:
-            value = attribute.value
-            found.append(value if isinstance(value, str) else value.decode("ascii", "replace"))
-        return tuple(dict.fromkeys(found))
+        return () if self.end_entity is None else email_addresses(self.end_entity)
 
     def verify(self) -> None:
         """Check the signature on every link present, from the end entity to the roots.

@@ -385,3 +385,41 @@ def issuer_common_name(certificate: x509.Certificate) -> str:
     except ValueError:
         return "its issuer"
     return str(names[0].value) if names else "its issuer"
+
+
+def email_addresses(certificate: x509.Certificate) -> tuple[str, ...]:
+    """The e-mail addresses a certificate names: rfc822Name SANs, then subject emailAddress values.
+
+    Malformed extensions and names (cryptography parses them on first access) give no address
+    rather than an error: a report about a certificate must not fail on the certificate.
+    """
+    found: list[str] = []
+    try:
+        san = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+        found.extend(san.value.get_values_for_type(x509.RFC822Name))
+    except (
+        x509.ExtensionNotFound,
+        x509.DuplicateExtension,
+        x509.UnsupportedGeneralNameType,
+        ValueError,
+    ):
+        pass
+    try:
+        attributes = certificate.subject.get_attributes_for_oid(NameOID.EMAIL_ADDRESS)
+    except ValueError:
+        attributes = []
+    for attribute in attributes:
+        value = attribute.value
+        found.append(value if isinstance(value, str) else value.decode("ascii", "replace"))
+    return tuple(dict.fromkeys(found))
+
+
+def rfc4514(certificate: x509.Certificate, which: str) -> str:
+    """The certificate's ``subject`` or ``issuer`` as an RFC 4514 string, tolerating a bad name."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # see common_name
+            name: x509.Name = getattr(certificate, which)
+            return name.rfc4514_string()
+    except ValueError:
+        return f"<malformed {which}>"

@@ -33,6 +33,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from ._facts import email_addresses, rfc4514
 from ._protocol import looks_like_asn1_sequence
 
 if TYPE_CHECKING:
@@ -42,7 +43,6 @@ __all__ = [
     "META_FILE",
     "atomic_write",
     "certificate_facts",
-    "email_addresses",
     "order_directory",
     "payload_format",
     "read_meta",
@@ -171,25 +171,6 @@ def sha256_fingerprint(certificate: x509.Certificate) -> str:
     return certificate.fingerprint(hashes.SHA256()).hex(":").upper()
 
 
-def email_addresses(certificate: x509.Certificate) -> list[str]:
-    """The e-mail addresses a certificate names: rfc822Name SANs, then subject emailAddress.
-
-    Args:
-        certificate: Any certificate.
-
-    Returns:
-        The addresses, each once, in the order found.
-    """
-    found: list[str] = []
-    with contextlib.suppress(x509.ExtensionNotFound):
-        san = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName)
-        found.extend(san.value.get_values_for_type(x509.RFC822Name))
-    for attribute in certificate.subject.get_attributes_for_oid(x509.NameOID.EMAIL_ADDRESS):
-        value = attribute.value
-        found.append(value if isinstance(value, str) else value.decode("utf-8", "replace"))
-    return list(dict.fromkeys(found))
-
-
 def certificate_facts(certificate: x509.Certificate) -> dict[str, Any]:
     """The facts about one certificate that ``meta.json`` and ``inspect --json`` report.
 
@@ -202,9 +183,9 @@ def certificate_facts(certificate: x509.Certificate) -> dict[str, Any]:
     """
     return {
         "serial": format(certificate.serial_number, "X"),
-        "subject": certificate.subject.rfc4514_string(),
-        "issuer": certificate.issuer.rfc4514_string(),
-        "email_addresses": email_addresses(certificate),
+        "subject": rfc4514(certificate, "subject"),
+        "issuer": rfc4514(certificate, "issuer"),
+        "email_addresses": list(email_addresses(certificate)),
         "not_before": certificate.not_valid_before_utc.isoformat(),
         "not_after": certificate.not_valid_after_utc.isoformat(),
         "sha256_fingerprint": sha256_fingerprint(certificate),
@@ -285,6 +266,8 @@ def read_meta(directory: Path) -> dict[str, Any] | None:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return None
+    except UnicodeDecodeError:  # damaged, but there: the order was collected
+        return {}
     try:
         meta = json.loads(text)
     except ValueError:
