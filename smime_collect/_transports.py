@@ -42,11 +42,12 @@ def default_transport(verify: ssl.SSLContext | bool, size: int) -> httpx.AsyncBa
     """
     limits = httpx.Limits(max_connections=size, max_keepalive_connections=size)
     try:
-        from httpx_aiohttp import AiohttpTransport  # noqa: PLC0415 -- optional extra
+        import httpx_aiohttp  # noqa: F401, PLC0415 -- is the optional extra installed?
     except ImportError:
         _cache_missing_sniffio()
         return _ShardedTransport(verify, size)
-    transport: httpx.AsyncBaseTransport = AiohttpTransport(verify=verify, limits=limits)
+    from ._aiohttp import TranslatingAiohttpTransport  # noqa: PLC0415 -- needs the extra
+    transport: httpx.AsyncBaseTransport = TranslatingAiohttpTransport(verify=verify, limits=limits)
     return transport
 
 

@@ -54,6 +54,7 @@ IO_MODULES = {
     "__main__.py",
     "_client.py",  # CollectClient: the one place requests are sent
     "_transports.py",  # the httpx transports it runs on
+    "_aiohttp.py",  # the [aiohttp] extra's transport
     "_options.py",  # its option checks (httpx.URL, httpx.Timeout, the SSL context, *_FILE reads)
     "_exchange.py",  # one POST and the capped read of its answer
     "_failures.py",  # httpx's exceptions and error statuses translated for its retry policy
@@ -70,6 +71,7 @@ FORBIDDEN = {"httpx", "asyncio", "socket", "time", "aiohttp", "anyio", "trio", "
 HTTP_MODULES = {
     "_client.py",
     "_transports.py",
+    "_aiohttp.py",  # the [aiohttp] extra's transport
     "_options.py",  # builds the client's httpx.URL, httpx.Timeout and SSL context
     "_exchange.py",  # posts the form and reads the answer
     "_failures.py",  # translates httpx's exceptions and error statuses
