@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from smime_collect.testing import ManualClock
@@ -11,3 +13,11 @@ from smime_collect.testing import ManualClock
 def fake_time() -> ManualClock:
     """The client's clock and sleep: time moves only when the client sleeps; waits are recorded."""
     return ManualClock(now=1000.0)
+
+
+@pytest.fixture(params=["aiohttp", "httpcore"])
+def transport_kind(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run the test on the aiohttp transport and on the core-only httpcore one."""
+    if request.param == "httpcore":
+        monkeypatch.setitem(sys.modules, "httpx_aiohttp", None)
+    return str(request.param)

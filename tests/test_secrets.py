@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import sys
 import traceback
 import urllib.parse
 from collections.abc import Iterable, Iterator
@@ -190,13 +189,10 @@ def test_the_leak_check_finds_each_spelling() -> None:
 class TestClientPaths:
     """The library's own paths over loopback TLS, every logger at DEBUG."""
 
-    @pytest.mark.parametrize("transport", ["aiohttp", "httpcore"])
     async def test_every_failure_path(
-        self, transport: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+        self, transport_kind: str, caplog: pytest.LogCaptureFixture
     ) -> None:
         """503, drops, truncation, timeouts, oversize, -14, -21, -4, poll timeout, then success."""
-        if transport == "httpcore":
-            monkeypatch.setitem(sys.modules, "httpx_aiohttp", None)
         sim = recording_simulator()
         fake = ManualClock()
         caplog.set_level(logging.DEBUG)  # the root logger: every library's records propagate
@@ -217,7 +213,7 @@ class TestClientPaths:
         assert_server_saw_password_only_in_bodies(sim)
         loggers = {record.name.split(".")[0] for record in caplog.records}
         assert "smime_collect" in loggers
-        if transport == "httpcore":
+        if transport_kind == "httpcore":
             assert "httpcore" in loggers  # the capture reaches the HTTP stack's own records
         assert any(record.levelno == logging.DEBUG for record in caplog.records)
         assert_no_secret(record_texts(caplog.records), "a log record")
@@ -298,13 +294,11 @@ class TestStopsBeforeSending:
         assert sim.stats.requests_total == 0
         assert_no_secret(error_texts(caught.value), "the InvalidRequestError")
 
-    @pytest.mark.parametrize("transport", ["aiohttp", "httpcore"])
+    @pytest.mark.usefixtures("transport_kind")
     async def test_untrusted_certificate_sends_nothing(
-        self, transport: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+        self, caplog: pytest.LogCaptureFixture
     ) -> None:
         """TLS verification fails: TransportError, no retry, the server never sees a request."""
-        if transport == "httpcore":
-            monkeypatch.setitem(sys.modules, "httpx_aiohttp", None)
         sim = recording_simulator()
         fake = ManualClock()
         caplog.set_level(logging.DEBUG)

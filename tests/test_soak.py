@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
 from collections import Counter
 from typing import Any
 
@@ -138,11 +137,9 @@ async def _no_new_tasks(before: set[asyncio.Task[Any]]) -> set[asyncio.Task[Any]
     return left
 
 
-@pytest.mark.parametrize("transport", ["aiohttp", "httpcore"])
-async def test_collect_many_soak(transport: str, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.usefixtures("transport_kind")
+async def test_collect_many_soak() -> None:
     """ORDERS orders, 20% transient faults: one outcome each, all issued collected, bounds held."""
-    if transport == "httpcore":
-        monkeypatch.setitem(sys.modules, "httpx_aiohttp", None)
     sim, polls, failed = scenario()
     fake = ManualClock()
     async with serve(sim) as server:
