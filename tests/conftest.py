@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from smime_collect.testing import ManualClock
+from smime_collect.testing import IssuedChain, ManualClock, TestCA
 
 
 @pytest.fixture
@@ -21,3 +21,9 @@ def transport_kind(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPat
     if request.param == "httpcore":
         monkeypatch.setitem(sys.modules, "httpx_aiohttp", None)
     return str(request.param)
+
+
+@pytest.fixture(scope="module")
+def issued() -> IssuedChain:
+    """An end entity for alice@example.com, one intermediate and a root (a module may override)."""
+    return TestCA.create().issue_smime("alice@example.com", common_name="Alice")

@@ -48,12 +48,6 @@ def _pkits(*names: str) -> bytes:
     return b"".join(_vector(f"x509/PKITS_data/certs/{name}.crt") for name in names)
 
 
-@pytest.fixture(scope="module")
-def issued() -> IssuedChain:
-    """An end entity, one intermediate and a root."""
-    return TestCA.create().issue_smime("alice@example.com", common_name="Alice")
-
-
 def _assert_classified(chain: CertificateChain, issued: IssuedChain) -> None:
     assert chain.end_entity == issued.end_entity
     assert chain.intermediates == issued.intermediates

@@ -25,7 +25,7 @@ from smime_collect.testing._formats import (
     to_pkcs7_der,
     to_zip,
 )
-from smime_collect.testing._pki import IssuedChain, TestCA
+from smime_collect.testing._pki import IssuedChain
 
 
 def _der(certs: Sequence[x509.Certificate]) -> list[bytes]:
@@ -36,12 +36,6 @@ def _vector(path: str) -> bytes:
     with cryptography_vectors.open_vector_file(path, "rb") as handle:
         data: bytes = handle.read()
     return data
-
-
-@pytest.fixture(scope="module")
-def issued() -> IssuedChain:
-    """An end entity, one intermediate and a root."""
-    return TestCA.create().issue_smime("alice@example.com", common_name="Alice")
 
 
 def _assert_classified(chain: CertificateChain, issued: IssuedChain) -> None:

@@ -77,12 +77,6 @@ def _tampered(certificate: x509.Certificate) -> x509.Certificate:
 
 
 @pytest.fixture(scope="module")
-def issued() -> IssuedChain:
-    """End entity, one intermediate, root."""
-    return TestCA.create().issue_smime("alice@example.com", common_name="Alice")
-
-
-@pytest.fixture(scope="module")
 def long_chain() -> IssuedChain:
     """End entity, two intermediates, root."""
     return TestCA.create("Long", intermediates=2).issue_smime("bob@example.com", common_name="Bob")

@@ -25,7 +25,7 @@ from smime_collect.testing._formats import (
     to_pem_blocks,
     to_pkcs7_der,
 )
-from smime_collect.testing._pki import IssuedChain, TestCA
+from smime_collect.testing._pki import IssuedChain
 
 Certs = Sequence[x509.Certificate]
 Render = Callable[[Certs], bytes]
@@ -66,12 +66,6 @@ BASE64_BODIES: dict[str, tuple[ResponseType | None, Render]] = {
 
 ORDERS = {"root-first": (2, 1, 0), "end-entity-first": (0, 1, 2), "shuffled": (1, 2, 0)}
 NEWLINES = {"lf": b"\n", "crlf": b"\r\n"}
-
-
-@pytest.fixture(scope="module")
-def issued() -> IssuedChain:
-    """End entity, intermediate, root."""
-    return TestCA.create().issue_smime("alice@example.com", common_name="Alice")
 
 
 def _crlf(data: bytes, newline: bytes) -> bytes:
