@@ -7,7 +7,7 @@ translates httpx's exceptions and error statuses at one boundary, and ``_batch``
 ``collect_many``'s orders.  What is left here is pacing, retrying, polling and sleeping.
 
 Only this module and those helpers of it import httpx: ``_transports`` (the transports it runs
-on when it owns its httpx client), ``_options``, ``_exchange`` and ``_failures``.
+on when it owns its httpx client, with ``_aiohttp``), ``_options``, ``_exchange`` and ``_failures``.
 """
 
 from __future__ import annotations
