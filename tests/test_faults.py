@@ -344,6 +344,18 @@ async def reset_mid_body(server: RawTLSServer, reader: Reader, writer: Writer) -
     return False
 
 
+def not_http(reply: bytes) -> Action:
+    """Bytes that are not a valid HTTP response head, then a close."""
+
+    async def act(server: RawTLSServer, reader: Reader, writer: Writer) -> bool:
+        del server, reader
+        writer.write(reply)
+        await writer.drain()
+        return False
+
+    return act
+
+
 async def endless_body(server: RawTLSServer, reader: Reader, writer: Writer) -> bool:
     """HTTP 200 "2" and then filler without end (no Content-Length), until the client hangs up."""
     writer.write(_head(200, {"Content-Type": "text/plain", "Connection": "close"}) + b"2\n")
@@ -457,6 +469,33 @@ class TestRawFaults:
         assert raw.requests == 3 + MAX_RETRIES + 1
         assert caught.value.status_code is None
         assert isinstance(caught.value.__cause__, httpx.TransportError)
+
+    @pytest.mark.parametrize(
+        "reply",
+        [
+            b"NOT HTTP\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nContent-Length: abc\r\n\r\n2\n",
+        ],
+        ids=["status-line", "content-length"],
+    )
+    async def test_malformed_http_is_a_transport_error(
+        self, reply: bytes, transport_kind: str, fake_time: ManualClock
+    ) -> None:
+        """Not HTTP: retried, then TransportError; in a batch every order still gets an outcome."""
+        del transport_kind
+        raw = RawTLSServer(raw_simulator(), [not_http(reply)] * (MAX_RETRIES + 1))
+        async with (
+            raw.running(),
+            client(raw.url, raw.client_context(), fake_time) as collect_client,
+        ):
+            with pytest.raises(TransportError) as caught:
+                await collect_client.collect(ORDER)
+            assert raw.requests == MAX_RETRIES + 1
+            assert isinstance(caught.value.__cause__, httpx.TransportError)
+            raw.script = [not_http(reply)] * (MAX_RETRIES + 1)
+            outcomes = [o async for o in collect_client.collect_many([ORDER, ORDER], wait=False)]
+        assert len(outcomes) == 2
+        assert all(o.ok or isinstance(o.error, TransportError) for o in outcomes)
 
     async def test_body_that_never_ends(self, transport_kind: str, fake_time: ManualClock) -> None:
         """An endless body: ResponseFormatError at the cap after 1 request; the client hung up."""
