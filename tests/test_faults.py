@@ -24,7 +24,6 @@ import contextlib
 import socket
 import ssl
 import struct
-import sys
 import tracemalloc
 import urllib.parse
 import zlib
@@ -62,14 +61,6 @@ SHORT_READ = httpx.Timeout(10.0, read=0.3)
 # Never reached by a correct client; it keeps a broken one from streaming for ever.
 ENDLESS_SAFETY_CAP = 64 * 1024 * 1024
 MiB = 1024 * 1024
-
-
-@pytest.fixture(params=["aiohttp", "httpcore"])
-def transport_kind(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Run the test on the aiohttp transport and on the core-only httpcore one."""
-    if request.param == "httpcore":
-        monkeypatch.setitem(sys.modules, "httpx_aiohttp", None)
-    return str(request.param)
 
 
 def simulator(**kwargs: Any) -> Simulator:
