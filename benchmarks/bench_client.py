@@ -117,7 +117,7 @@ async def bare_httpx(url: str, orders: int, concurrency: int, *, parse: bool = F
 
     from smime_collect import CollectRequest, parse_response
 
-    # The plain user's httpx: undo smime_collect's sniffio negative cache (see _client.py).
+    # The plain user's httpx: undo smime_collect's sniffio negative cache (see _transports.py).
     if "sniffio" in sys.modules and sys.modules["sniffio"] is None:
         del sys.modules["sniffio"]
     semaphore = asyncio.Semaphore(concurrency)

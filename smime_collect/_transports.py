@@ -47,6 +47,7 @@ def default_transport(verify: ssl.SSLContext | bool, size: int) -> httpx.AsyncBa
         _cache_missing_sniffio()
         return _ShardedTransport(verify, size)
     from ._aiohttp import TranslatingAiohttpTransport  # noqa: PLC0415 -- needs the extra
+
     transport: httpx.AsyncBaseTransport = TranslatingAiohttpTransport(verify=verify, limits=limits)
     return transport
 
