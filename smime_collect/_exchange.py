@@ -11,7 +11,7 @@ from typing import Final
 import attrs
 import httpx
 
-from ._exceptions import ResponseFormatError
+from ._exceptions import InvalidRequestError, ResponseFormatError
 from ._failures import Failure, status_failure
 
 __all__ = ["Exchange"]
@@ -57,10 +57,21 @@ class Exchange:
             httpx.HTTPError: The request failed.
         """
         if self.transport is None:
-            return await self.http.send(
-                self.http.build_request("POST", self.url, content=body, headers=_FORM_HEADERS),
-                stream=True,
+            if self.http.is_closed:
+                raise InvalidRequestError(
+                    "the http_client given to CollectClient is closed: keep it open while "
+                    "the CollectClient is in use"
+                )
+            # The caller's client: our timeout (Sectigo is slow; httpx's default is 5 s), and
+            # never a redirect, which would re-post the password wherever it points.
+            request = self.http.build_request(
+                "POST",
+                self.url,
+                content=body,
+                headers=_FORM_HEADERS,
+                timeout=httpx.Timeout(**self.timeout),
             )
+            return await self.http.send(request, stream=True, follow_redirects=False)
         # With a client of our own, requests go straight to its transport (public httpx API):
         # AsyncClient.send's cookie jar and request merging cost more CPU per request than
         # everything else here but the certificate parsing (measured: benchmarks/bench_client.py).

@@ -237,6 +237,38 @@ class TestConstruction:
         assert route.call_count == 1
         await http.aclose()
 
+    async def test_injected_http_client_gets_our_timeout_and_no_redirects(
+        self, router: respx.Router
+    ) -> None:
+        """Through the caller's client: the CollectClient's timeout, and a 307 is not followed."""
+        seen: list[httpx.Request] = []
+
+        def answer(request: httpx.Request) -> httpx.Response:
+            seen.append(request)
+            return httpx.Response(307, headers={"Location": "http://elsewhere.example/grab"})
+
+        router.post(DEFAULT_URL).mock(side_effect=answer)
+        router.post("http://elsewhere.example/grab").respond(200, content=READY)
+        async with (
+            httpx.AsyncClient(
+                transport=httpx.MockTransport(router.async_handler), follow_redirects=True
+            ) as http,
+            CollectClient("alice", PASSWORD, http_client=http, timeout=42.0) as client,
+        ):
+            with pytest.raises(TransportError) as caught:
+                await client.collect(1)
+        assert caught.value.status_code == 307
+        assert [str(r.url) for r in seen] == [DEFAULT_URL]
+        assert seen[0].extensions["timeout"] == httpx.Timeout(42.0).as_dict()
+
+    async def test_closed_injected_http_client(self, router: respx.Router) -> None:
+        """A closed http_client is a clear InvalidRequestError, not httpx's RuntimeError."""
+        http = httpx.AsyncClient(transport=httpx.MockTransport(router.async_handler))
+        await http.aclose()
+        async with CollectClient("alice", PASSWORD, http_client=http) as client:
+            with pytest.raises(InvalidRequestError, match=r"http_client .* is closed"):
+                await client.collect(1)
+
     async def test_owned_client_is_closed(self) -> None:
         """A client created here is closed by aclose, and the CollectClient refuses more work."""
         client = CollectClient("alice", PASSWORD)
