@@ -13,12 +13,12 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import (
-    AsyncGenerator,
     AsyncIterable,
     AsyncIterator,
     Awaitable,
     Callable,
     Iterable,
+    Iterator,
 )
 from typing import Any
 
@@ -31,6 +31,7 @@ from ._models import CollectOutcome, CollectRequest, CollectResult
 __all__ = ["BatchState", "run_batch"]
 
 _END = object()
+_WAIT = object()
 
 
 @attrs.define
@@ -56,13 +57,50 @@ class BatchState:
         return error
 
 
-async def _orders(source: Iterable[Any] | AsyncIterable[Any]) -> AsyncGenerator[Any, None]:
-    if isinstance(source, AsyncIterable):
-        async for item in source:
-            yield item
-    else:
-        for item in source:
-            yield item
+class _OrderReader:
+    """Reads the order numbers one at a time, without ever blocking the pool on a slow source.
+
+    A plain iterable is read at once.  An async iterable is read by one pending ``anext`` task,
+    so the pool keeps yielding finished outcomes while the source takes its time (and a source
+    that waits for those outcomes cannot deadlock the batch).
+    """
+
+    def __init__(self, source: Iterable[Any] | AsyncIterable[Any], wakeup: asyncio.Event) -> None:
+        self._sync: Iterator[Any] | None = None
+        self._async: AsyncIterator[Any] | None = None
+        if isinstance(source, AsyncIterable):
+            self._async = aiter(source)
+        else:
+            self._sync = iter(source)
+        self._wakeup = wakeup
+        self._pending: asyncio.Future[Any] | None = None
+
+    def take(self) -> Any:
+        """The next order number, ``_END`` at the end, or ``_WAIT`` while the source is busy."""
+        if self._sync is not None:
+            return next(self._sync, _END)
+        assert self._async is not None  # noqa: S101 -- one of the two is set
+        if self._pending is None:
+            self._pending = asyncio.ensure_future(anext(self._async, _END))
+            self._pending.add_done_callback(lambda _: self._wakeup.set())
+        if not self._pending.done():
+            return _WAIT
+        pending, self._pending = self._pending, None
+        return pending.result()
+
+    @property
+    def ready(self) -> bool:
+        """Whether the async source has produced since ``take`` last said ``_WAIT``."""
+        return self._pending is not None and self._pending.done()
+
+    async def aclose(self) -> None:
+        """Stop a pending read and close the source, when it can be closed."""
+        if self._pending is not None and not self._pending.done():
+            self._pending.cancel()
+            await asyncio.gather(self._pending, return_exceptions=True)
+        close = getattr(self._async, "aclose", None)
+        if close is not None:
+            await close()
 
 
 async def _settle(
@@ -94,7 +132,7 @@ async def _stop_active(
     return outcomes
 
 
-async def run_batch(  # noqa: PLR0912 -- one loop: top up, wait, yield, stop
+async def run_batch(  # noqa: PLR0912, PLR0915 -- one loop: top up, wait, yield, stop
     order_numbers: Iterable[Any] | AsyncIterable[Any],
     make_request: Callable[[Any], CollectRequest],
     work: Callable[[CollectRequest], Awaitable[CollectResult]],
@@ -124,9 +162,9 @@ async def run_batch(  # noqa: PLR0912 -- one loop: top up, wait, yield, stop
         InvalidRequestError: An order number is not a positive integer.
         CollectError: The client was closed while the batch ran.
     """
-    source = _orders(order_numbers)
     finished: deque[asyncio.Task[CollectOutcome]] = deque()
     wakeup = asyncio.Event()
+    source = _OrderReader(order_numbers, wakeup)
     active: dict[asyncio.Task[CollectOutcome], int] = {}
     exhausted = False
 
@@ -139,7 +177,13 @@ async def run_batch(  # noqa: PLR0912 -- one loop: top up, wait, yield, stop
         while True:
             # Top up the pool; reading the source is what keeps memory bounded.
             while not exhausted and len(active) < max_active:
-                number = await anext(source, _END)
+                number = source.take()
+                if number is _WAIT:
+                    if active or finished:
+                        break  # yield what is done meanwhile; the read wakes the loop
+                    await wakeup.wait()
+                    wakeup.clear()
+                    continue
                 if number is _END:
                     exhausted = True
                     break
@@ -156,9 +200,11 @@ async def run_batch(  # noqa: PLR0912 -- one loop: top up, wait, yield, stop
                 task.add_done_callback(on_done)
             if not active and not finished:
                 return
-            while not finished:
+            while not finished and not (source.ready and len(active) < max_active):
                 wakeup.clear()
                 await wakeup.wait()
+            if not finished:
+                continue  # the source produced and there is room: top up first
             task = finished.popleft()
             if task not in active:  # already accounted for by _stop_active
                 continue

@@ -945,6 +945,25 @@ class TestCollectMany:
             outcomes = [o async for o in client.collect_many(source(), wait=False)]
         assert sorted(o.order_number for o in outcomes) == [1, 7, 9]
 
+    async def test_slow_async_source_does_not_hold_back_outcomes(
+        self, fake_time: ManualClock
+    ) -> None:
+        """A source that yields the next order only after seeing an outcome: no deadlock."""
+        seen = asyncio.Event()
+
+        async def source() -> AsyncIterator[int]:
+            yield 1
+            await seen.wait()  # e.g. a producer fed back by the consumer
+            yield 2
+
+        got: list[int] = []
+        async with orders_client(Orders(), fake_time) as client:
+            async with asyncio.timeout(5):
+                async for outcome in client.collect_many(source(), wait=False):
+                    got.append(outcome.order_number)
+                    seen.set()
+        assert got == [1, 2]
+
     async def test_bad_order_number_raises(self, fake_time: ManualClock) -> None:
         """An order number that is not a positive integer is an InvalidRequestError."""
         async with orders_client(Orders(), fake_time) as client:
