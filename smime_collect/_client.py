@@ -256,8 +256,16 @@ class CollectClient:
             request.form_fields(self._login_name, self._login_password)
         ).encode("ascii")
         retry = 0
+        last: Failure | None = None
         while True:
-            outcome = await self._attempt(request, body, retry + 1, deadline, batch)
+            try:
+                outcome = await self._attempt(request, body, retry + 1, deadline, batch)
+            except _DeadlineReachedError as reached:
+                if reached.last_error is None and last is not None:
+                    # Out of time while held back by a 429/-42: that is why; keep it as the cause.
+                    raise _DeadlineReachedError(last.error) from None
+                raise
+            last = outcome if isinstance(outcome, Failure) else None
             if isinstance(outcome, CollectResult):
                 return outcome
             delay = _polling.retry_delay(

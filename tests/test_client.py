@@ -862,13 +862,15 @@ class TestWaitForCertificate:
     async def test_rate_limit_wait_never_passes_the_deadline(
         self, router: respx.Router, fake_time: ManualClock
     ) -> None:
-        """A 429 asking for 100 s inside a 10 s wait ends at the deadline, not after it."""
+        """A 429 asking for 100 s inside a 10 s wait ends at the deadline, the 429 as its cause."""
         route = router.post(DEFAULT_URL).respond(429, headers={"Retry-After": "100"})
         async with make_client(router, fake_time) as client:
-            with pytest.raises(PollTimeoutError):
+            with pytest.raises(PollTimeoutError) as caught:
                 await client.wait_for_certificate(5, timeout=10)
         assert route.call_count == 1
         assert fake_time.now == pytest.approx(1010)
+        assert isinstance(caught.value.__cause__, TransportError)
+        assert caught.value.__cause__.status_code == 429
 
     async def test_non_transient_error_raised_at_once(self, fake_time: ManualClock) -> None:
         """A rejected order stops the polling with its SectigoError."""
