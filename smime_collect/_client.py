@@ -81,7 +81,8 @@ class CollectClient:
         base_url: The endpoint's URL; ``https://`` unless ``allow_insecure_http``.
         http_client: An ``httpx.AsyncClient`` to send with; used as is and never closed here.
         transport: An httpx transport for a client this object owns (tests, the simulator).
-        timeout: Seconds for every phase of a request, or an ``httpx.Timeout``.
+        timeout: Seconds for every phase of a request, or an ``httpx.Timeout``; it applies
+            through a given ``http_client`` too (httpx's own default of 5 s is too short).
         max_retries: Retries of a transient failure before its error is raised.
         max_concurrency: Requests in flight at once, across everything this client does.
         allow_insecure_http: Accept an ``http://`` base URL (the endpoint itself refuses it).
