@@ -299,9 +299,6 @@ class CollectOutcome:
         """
         if self.error is not None:
             raise self.error
-        assert self.result is not None  # noqa: S101 -- invariant of the constructors
+        if self.result is None:
+            raise CollectError(f"order {self.order_number} has neither a result nor an error")
         return self.result
-
-    def __attrs_post_init__(self) -> None:
-        if (self.result is None) == (self.error is None):
-            raise InvalidRequestError("a CollectOutcome has exactly one of result and error")

@@ -8,6 +8,7 @@ import attrs
 import pytest
 
 from smime_collect import (
+    CollectError,
     CollectOutcome,
     CollectRequest,
     CollectResult,
@@ -301,16 +302,16 @@ class TestCollectOutcome:
             outcome.unwrap()
         assert info.value is error
 
-    @pytest.mark.parametrize("both", [True, False])
-    def test_exactly_one(self, both: bool) -> None:
-        """An outcome with both or neither of result and error cannot be built."""
-        kwargs = (
-            {"result": CollectResult(1, Status.AVAILABLE), "error": SectigoError(-14)}
-            if both
-            else {}
-        )
-        with pytest.raises(InvalidRequestError):
-            CollectOutcome(1, **kwargs)  # type: ignore[arg-type]
+    def test_ok_is_exactly_no_error(self) -> None:
+        """Ok follows error alone; unwrap refuses an outcome with nothing to give."""
+        empty = CollectOutcome(1)
+        assert empty.ok
+        with pytest.raises(CollectError, match="neither a result nor an error"):
+            empty.unwrap()
+        both = CollectOutcome(1, CollectResult(1, Status.AVAILABLE), SectigoError(-14))
+        assert not both.ok
+        with pytest.raises(SectigoError):
+            both.unwrap()
 
     def test_result_repr_is_short(self) -> None:
         """The payload shows as a byte count in repr, not as data."""
