@@ -33,7 +33,8 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 
 from cryptography import x509
 
-from smime_collect import _facts, load_certificates
+from smime_collect import load_certificates
+from smime_collect._certs import _facts
 from smime_collect.testing._formats import to_pem_blocks
 from smime_collect.testing._pki import TestCA
 

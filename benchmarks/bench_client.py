@@ -151,7 +151,8 @@ async def bare_aiohttp(url: str, orders: int, concurrency: int) -> None:
 
 
 def _client(url: str, concurrency: int, *, core_only: bool) -> Any:
-    from smime_collect import CollectClient, _transports
+    from smime_collect import CollectClient
+    from smime_collect._client import _transports
 
     transport = _transports._ShardedTransport(verify=True, size=concurrency) if core_only else None
     return CollectClient(

@@ -27,13 +27,10 @@ No exception message ever contains the login password: messages are built from c
 server messages about *other* fields, order numbers and HTTP statuses only.
 """
 
-from __future__ import annotations
-
 import re
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
-if TYPE_CHECKING:
-    from ._models import Status
+from ._enums import Status
 
 __all__ = [
     "AuthenticationError",
@@ -146,7 +143,7 @@ class SectigoError(CollectError):
     """
 
     code_value: ClassVar[int | None] = None
-    _by_code: ClassVar[dict[int, type[SectigoError]]] = {}
+    _by_code: ClassVar[dict[int, type["SectigoError"]]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -174,7 +171,7 @@ class SectigoError(CollectError):
     @classmethod
     def from_code(
         cls, code: int, message: str = "", order_number: int | None = None
-    ) -> SectigoError:
+    ) -> "SectigoError":
         """Build the subclass that stands for ``code`` (a plain SectigoError when unknown).
 
         Args:

@@ -1,18 +1,18 @@
-"""The values smime_collect passes around: wire enums and frozen attrs classes. No I/O."""
+"""The values smime_collect passes around: frozen attrs classes (and the wire enums, re-exported).
 
-from __future__ import annotations
+No I/O.
+"""
 
 import enum
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 import attrs
 
 from . import _rules
+from ._certs import CertificateChain
+from ._enums import QueryType, ResponseEncoding, ResponseType, Status
 from ._exceptions import CollectError, InvalidRequestError, ResponseFormatError
-
-if TYPE_CHECKING:
-    from ._certs import CertificateChain
 
 __all__ = [
     "CollectOutcome",
@@ -24,47 +24,6 @@ __all__ = [
     "Status",
     "ValidityPeriod",
 ]
-
-
-class QueryType(enum.IntEnum):
-    """What to ask for (``queryType``)."""
-
-    STATUS = 0
-    """The status only."""
-    CERTIFICATE_AND_CHAIN = 1
-    """The status, the certificate and its intermediates/roots."""
-    CERTIFICATE = 2
-    """The status and the end-entity certificate only."""
-    CA_BUNDLE = 3
-    """The status and the intermediates/roots only."""
-
-
-class ResponseType(enum.IntEnum):
-    """The container of the certificate data (``responseType``)."""
-
-    NETSCAPE_SEQUENCE = 1
-    PKCS7 = 2
-    INDIVIDUAL = 3
-    """Individually encoded: concatenated PEM certificates."""
-    CMMF = 4
-
-
-class ResponseEncoding(enum.IntEnum):
-    """How the certificate data is encoded (``responseEncoding``)."""
-
-    BASE64 = 0
-    BINARY = 1
-
-
-class Status(enum.IntEnum):
-    """The non-negative status on line 1 of a response."""
-
-    PROCESSING = 0
-    """Being processed by Sectigo."""
-    AVAILABLE = 1
-    """Certificates available (status-only queries say this)."""
-    ATTACHED = 2
-    """Certificates attached to this response."""
 
 
 _E = TypeVar("_E", bound=enum.IntEnum)
@@ -230,7 +189,7 @@ class ValidityPeriod:
     not_after: datetime
 
     @classmethod
-    def from_line(cls, line: str) -> ValidityPeriod:
+    def from_line(cls, line: str) -> "ValidityPeriod":
         """Parse ``DD/MM/YYYY DD/MM/YYYY`` (day first, as the endpoint prints it).
 
         Raises:

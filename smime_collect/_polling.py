@@ -10,8 +10,6 @@ and -42 (call limit reached).  Nothing else is retried: CollectSMIME only reads,
 POST is safe, but repeating a failed login locks accounts (the -16 message says so).
 """
 
-from __future__ import annotations
-
 import math
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime

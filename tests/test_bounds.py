@@ -37,13 +37,13 @@ from smime_collect import (
     CollectRequest,
     ResponseFormatError,
     UnknownServerError,
-    _certs,
-    _client,
-    _der,
     _protocol,
     load_certificates,
     parse_response,
 )
+from smime_collect._certs import _der
+from smime_collect._certs import _load as _certs
+from smime_collect._client import _client
 from smime_collect.testing import Chaos, Fault, Simulator, serve
 from smime_collect.testing._formats import der_tlv, to_pem, to_pem_blocks, to_zip
 from smime_collect.testing._pki import TestCA

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, pkcs7
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from smime_collect import CertificateChain, load_certificates
-from smime_collect._facts import clear_ca_cache
+from smime_collect._certs._facts import clear_ca_cache
 from smime_collect.testing._formats import (
     to_base64,
     to_cmmf_der,

@@ -15,7 +15,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.utils import CryptographyDeprecationWarning
 
-import smime_collect._certs
+import smime_collect._certs._load
 from smime_collect import CertificateChain, CertificateFormatError, load_certificates
 from smime_collect.testing._formats import (
     der_tlv,
@@ -210,7 +210,7 @@ class TestLoadErrors:
         self, issued: IssuedChain, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         """The certificate cap applies across containers."""
-        monkeypatch.setattr(smime_collect._certs, "MAX_CERTIFICATES", 2)
+        monkeypatch.setattr(smime_collect._certs._load, "MAX_CERTIFICATES", 2)
         with pytest.raises(CertificateFormatError, match="more than 2 certificates"):
             load_certificates(to_pem_blocks(issued.certificates()))
         with pytest.raises(CertificateFormatError, match="more than 2 certificates"):
@@ -218,7 +218,7 @@ class TestLoadErrors:
 
     def test_input_size_cap(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """Oversized input is refused before any parsing."""
-        monkeypatch.setattr(smime_collect._certs, "MAX_INPUT_BYTES", 10)
+        monkeypatch.setattr(smime_collect._certs._load, "MAX_INPUT_BYTES", 10)
         with pytest.raises(CertificateFormatError, match="more than the 10 accepted"):
             load_certificates(b"x" * 11)
 

@@ -23,7 +23,7 @@ from smime_collect import (
     InvalidRequestError,
     load_certificates,
 )
-from smime_collect._facts import signature_check
+from smime_collect._certs._facts import signature_check
 from smime_collect.testing._formats import to_pem_blocks, to_pkcs7_der
 from smime_collect.testing._pki import IssuedChain, PrivateKey, TestCA
 

@@ -18,9 +18,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
-import smime_collect._chain
-from smime_collect._chain import CertificateChain, classify
-from smime_collect._facts import Facts, clear_ca_cache
+import smime_collect._certs._chain
+from smime_collect._certs._chain import CertificateChain, classify
+from smime_collect._certs._facts import Facts, clear_ca_cache
 from smime_collect.testing._pki import IssuedChain, TestCA
 
 _NOW = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
@@ -57,7 +57,7 @@ def _both_ways(
     clear_ca_cache()
     fast = classify(pairs)
     with monkeypatch.context() as patch:
-        patch.setattr(smime_collect._chain, "_simple_chain", lambda *_: None)
+        patch.setattr(smime_collect._certs._chain, "_simple_chain", lambda *_: None)
         clear_ca_cache()
         slow = classify(pairs)
     return fast, slow
@@ -115,6 +115,6 @@ class TestShortcutAgreesWithTheGraph:
 def _shortcut(certificates: Sequence[x509.Certificate]) -> CertificateChain | None:
     """What the shortcut answers for this set (roots told apart as classify does)."""
     facts = [Facts.read(c, c.public_bytes(Encoding.DER)) for c in certificates]
-    roots = [f for f in facts if smime_collect._chain._self_signed(f)]
+    roots = [f for f in facts if smime_collect._certs._chain._self_signed(f)]
     others = [f for f in facts if f not in roots]
-    return smime_collect._chain._simple_chain(others, roots)
+    return smime_collect._certs._chain._simple_chain(others, roots)

@@ -25,13 +25,13 @@ from smime_collect import (
     CollectResult,
     Status,
     ValidityPeriod,
-    _cli,
-    _cli_report,
-    _demo,
     load_certificates,
 )
-from smime_collect._demo import Expect, demo_scenario
-from smime_collect._order_files import atomic_write, payload_format, write_order_files
+from smime_collect._cli import _demo
+from smime_collect._cli import _main as _cli
+from smime_collect._cli import _report as _cli_report
+from smime_collect._cli._demo import Expect, demo_scenario
+from smime_collect._cli._order_files import atomic_write, payload_format, write_order_files
 from smime_collect.testing import Fault, OrderState, Simulator, TestCA, serve
 from smime_collect.testing._formats import (
     to_base64,

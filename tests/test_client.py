@@ -33,8 +33,8 @@ from smime_collect import (
     Status,
     TransportError,
     UnknownServerError,
-    _transports,
 )
+from smime_collect._client import _transports
 from smime_collect.testing import ManualClock
 from smime_collect.testing._formats import to_pem_blocks
 from smime_collect.testing._pki import TestCA

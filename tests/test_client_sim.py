@@ -21,8 +21,8 @@ from smime_collect import (
     ResponseFormatError,
     Status,
     TransportError,
-    _transports,
 )
+from smime_collect._client import _transports
 from smime_collect.testing import Chaos, Fault, OrderState, Simulator, serve
 
 PASSWORD = "sim-pa55&word"

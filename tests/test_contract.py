@@ -40,7 +40,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 import smime_collect as sc
-from smime_collect import _cli
+from smime_collect._cli import _main as _cli
 from smime_collect.testing import (
     Chaos,
     Fault,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from smime_collect._der import (
+from smime_collect._certs._der import (
     DEFAULT_MAX_DEPTH,
     DERError,
     read_element,

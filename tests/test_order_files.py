@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtensionOID, NameOID
 
 from smime_collect import CollectResult, Status, load_certificates
-from smime_collect._order_files import certificate_facts, read_meta, write_order_files
+from smime_collect._cli._order_files import certificate_facts, read_meta, write_order_files
 from smime_collect.testing import TestCA
 from smime_collect.testing._formats import to_pem_blocks
 

@@ -16,10 +16,10 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import smime_collect._certs
+import smime_collect._certs._load
 from smime_collect import CertificateChain, CertificateFormatError, load_certificates
-from smime_collect._facts import clear_ca_cache
-from smime_collect._pem import standard_certificate_bodies
+from smime_collect._certs._facts import clear_ca_cache
+from smime_collect._certs._pem import standard_certificate_bodies
 from smime_collect.testing._formats import (
     to_netscape_sequence_der,
     to_pem,
@@ -42,7 +42,7 @@ def _der(certificate: x509.Certificate) -> bytes:
 
 
 def _scanner_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(smime_collect._certs, "standard_certificate_bodies", lambda *_: None)
+    monkeypatch.setattr(smime_collect._certs._load, "standard_certificate_bodies", lambda *_: None)
 
 
 def _both_ways(data: bytes, monkeypatch: pytest.MonkeyPatch) -> tuple[object, object]:
@@ -172,7 +172,7 @@ class TestBrokenBlocksKeepTheirMessages:
 
     def test_count_is_not_left_behind(self, issued: IssuedChain) -> None:
         """A declined text counts nothing: the scanner's cap sees only its own certificates."""
-        loader = smime_collect._certs._Loader(max_zip_size=1, max_zip_entries=1)
+        loader = smime_collect._certs._load._Loader(max_zip_size=1, max_zip_entries=1)
         good = to_pem(_der(issued.end_entity))
         bodies = standard_certificate_bodies(good + good.replace(b"MII", b"!II"), 16)
         assert bodies is not None

@@ -37,8 +37,8 @@ from smime_collect import (
     ResponseFormatError,
     Status,
     TransportError,
-    _cli,
 )
+from smime_collect._cli import _main as _cli
 from smime_collect.testing import Chaos, Fault, ManualClock, OrderState, Simulator, serve
 from smime_collect.testing._asgi import Receive, Scope, Send
 

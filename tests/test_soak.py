@@ -33,8 +33,8 @@ from smime_collect import (
     CollectClient,
     CollectOutcome,
     Status,
-    _transports,
 )
+from smime_collect._client import _transports
 from smime_collect.testing import Chaos, Fault, ManualClock, OrderState, Simulator, serve
 
 pytestmark = [pytest.mark.soak, pytest.mark.network]

@@ -44,3 +44,10 @@ __all__ = [
     "TestCA",
     "serve",
 ]
+
+# As in smime_collect itself: public classes say where users import them from.
+for _name in __all__:
+    _obj = globals()[_name]
+    if isinstance(_obj, type) or callable(_obj):
+        _obj.__module__ = __name__
+del _name, _obj

@@ -5,8 +5,6 @@ the same seed and the same request order fails the same way. Scripted faults
 (:meth:`Simulator.inject`) are exact: "the next 2 requests for order 5 get HTTP 503".
 """
 
-from __future__ import annotations
-
 import enum
 import random
 from collections import Counter
@@ -90,13 +88,13 @@ def format_retry_after(value: str | float | datetime | None) -> str | None:
     return str(int(value))
 
 
-def _rate(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
+def _rate(instance: object, attribute: "attrs.Attribute[float]", value: float) -> None:
     del instance
     if not 0.0 <= value <= 1.0:
         raise ValueError(f"{attribute.name} must be a probability in [0, 1], not {value!r}")
 
 
-def _non_negative(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
+def _non_negative(instance: object, attribute: "attrs.Attribute[float]", value: float) -> None:
     del instance
     if value < 0:
         raise ValueError(f"{attribute.name} must be >= 0, not {value!r}")

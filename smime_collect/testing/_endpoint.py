@@ -5,8 +5,6 @@ validates against, so client and simulator cannot drift apart. The simulator own
 (accounts, orders, polls) and calls in here to check a request and to render an answer.
 """
 
-from __future__ import annotations
-
 import functools
 from collections.abc import Iterable
 from typing import Final, TypeVar
@@ -15,7 +13,7 @@ import attrs
 from cryptography import x509
 
 from smime_collect import _rules
-from smime_collect._models import QueryType, ResponseEncoding, ResponseType
+from smime_collect._enums import QueryType, ResponseEncoding, ResponseType
 
 from ._formats import (
     to_base64,

@@ -22,8 +22,6 @@ Example::
     issued.certificates()   # (end entity, intermediate, root)
 """
 
-from __future__ import annotations
-
 import datetime as _dt
 import functools
 from typing import Literal
@@ -261,7 +259,7 @@ class TestCA:
         intermediates: int = 1,
         root_hash: Literal["sha256", "sha1"] = "sha256",
         root_v1: bool = False,
-    ) -> TestCA:
+    ) -> "TestCA":
         """A test CA, created once per distinct set of arguments.
 
         Args:
@@ -303,7 +301,7 @@ class TestCA:
         common_name: str | None = None,
         not_before: _dt.datetime | None = None,
         days: int = 365,
-    ) -> IssuedChain:
+    ) -> "IssuedChain":
         """Issue (or fetch from the cache) an S/MIME end-entity certificate.
 
         Args:
@@ -325,7 +323,7 @@ class TestCA:
         )
         return _issue_smime(self, email, common_name or email, start, days)
 
-    def cross_certificate(self, issuer: TestCA) -> x509.Certificate:
+    def cross_certificate(self, issuer: "TestCA") -> x509.Certificate:
         """This CA's root subject and key, issued by another CA's root (a cross-certificate).
 
         Args:

@@ -1,17 +1,14 @@
 """The simulator's world: accounts, orders and their states, the server's quirks, a manual clock."""
 
-from __future__ import annotations
-
 import asyncio
 import enum
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import attrs
 
-from smime_collect._models import ResponseType
+from smime_collect._enums import ResponseType
 
-if TYPE_CHECKING:
-    from ._pki import IssuedChain
+from ._pki import IssuedChain
 
 __all__ = ["Account", "ManualClock", "Order", "OrderState", "Quirks"]
 

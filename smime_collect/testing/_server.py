@@ -12,8 +12,6 @@ Dropped connections are real: the app reaches the socket's transport through the
 close without (or in the middle of) a response.
 """
 
-from __future__ import annotations
-
 import asyncio
 import contextlib
 import datetime as dt
@@ -23,7 +21,7 @@ import ssl
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 from cryptography import x509
@@ -33,10 +31,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from ._asgi import CONNECTION_EXTENSION, ASGIApp, Receive, Scope, Send
 from ._pki import certificate_builder, key_usage
-from ._simulator import ENDPOINT_PATH
-
-if TYPE_CHECKING:
-    from ._simulator import Simulator
+from ._simulator import ENDPOINT_PATH, Simulator
 
 __all__ = ["RunningServer", "serve"]
 

@@ -15,16 +15,15 @@ Only the body counts: credentials in the URL's query string are ignored (a clien
 there gets -3), and a body that is not ``application/x-www-form-urlencoded`` has no fields.
 """
 
-from __future__ import annotations
-
 import asyncio
 import http
 import random
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 import attrs
+import httpx
 
 from . import _endpoint
 from ._asgi import ASGIApp, Receive, Scope, Send, abort, form_fields, lifespan, read_body, stall
@@ -32,9 +31,7 @@ from ._chaos import Chaos, Fault, ScriptedFault, Stats, format_retry_after
 from ._endpoint import Query, Reply
 from ._pki import IssuedChain, TestCA
 from ._scenario import Account, Order, OrderState, Quirks
-
-if TYPE_CHECKING:
-    import httpx
+from ._transport import SimulatorTransport
 
 __all__ = ["ENDPOINT_PATH", "Simulator"]
 
@@ -51,7 +48,7 @@ _STATE_CODE: Final = {
 }
 
 
-def _foreign_order_code(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+def _foreign_order_code(instance: object, attribute: "attrs.Attribute[int]", value: int) -> None:
     del instance
     if value not in (-4, -91):
         raise ValueError(f"{attribute.name} must be -4 or -91, not {value!r}")
@@ -276,8 +273,6 @@ class Simulator:
         Returns:
             The transport; dropped connections raise ``httpx.RemoteProtocolError``.
         """
-        from ._transport import SimulatorTransport  # noqa: PLC0415 -- keeps httpx out of import
-
         return SimulatorTransport(self.app)
 
     def http_client(self, **kwargs: Any) -> httpx.AsyncClient:

@@ -6,8 +6,6 @@ raises for a real socket: ``RemoteProtocolError("Server disconnected without sen
 response.")`` before the response, or the same class while the body is being read after it.
 """
 
-from __future__ import annotations
-
 from collections.abc import AsyncIterator
 from typing import Any, Final
 

@@ -16,7 +16,7 @@ import binascii
 import re
 from typing import NamedTuple
 
-from ._exceptions import CertificateFormatError
+from .._exceptions import CertificateFormatError
 
 __all__ = [
     "WHITESPACE",

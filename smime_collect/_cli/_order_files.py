@@ -33,11 +33,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from ._facts import email_addresses, rfc4514
-from ._protocol import looks_like_asn1_sequence
+from .._certs import email_addresses, rfc4514
+from .._protocol import looks_like_asn1_sequence
 
 if TYPE_CHECKING:
-    from ._models import CollectResult
+    from .._models import CollectResult
 
 __all__ = [
     "META_FILE",

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import httpx
 
-from . import _rules
-from ._exceptions import InvalidRequestError
+from .. import _rules
+from .._exceptions import InvalidRequestError
 
 __all__ = [
     "check_count",

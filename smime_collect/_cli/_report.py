@@ -17,14 +17,14 @@ from typing import IO, TYPE_CHECKING, Any, Protocol
 
 import attrs
 
-from . import _rules
-from ._exceptions import CollectError, SectigoError, TransportError
+from .. import _rules
+from .._exceptions import CollectError, SectigoError, TransportError
 from ._order_files import certificate_facts
 
 if TYPE_CHECKING:
     from cryptography import x509
 
-    from ._certs import CertificateChain
+    from .._certs import CertificateChain
 
 __all__ = [
     "OrderReport",

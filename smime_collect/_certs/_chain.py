@@ -32,8 +32,6 @@ preferring one that links to the rest of the set.
 This module does no I/O.
 """
 
-from __future__ import annotations
-
 import itertools
 import operator
 from collections import deque
@@ -44,7 +42,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
 
-from ._exceptions import ChainError, InvalidRequestError
+from .._exceptions import ChainError, InvalidRequestError
 from ._facts import (
     Facts,
     common_name,
@@ -150,7 +148,7 @@ def _self_signed(fact: Facts) -> bool:
     return signature_check(fact.certificate, fact.certificate) is not False
 
 
-def classify(certificates: Iterable[tuple[x509.Certificate, bytes]]) -> CertificateChain:
+def classify(certificates: Iterable[tuple[x509.Certificate, bytes]]) -> "CertificateChain":
     """Sort certificates into a chain by content (see the module docstring for the rules).
 
     Args:
@@ -198,7 +196,7 @@ def classify(certificates: Iterable[tuple[x509.Certificate, bytes]]) -> Certific
     )
 
 
-def _simple_chain(others: list[Facts], roots: list[Facts]) -> CertificateChain | None:
+def _simple_chain(others: list[Facts], roots: list[Facts]) -> "CertificateChain | None":
     """The chain without building the issuer graph, when the rules leave nothing to sort.
 
     At most one root, one CA and one non-CA that issued nothing here (no other certificate names
@@ -271,7 +269,7 @@ class CertificateChain:
     roots: tuple[x509.Certificate, ...] = attrs.field(default=(), converter=_certificate_tuple)
 
     @classmethod
-    def from_certificates(cls, certificates: Iterable[x509.Certificate]) -> CertificateChain:
+    def from_certificates(cls, certificates: Iterable[x509.Certificate]) -> "CertificateChain":
         """Classify certificates already loaded, in any order.
 
         Args:

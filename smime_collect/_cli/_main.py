@@ -28,10 +28,13 @@ from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
-from . import __version__
-from ._certs import CertificateChain, load_certificates
-from ._cli_input import UsageError, credentials, order_number, order_numbers
-from ._cli_report import (
+from .. import __version__
+from .._certs import CertificateChain, load_certificates
+from .._client import DEFAULT_URL, CollectClient
+from .._exceptions import AuthenticationError, ChainError, CollectError, HttpsRequiredError
+from .._models import QueryType, ResponseType
+from ._input import UsageError, credentials, order_number, order_numbers
+from ._report import (
     OrderReport,
     PlainProgress,
     Progress,
@@ -43,10 +46,7 @@ from ._cli_report import (
     make_progress,
     print_chain,
 )
-from ._client import DEFAULT_URL, CollectClient
-from ._collect_to_disk import BatchSettings, collect_into
-from ._exceptions import AuthenticationError, ChainError, CollectError, HttpsRequiredError
-from ._models import QueryType, ResponseType
+from ._to_disk import BatchSettings, collect_into
 
 if TYPE_CHECKING:
     import httpx

@@ -10,8 +10,6 @@ Only this module and those helpers of it import httpx: ``_transports`` (the tran
 on when it owns its httpx client, with ``_aiohttp``), ``_options``, ``_exchange`` and ``_failures``.
 """
 
-from __future__ import annotations
-
 import asyncio
 import logging
 import math
@@ -26,12 +24,9 @@ from typing import Any, Final, Self
 import attrs
 import httpx
 
-from . import _polling
-from ._batch import BatchState, run_batch
-from ._exceptions import CollectError, InvalidRequestError, PollTimeoutError, SectigoError
-from ._exchange import Exchange
-from ._failures import Failure, log_reason, network_failure, sectigo_failure
-from ._models import (
+from .. import _polling
+from .._exceptions import CollectError, InvalidRequestError, PollTimeoutError, SectigoError
+from .._models import (
     CollectOutcome,
     CollectRequest,
     CollectResult,
@@ -41,7 +36,9 @@ from ._models import (
     Status,
     check_credentials,
 )
-from ._options import (
+from .._protocol import parse_response
+from ._batch import BatchState, run_batch
+from ._config import (
     check_count,
     check_polling,
     check_timeout,
@@ -50,7 +47,8 @@ from ._options import (
     request_interval,
     ssl_context_for,
 )
-from ._protocol import parse_response
+from ._exchange import Exchange
+from ._failures import Failure, log_reason, network_failure, sectigo_failure
 from ._transports import default_transport
 
 __all__ = ["DEFAULT_URL", "CollectClient"]

@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from ._cli_report import OrderReport, Tally
-from ._exceptions import PollTimeoutError
-from ._models import CollectOutcome, QueryType, ResponseType
+from .._exceptions import PollTimeoutError
+from .._models import CollectOutcome, QueryType, ResponseType
 from ._order_files import order_directory, read_meta, write_order_files
+from ._report import OrderReport, Tally
 
 if TYPE_CHECKING:
-    from ._client import CollectClient
+    from .._client import CollectClient
 
 __all__ = ["BatchSettings", "collect_into"]
 

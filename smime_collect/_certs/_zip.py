@@ -15,7 +15,7 @@ import zlib
 from collections.abc import Callable
 from typing import TypeVar
 
-from ._exceptions import CertificateFormatError
+from .._exceptions import CertificateFormatError
 
 __all__ = ["ZIP_MAGIC", "load_zip_members"]
 

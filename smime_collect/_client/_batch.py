@@ -24,9 +24,9 @@ from typing import Any
 
 import attrs
 
-from . import _polling
-from ._exceptions import CollectError, SectigoError
-from ._models import CollectOutcome, CollectRequest, CollectResult
+from .. import _polling
+from .._exceptions import CollectError, SectigoError
+from .._models import CollectOutcome, CollectRequest, CollectResult
 
 __all__ = ["BatchState", "run_batch"]
 

@@ -36,9 +36,9 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.serialization import Encoding, pkcs7
 from cryptography.utils import CryptographyDeprecationWarning
 
+from .._exceptions import CertificateFormatError
 from ._chain import CertificateChain, classify
 from ._der import DERError, Element, read_element, read_header
-from ._exceptions import CertificateFormatError
 from ._facts import known_ca_base64, known_ca_certificate, remember_ca_base64
 from ._pem import (
     WHITESPACE,

@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 import attrs
 import httpx
 
-from . import _polling
-from ._exceptions import CollectError, SectigoError, TransportError
+from .. import _polling
+from .._exceptions import CollectError, SectigoError, TransportError
 
 __all__ = ["Failure", "log_reason", "network_failure", "sectigo_failure", "status_failure"]
 

@@ -16,11 +16,11 @@ from typing import Final
 
 import attrs
 
-from ._cli_report import OrderReport, make_progress
-from ._client import CollectClient
-from ._collect_to_disk import BatchSettings, collect_into
-from ._exceptions import AwaitingPaymentError, CertificateRejectedError
+from .._client import CollectClient
+from .._exceptions import AwaitingPaymentError, CertificateRejectedError
 from ._order_files import META_FILE
+from ._report import OrderReport, make_progress
+from ._to_disk import BatchSettings, collect_into
 
 __all__ = ["DemoOrder", "Expect", "demo_scenario", "run_demo"]
 
@@ -116,7 +116,7 @@ async def run_demo(count: int, out: Path) -> int:
     Returns:
         0 when every order ended as the scenario predicts, else 1.
     """
-    from .testing import Chaos, OrderState, Simulator  # noqa: PLC0415 -- only the demo needs it
+    from ..testing import Chaos, OrderState, Simulator  # noqa: PLC0415 -- only the demo needs it
 
     scenario = demo_scenario(count)
     # A few milliseconds per answer, as a network would take, so the requests overlap.

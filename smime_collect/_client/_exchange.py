@@ -11,7 +11,7 @@ from typing import Final
 import attrs
 import httpx
 
-from ._exceptions import InvalidRequestError, ResponseFormatError
+from .._exceptions import InvalidRequestError, ResponseFormatError
 from ._failures import Failure, status_failure
 
 __all__ = ["Exchange"]
