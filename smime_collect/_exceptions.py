@@ -30,6 +30,7 @@ server messages about *other* fields, order numbers and HTTP statuses only.
 import re
 from typing import Any, ClassVar
 
+from . import _rules
 from ._enums import Status
 
 __all__ = [
@@ -110,25 +111,6 @@ class PollTimeoutError(CollectError, TimeoutError):
         return (type(self), (self.order_number, self.last_status, self.timeout))
 
 
-# What each documented code means for the caller: the "what to do" half of str().
-_HINTS: dict[int, str] = {
-    -1: "use an https:// URL: the endpoint refuses plain HTTP",
-    -2: "the request carried a field the endpoint does not know; report this as a bug",
-    -3: "a required field was missing; report this as a bug",
-    -4: "check the value of the named argument (the order number must be one of your account's)",
-    -14: "Sectigo had an internal error; it is retried automatically: try again later",
-    -16: (
-        "check the login name and password, whether the account is locked or the password "
-        "expired, and your source-IP allow-list; do not retry blindly, failed logins lock accounts"
-    ),
-    -17: "the request must be a POST; report this as a bug",
-    -20: "the certificate request was rejected: place a new order",
-    -21: "the certificate was revoked: place a new order",
-    -22: "the order is awaiting payment: pay it in Sectigo's portal, then collect again",
-    -42: "Sectigo's call limit was reached: lower max_concurrency or wait before retrying",
-    -91: "the account lacks the permission named in the message: ask your Sectigo administrator",
-}
-
 # The quoted argument name in -3/-4 messages: "The 'orderNumber' argument is missing!".
 _ARGUMENT = re.compile(r"'([^']*)'")
 
@@ -159,7 +141,7 @@ class SectigoError(CollectError):
     def __str__(self) -> str:
         about = f"order {self.order_number}: " if self.order_number is not None else ""
         said = self.message or "(no message)"
-        hint = _HINTS.get(self.code, "an undocumented Sectigo error; contact Sectigo support")
+        hint = _rules.code_info(self.code).hint
         return f"{about}Sectigo error {self.code}: {said} -- {hint}"
 
     def __repr__(self) -> str:

@@ -100,16 +100,17 @@ class CollectRequest:
     show_validity_period: bool = attrs.field(default=False, converter=_flag)
 
     def __attrs_post_init__(self) -> None:
-        chain_query = self.query_type is QueryType.CERTIFICATE_AND_CHAIN
-        if self.response_type in _rules.CHAIN_ONLY_RESPONSE_TYPES and not chain_query:
+        refused = _rules.combination_error(
+            self.query_type, self.response_type, self.response_encoding
+        )
+        if refused == _rules.FIELD.RESPONSE_TYPE:
+            assert self.response_type is not None  # noqa: S101 -- only a set type is refused
             raise InvalidRequestError(
                 f"response_type {self.response_type.name} needs "
                 f"query_type CERTIFICATE_AND_CHAIN, not {self.query_type.name}: "
                 "use ResponseType.INDIVIDUAL for the other query types"
             )
-        if self.response_encoding is ResponseEncoding.BINARY and not (
-            chain_query and self.response_type in _rules.BINARY_RESPONSE_TYPES
-        ):
+        if refused == _rules.FIELD.RESPONSE_ENCODING:
             raise InvalidRequestError(
                 "response_encoding BINARY needs query_type CERTIFICATE_AND_CHAIN and "
                 "response_type PKCS7 (or None): use BASE64 for other combinations"

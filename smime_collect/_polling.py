@@ -13,16 +13,18 @@ POST is safe, but repeating a failed login locks accounts (the -16 message says 
 import math
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Final
+from typing import Final, TypeGuard
 
 import attrs
 
 from . import _rules
+from ._exceptions import SectigoError
 
 __all__ = [
     "RATE_LIMIT_HTTP_STATUSES",
     "TRANSIENT_HTTP_STATUSES",
     "RetryPolicy",
+    "is_account_level",
     "is_account_level_code",
     "is_rate_limit",
     "is_transient_code",
@@ -39,7 +41,6 @@ TRANSIENT_HTTP_STATUSES: Final = frozenset({429, 500, 502, 503, 504})
 
 # Answers that mean "the whole account is calling too fast", not "this request failed".
 RATE_LIMIT_HTTP_STATUSES: Final = frozenset({429})
-_RATE_LIMIT_CODES: Final = frozenset({-42})
 
 
 def is_transient_status(status_code: int) -> bool:
@@ -61,9 +62,9 @@ def is_transient_code(code: int) -> bool:
         code: A negative CollectSMIME status code.
 
     Returns:
-        True when the code is in ``_rules.TRANSIENT_CODES``.
+        True for the codes ``_rules.CODES`` marks transient.
     """
-    return code in _rules.TRANSIENT_CODES
+    return _rules.code_info(code).transient
 
 
 def is_account_level_code(code: int) -> bool:
@@ -73,9 +74,21 @@ def is_account_level_code(code: int) -> bool:
         code: A negative CollectSMIME status code.
 
     Returns:
-        True for -1, -2, -3, -16 and -17 (``_rules.ACCOUNT_LEVEL_CODES``).
+        True for the codes ``_rules.CODES`` marks account-level (-1, -2, -3, -16, -17).
     """
-    return code in _rules.ACCOUNT_LEVEL_CODES
+    return _rules.code_info(code).account_level
+
+
+def is_account_level(error: BaseException) -> TypeGuard[SectigoError]:
+    """Whether an error stops a whole batch: the account or the request's shape failed.
+
+    Args:
+        error: Any error an order ended with.
+
+    Returns:
+        True for a SectigoError whose code is account-level (-1, -2, -3, -16, -17).
+    """
+    return isinstance(error, SectigoError) and is_account_level_code(error.code)
 
 
 def is_rate_limit(*, status_code: int | None = None, code: int | None = None) -> bool:
@@ -90,7 +103,9 @@ def is_rate_limit(*, status_code: int | None = None, code: int | None = None) ->
     Returns:
         True for HTTP 429 and for -42.
     """
-    return status_code in RATE_LIMIT_HTTP_STATUSES or code in _RATE_LIMIT_CODES
+    return status_code in RATE_LIMIT_HTTP_STATUSES or (
+        code is not None and _rules.code_info(code).rate_limited
+    )
 
 
 def _positive_finite(name: str, value: float) -> None:

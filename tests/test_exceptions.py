@@ -30,7 +30,7 @@ from smime_collect import (
     UnknownServerError,
     UnrecognisedArgumentError,
 )
-from smime_collect._rules import ERROR_MESSAGES
+from smime_collect._rules import CODES as RULES
 
 CODES: dict[int, type[SectigoError]] = {
     -1: HttpsRequiredError,
@@ -83,7 +83,7 @@ class TestFromCode:
     @pytest.mark.parametrize(("code", "klass"), CODES.items(), ids=str)
     def test_class_per_code(self, code: int, klass: type[SectigoError]) -> None:
         """Each documented code gets its class, keeping code, message and order number."""
-        message = ERROR_MESSAGES[code].format("orderNumber")
+        message = RULES[code].message.format("orderNumber")
         error = SectigoError.from_code(code, message, order_number=77)
         assert type(error) is klass
         assert (error.code, error.message, error.order_number) == (code, message, 77)
@@ -118,7 +118,7 @@ class TestFromCode:
     )
     def test_hint_says_what_to_do(self, code: int, hint: str) -> None:
         """str() adds a hint that tells the user what to do."""
-        assert hint in str(SectigoError.from_code(code, ERROR_MESSAGES[code]))
+        assert hint in str(SectigoError.from_code(code, RULES[code].message))
 
     def test_every_documented_code_has_a_hint(self) -> None:
         """No documented code falls back to the generic hint."""
@@ -128,7 +128,7 @@ class TestFromCode:
     @pytest.mark.parametrize("code", [-3, -4])
     def test_argument_parsed(self, code: int) -> None:
         """-3 and -4 expose the quoted argument's name."""
-        error = SectigoError.from_code(code, ERROR_MESSAGES[code].format("collectionCode"))
+        error = SectigoError.from_code(code, RULES[code].message.format("collectionCode"))
         assert isinstance(error, MissingArgumentError | InvalidArgumentError)
         assert error.argument == "collectionCode"
 

@@ -37,12 +37,12 @@ class TestTransience:
         """Everything else (501 included) is a TransportError at once."""
         assert not _polling.is_transient_status(status)
 
-    @pytest.mark.parametrize("code", sorted(_rules.ERROR_MESSAGES))
+    @pytest.mark.parametrize("code", sorted(_rules.CODES))
     def test_only_minus_14_and_minus_42_are_transient_codes(self, code: int) -> None:
         """Sectigo's unknown error and call limit are retried; no other documented code is."""
         assert _polling.is_transient_code(code) is (code in {-14, -42})
 
-    @pytest.mark.parametrize("code", sorted(_rules.ERROR_MESSAGES))
+    @pytest.mark.parametrize("code", sorted(_rules.CODES))
     def test_account_level_codes(self, code: int) -> None:
         """-1, -2, -3, -16, -17 concern the account or request shape, not one order."""
         assert _polling.is_account_level_code(code) is (code in {-1, -2, -3, -16, -17})

@@ -25,7 +25,7 @@ from smime_collect import (
     parse_response,
 )
 from smime_collect._protocol import looks_like_asn1_sequence
-from smime_collect._rules import ERROR_MESSAGES
+from smime_collect._rules import CODES
 
 PLAIN = CollectRequest(4242)
 STATUS_ONLY = CollectRequest(4242, query_type=QueryType.STATUS)
@@ -111,10 +111,10 @@ class TestErrors:
     """A negative status raises the SectigoError subclass for its code."""
 
     @pytest.mark.parametrize("framing", FRAMINGS)
-    @pytest.mark.parametrize("code", sorted(ERROR_MESSAGES), ids=str)
+    @pytest.mark.parametrize("code", sorted(CODES), ids=str)
     def test_documented_code(self, code: int, framing: str) -> None:
         """Each documented code raises its class, with the message from line 2."""
-        message = ERROR_MESSAGES[code].format("orderNumber")
+        message = CODES[code].message.format("orderNumber")
         with pytest.raises(SectigoError) as info:
             parse_response(frame(framing, str(code), message), PLAIN)
         error = info.value
@@ -165,7 +165,7 @@ class TestErrors:
     def test_error_wins_in_binary_mode(self) -> None:
         """With BINARY asked for, an error still comes back as text and raises."""
         with pytest.raises(AuthenticationError):
-            parse_response(b"-16\n" + ERROR_MESSAGES[-16].encode() + b"\n", BINARY)
+            parse_response(b"-16\n" + CODES[-16].message.encode() + b"\n", BINARY)
 
 
 class TestValidity:

@@ -33,6 +33,7 @@ from .._certs import CertificateChain, load_certificates
 from .._client import DEFAULT_URL, CollectClient
 from .._exceptions import AuthenticationError, ChainError, CollectError, HttpsRequiredError
 from .._models import QueryType, ResponseType
+from .._polling import is_account_level
 from ._input import UsageError, credentials, order_number, order_numbers
 from ._report import (
     OrderReport,
@@ -41,7 +42,6 @@ from ._report import (
     Tally,
     chain_rows,
     describe_error,
-    is_account_level,
     json_line,
     make_progress,
     print_chain,

@@ -17,8 +17,8 @@ from typing import IO, TYPE_CHECKING, Any, Protocol
 
 import attrs
 
-from .. import _rules
 from .._exceptions import CollectError, SectigoError, TransportError
+from .._polling import is_account_level
 from ._order_files import certificate_facts
 
 if TYPE_CHECKING:
@@ -34,7 +34,6 @@ __all__ = [
     "Tally",
     "chain_rows",
     "describe_error",
-    "is_account_level",
     "json_line",
     "make_progress",
     "print_chain",
@@ -143,11 +142,7 @@ class Tally:
             self.errors[type(report.error).__name__] += 1
             if len(self.failed_orders) < _MAX_LISTED_FAILURES:
                 self.failed_orders.append((report.order_number, type(report.error).__name__))
-            if (
-                isinstance(report.error, SectigoError)
-                and report.error.code in _rules.ACCOUNT_LEVEL_CODES
-                and self.account_error is None
-            ):
+            if self.account_error is None and is_account_level(report.error):
                 self.account_error = report.error
         elif report.skipped:
             self.skipped += 1
@@ -178,11 +173,6 @@ class Tally:
             more = self.failed - len(self.failed_orders)
             lines.append(f"  failed: {listed}{f' and {more} more' if more > 0 else ''}")
         return lines
-
-
-def is_account_level(error: BaseException) -> bool:
-    """Whether an error stops a whole batch (login rejected, HTTPS refused, malformed request)."""
-    return isinstance(error, SectigoError) and error.code in _rules.ACCOUNT_LEVEL_CODES
 
 
 def stderr_is_terminal() -> bool:

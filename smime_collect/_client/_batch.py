@@ -42,11 +42,7 @@ class BatchState:
 
     def note(self, error: CollectError) -> None:
         """Keep the batch's first account-level Sectigo error (-1, -2, -3, -16, -17)."""
-        if (
-            isinstance(error, SectigoError)
-            and _polling.is_account_level_code(error.code)
-            and self.stop_error is None
-        ):
+        if self.stop_error is None and _polling.is_account_level(error):
             self.stop_error = error
 
     def error_for(self, order_number: int) -> SectigoError:

@@ -121,14 +121,14 @@ def error(code: int, argument: str | None = None, *, crlf: bool = False) -> Repl
     """The answer for a negative code: the code, then the page's message (HTTP 200).
 
     Args:
-        code: The Sectigo code (a key of ``_rules.ERROR_MESSAGES``).
+        code: The Sectigo code (a key of ``_rules.CODES``).
         argument: The name that replaces ``xxxx`` in the message (-3, -4, -91).
         crlf: CRLF line endings.
 
     Returns:
         The reply.
     """
-    message = _rules.ERROR_MESSAGES[code].format(argument or "")
+    message = _rules.CODES[code].message.format(argument or "")
     return Reply(200, text((str(code), message), crlf=crlf), code)
 
 
@@ -234,15 +234,10 @@ def _checked_query(fields: Iterable[tuple[str, str]]) -> Query:
     if show not in ("Y", "N"):
         raise _Refusal(-4, FIELD.SHOW_VALIDITY_PERIOD)
 
-    chain_query = query_type is QueryType.CERTIFICATE_AND_CHAIN
-    # "1 - Netscape Certificate Sequence. queryType must be 1." (likewise 2 PKCS7 and 4 CMMF)
-    if response_type in _rules.CHAIN_ONLY_RESPONSE_TYPES and not chain_query:
-        raise _Refusal(-4, FIELD.RESPONSE_TYPE)
-    # "1 - Binary encoded. queryType must be 1 and responseType must be 0 or 2."
-    if encoding is ResponseEncoding.BINARY and not (
-        chain_query and response_type in _rules.BINARY_RESPONSE_TYPES
-    ):
-        raise _Refusal(-4, FIELD.RESPONSE_ENCODING)
+    # The client's own rule (CollectRequest checks the same function): -4 names the field.
+    refused = _rules.combination_error(query_type, response_type, encoding)
+    if refused is not None:
+        raise _Refusal(-4, refused)
     return Query(
         login_name=login_name,
         password=password,
