@@ -1,0 +1,123 @@
+"""``collect --keys DIR``: the private keys of a directory, indexed by their public key.
+
+The directory is read once per run, however many orders there are: each file that holds a private
+key (PEM or DER, PKCS#8 or traditional, encrypted or not) is indexed by the SHA-256 of its public
+key, so a certificate finds its key whatever the file is called.  Files that hold no key are
+skipped; keys that cannot be read (a wrong password, say) are remembered, so that an order whose
+key was among them can say why no key matched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Final
+
+import attrs
+from cryptography import x509
+
+from .._certs._pkcs12 import (
+    MAX_KEY_FILE_BYTES,
+    PrivateKey,
+    load_private_key,
+    looks_like_encrypted_key,
+    public_key_id,
+)
+from .._exceptions import InvalidRequestError
+
+__all__ = ["KeyIndex"]
+
+# A key directory is small; this bounds the work a wrong --keys (say, /) can cause.
+MAX_KEY_FILES: Final = 100_000
+
+# What a file that may hold a private key starts with: PEM text, or a DER SEQUENCE.
+_PEM_KEY_LABELS: Final = (b"PRIVATE KEY-----",)
+
+
+@attrs.frozen
+class KeyIndex:
+    """Private keys by the SHA-256 of their public key.
+
+    Attributes:
+        keys: Public key id (``public_key_id``) to private key.
+        unreadable: The files that looked like keys but could not be read, with why.
+    """
+
+    keys: Mapping[bytes, PrivateKey]
+    unreadable: tuple[tuple[Path, str], ...] = ()
+
+    @classmethod
+    def from_directory(cls, directory: Path, password: bytes | None = None) -> KeyIndex:
+        """Index every private key under ``directory`` (subdirectories included).
+
+        Args:
+            directory: The directory to read.
+            password: The password of the encrypted keys (one for all), if any.
+
+        Returns:
+            The index.
+
+        Raises:
+            InvalidRequestError: ``directory`` is not a readable directory, or holds too many
+                files to be a key directory.
+        """
+        if not directory.is_dir():
+            raise InvalidRequestError(f"--keys {str(directory)!r} is not a directory")
+        keys: dict[bytes, PrivateKey] = {}
+        unreadable: list[tuple[Path, str]] = []
+        try:
+            files = sorted(p for p in directory.rglob("*") if p.is_file())
+        except OSError as exc:
+            raise InvalidRequestError(
+                f"--keys {str(directory)!r} cannot be read ({exc.strerror or exc})"
+            ) from None
+        if len(files) > MAX_KEY_FILES:
+            raise InvalidRequestError(
+                f"--keys {str(directory)!r} holds {len(files)} files; is it the key directory?"
+            )
+        for path in files:
+            data = _read_small(path)
+            if data is None or not _may_hold_key(data):
+                continue
+            try:
+                key = load_private_key(data, password)
+            except InvalidRequestError as exc:
+                if _is_pem_key(data) or looks_like_encrypted_key(data):
+                    unreadable.append((path, str(exc)))
+                continue
+            keys.setdefault(public_key_id(key), key)
+        return cls(keys, tuple(unreadable))
+
+    def key_for(self, certificate: x509.Certificate) -> PrivateKey | None:
+        """The private key whose public key is the certificate's, or None.
+
+        Args:
+            certificate: An end-entity certificate.
+
+        Returns:
+            The matching key, or None.
+        """
+        try:
+            return self.keys.get(public_key_id(certificate))
+        except ValueError:  # a public key cryptography cannot parse matches no key
+            return None
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+
+def _read_small(path: Path) -> bytes | None:
+    try:
+        if path.stat().st_size > MAX_KEY_FILE_BYTES:
+            return None
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
+def _is_pem_key(data: bytes) -> bool:
+    return any(label in data for label in _PEM_KEY_LABELS)
+
+
+def _may_hold_key(data: bytes) -> bool:
+    return _is_pem_key(data) or data[:1] == b"\x30"
