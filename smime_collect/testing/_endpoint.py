@@ -1,7 +1,8 @@
 """The endpoint's rules applied to form fields, and its bodies rendered: no I/O, no state.
 
 Everything comes from the shared rule table (``smime_collect._rules``), the same one the client
-validates against, so client and simulator cannot drift apart. The simulator owns the state
+validates against, so client and simulator cannot drift apart.  "The page" below is Sectigo's page
+for the endpoint, restated in ``docs/reference/endpoint.md``. The simulator owns the state
 (accounts, orders, polls) and calls in here to check a request and to render an answer.
 """
 
@@ -338,5 +339,6 @@ def _certificate_data(
         der = to_netscape_sequence_der(certificates)
     else:
         der = to_cmmf_der(cas, end_entity, tagging=quirks.cmmf_tagging)
-    # PKCS7 base64 "arrives bare, without armour" (DOMAIN.md); the others likely too.
+    # Base64 containers come bare, without PEM armour: seen for PKCS7, likely for the others
+    # (docs/reference/endpoint.md, "Traps").
     return to_base64(der, line_length=quirks.base64_line_length)

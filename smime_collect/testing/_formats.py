@@ -1,14 +1,14 @@
 """Render certificates in every container CollectSMIME can send (pure functions, no I/O).
 
 The simulator uses these to build response bodies and the tests use them to feed
-``load_certificates`` every form it must read (DOMAIN.md, "The containers"):
+``load_certificates`` every form it must read (``docs/explanation/formats.md``, "The containers"):
 
 =====================================  ==============================================
 responseType                           serialiser
 =====================================  ==============================================
 1 Netscape Certificate Sequence        :func:`to_netscape_sequence_der`
 2 PKCS7 (certs-only SignedData)        :func:`to_pkcs7_der` (DER-sorted or input order)
-3 individually encoded                 :func:`to_pem_blocks` (optionally the seed's sloppy markers)
+3 individually encoded                 :func:`to_pem_blocks` (optionally the page's sloppy markers)
 4 CMMF (CertRepContent)                :func:`to_cmmf_der` (EXPLICIT or IMPLICIT tagging)
 base64 encoding / armour               :func:`to_base64`, :func:`to_pem`
 CollectSSL responseType 0              :func:`to_zip`

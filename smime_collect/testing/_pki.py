@@ -1,7 +1,7 @@
 """A public test PKI: roots, intermediates and S/MIME end entities made with cryptography.
 
 Everything is generated in memory and cached per process, so a test suite pays for each key once.
-The shapes mirror what Sectigo hands out (DOMAIN.md, "Chains from Sectigo"):
+The shapes mirror what Sectigo hands out (``docs/explanation/formats.md``, "Chains from Sectigo"):
 
 * ``TestCA.create()`` - a self-signed root and one intermediate (EC P-256 by default: fast);
   ``intermediates=2`` gives a two-level hierarchy below the root.

@@ -91,7 +91,7 @@ class Order:
 
 @attrs.frozen
 class Quirks:
-    """How the simulated server renders what it sends (DOMAIN.md, "The response").
+    """How the simulated server renders what it sends (``docs/reference/endpoint.md``).
 
     The defaults follow the endpoint page's sample where it shows something (root first) and
     plain, well-formed output elsewhere. Change them to test a client's tolerance.

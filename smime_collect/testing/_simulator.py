@@ -79,7 +79,9 @@ class Simulator:
             right one gets -16); None never locks.
         clock: Seconds, for ``ready_after_seconds`` (``time.monotonic``; see ManualClock).
         sleep: Waits out ``chaos.latency`` (``asyncio.sleep``).
-        ca: The test CA that issues every order's certificate (one per simulator).
+        ca: The test CA that issues every order's certificate.  The default,
+            ``TestCA.create()``, is cached per process: every simulator that is not given a
+            ``ca`` shares it (and so do the test-suite's own chains).
         stats: Counters.
         url: An https URL to POST to in-process (any host works; the path must be ENDPOINT_PATH).
     """
@@ -284,8 +286,6 @@ class Simulator:
         Returns:
             The client; close it (``async with``) when done.
         """
-        import httpx  # noqa: PLC0415
-
         return httpx.AsyncClient(transport=self.transport(), **kwargs)
 
     async def _asgi(self, scope: Scope, receive: Receive, send: Send) -> None:
