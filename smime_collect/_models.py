@@ -231,6 +231,30 @@ class CollectResult:
     chain: CertificateChain | None = None
     payload: bytes = attrs.field(default=b"", repr=_payload_repr)
 
+    def require_chain(self) -> CertificateChain:
+        """The certificates, for a result that must have them (a type checker then knows it).
+
+        ``wait_for_certificate`` returns ATTACHED results, which always carry a chain; a status
+        query (AVAILABLE) or an order still being processed (PROCESSING, from ``collect``) does
+        not.
+
+        Returns:
+            The classified chain.
+
+        Raises:
+            InvalidRequestError: The result carries no certificates; the message says why.
+        """
+        if self.chain is not None:
+            return self.chain
+        why = {
+            Status.PROCESSING: "it is still being processed: wait_for_certificate() waits for it",
+            Status.AVAILABLE: "a status query never carries them: ask with CERTIFICATE_AND_CHAIN",
+        }.get(self.status, "the result was built without a chain")
+        raise InvalidRequestError(
+            f"order {self.order_number} has no certificates in this result "
+            f"(status {self.status.name}): {why}"
+        )
+
 
 @attrs.frozen
 class CollectOutcome:

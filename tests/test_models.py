@@ -8,6 +8,7 @@ import attrs
 import pytest
 
 from smime_collect import (
+    CertificateChain,
     CollectError,
     CollectOutcome,
     CollectRequest,
@@ -21,6 +22,7 @@ from smime_collect import (
     Status,
     ValidityPeriod,
 )
+from smime_collect.testing import IssuedChain
 
 Q, R, E = QueryType, ResponseType, ResponseEncoding
 
@@ -312,6 +314,25 @@ class TestCollectOutcome:
         assert not both.ok
         with pytest.raises(SectigoError):
             both.unwrap()
+
+    def test_require_chain_returns_the_chain(self, issued: IssuedChain) -> None:
+        """An ATTACHED result gives its chain back, typed as present."""
+        chain = CertificateChain.from_certificates(issued.certificates())
+        result = CollectResult(1, Status.ATTACHED, chain=chain)
+        assert result.require_chain() is chain
+
+    @pytest.mark.parametrize(
+        ("status", "why"),
+        [
+            (Status.PROCESSING, "still being processed"),
+            (Status.AVAILABLE, "status query"),
+            (Status.ATTACHED, "built without a chain"),
+        ],
+    )
+    def test_require_chain_says_why_there_is_none(self, status: Status, why: str) -> None:
+        """A result without certificates raises InvalidRequestError naming the order and why."""
+        with pytest.raises(InvalidRequestError, match=f"order 7 .*{status.name}.*{why}"):
+            CollectResult(7, status).require_chain()
 
     def test_result_repr_is_short(self) -> None:
         """The payload shows as a byte count in repr, not as data."""

@@ -17,6 +17,7 @@ from smime_collect.testing import Simulator, TestCA
 from smime_collect.testing._formats import to_base64, to_pkcs7_der
 
 README = Path(__file__).parent.parent / "README.md"
+TYPED_API = Path(__file__).parent / "typing" / "api.py"
 BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(), re.DOTALL)
 LOGIN, PASSWORD = "api-user", "s3cret"
 ORDERS = [1234567, 1234568, 1234569]
@@ -75,6 +76,31 @@ def run(block: str, namespace: dict[str, Any]) -> None:
 def test_readme_has_snippets() -> None:
     """The README shows the library in Python, not only in prose."""
     assert len(BLOCKS) >= 6
+
+
+def _code_lines(text: str) -> list[str]:
+    """The lines that are code: neither blank nor an import (api.py gathers those at the top)."""
+    return [
+        line.rstrip()
+        for line in text.splitlines()
+        if line.strip() and not line.lstrip().startswith(("from ", "import "))
+    ]
+
+
+def _contains(haystack: list[str], needle: list[str]) -> bool:
+    """Whether ``needle`` appears in ``haystack`` as a run of lines under one common indent."""
+    for start in range(len(haystack) - len(needle) + 1):
+        first = haystack[start]
+        indent = first[: len(first) - len(first.lstrip())]
+        if all(haystack[start + i] == indent + line for i, line in enumerate(needle)):
+            return True
+    return False
+
+
+@pytest.mark.parametrize("block", BLOCKS, ids=[snippet_id(b) for b in BLOCKS])
+def test_snippet_is_type_checked(block: str) -> None:
+    """Each snippet is in tests/typing/api.py as printed, where mypy --strict checks it."""
+    assert _contains(_code_lines(TYPED_API.read_text()), _code_lines(block)), snippet_id(block)
 
 
 @pytest.mark.parametrize("block", BLOCKS, ids=[snippet_id(b) for b in BLOCKS])
