@@ -49,7 +49,7 @@ CODES: dict[int, type[SectigoError]] = {
 
 
 class TestHierarchy:
-    """Every class has the bases the contract gives it."""
+    """Every class has the bases of the documented error tree (README, "Errors")."""
 
     @pytest.mark.parametrize(
         ("klass", "bases"),
@@ -154,10 +154,18 @@ class TestFromCode:
 class TestOtherErrors:
     """TransportError and PollTimeoutError carry what the caller needs."""
 
-    def test_transport_status_code(self) -> None:
-        """TransportError keeps the HTTP status (or None)."""
-        assert TransportError("boom", status_code=503).status_code == 503
-        assert TransportError("boom").status_code is None
+    @pytest.mark.parametrize("status_code", [503, None])
+    def test_transport_error_survives_pickling(self, status_code: int | None) -> None:
+        """The HTTP status and the message cross a process boundary (multiprocessing, logging)."""
+        error = TransportError("order 5: HTTP 503 -- retried", status_code=status_code)
+        copy = pickle.loads(pickle.dumps(error))  # noqa: S301 -- our own object
+        assert type(copy) is TransportError
+        assert (str(copy), copy.status_code) == (str(error), status_code)
+
+    def test_transport_status_code_is_keyword_only(self) -> None:
+        """A status cannot be passed by position, where it would read as a second message part."""
+        with pytest.raises(TypeError):
+            TransportError("boom", 503)  # type: ignore[misc]
 
     def test_poll_timeout(self) -> None:
         """PollTimeoutError names the order and its last status, and is a TimeoutError."""

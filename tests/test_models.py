@@ -56,7 +56,7 @@ class TestEnums:
 
     @pytest.mark.parametrize("enum_type", [Q, R, E, Status])
     def test_exact_members(self, enum_type: type) -> None:
-        """No enum has members beyond those the contract names."""
+        """No enum has members beyond the wire values the endpoint documents."""
         expected = {
             Q: {"STATUS", "CERTIFICATE_AND_CHAIN", "CERTIFICATE", "CA_BUNDLE"},
             R: {"NETSCAPE_SEQUENCE", "PKCS7", "INDIVIDUAL", "CMMF"},
@@ -257,7 +257,7 @@ class TestValidityPeriod:
     """ValidityPeriod.from_line reads DD/MM/YYYY DD/MM/YYYY, day first."""
 
     def test_day_first(self) -> None:
-        """The seed's sample gives 14 May 2013 00:00:00 to 13 May 2014 23:59:59 UTC."""
+        """The endpoint page's sample gives 14 May 2013 00:00:00 to 13 May 2014 23:59:59 UTC."""
         period = ValidityPeriod.from_line("14/05/2013 13/05/2014")
         assert period.not_before == datetime(2013, 5, 14, 0, 0, 0, tzinfo=UTC)
         assert period.not_after == datetime(2014, 5, 13, 23, 59, 59, tzinfo=UTC)

@@ -17,7 +17,6 @@ from cryptography.hazmat.primitives.serialization import Encoding, pkcs7
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import smime_collect.testing
 from smime_collect import (
     AuthenticationError,
     AwaitingPaymentError,
@@ -730,15 +729,12 @@ class TestChaos:
         self, sim: Simulator, http: httpx.AsyncClient
     ) -> None:
         """Latency (with seeded jitter) is waited with sim.sleep, so tests never wait."""
-        waits: list[float] = []
-
-        async def record(seconds: float) -> None:
-            waits.append(seconds)
-
-        sim.sleep = record
+        clock = ManualClock()
+        sim.sleep = clock.sleep
         sim.chaos = Chaos(latency=0.25, latency_jitter=0.5)
         for _ in range(5):
             await post(http, sim, **form())
+        waits = clock.sleeps
         assert len(waits) == 5
         assert all(0.25 <= wait <= 0.75 for wait in waits)
         assert len(set(waits)) > 1
@@ -805,13 +801,6 @@ class TestRobustness:
 
 class TestScenario:
     """The scenario API itself."""
-
-    def test_public_names(self) -> None:
-        """smime_collect.testing exports a sorted __all__ of names that exist."""
-        names = smime_collect.testing.__all__
-        assert names == sorted(names)
-        for name in names:
-            assert hasattr(smime_collect.testing, name)
 
     def test_password_is_not_in_repr(self, sim: Simulator) -> None:
         """The account's password never shows in a repr."""
