@@ -48,22 +48,25 @@ CODES: dict[int, type[SectigoError]] = {
 }
 
 
+# The error tree of README's "Errors" section: each class and the bases it promises.
+BASES: dict[type[Exception], tuple[type[BaseException], ...]] = {
+    CollectError: (Exception,),
+    InvalidRequestError: (CollectError, ValueError),
+    ResponseFormatError: (CollectError,),
+    CertificateFormatError: (ResponseFormatError,),
+    ChainError: (CollectError,),
+    TransportError: (CollectError,),
+    PollTimeoutError: (CollectError, TimeoutError),
+    SectigoError: (CollectError,),
+}
+
+
 class TestHierarchy:
     """Every class has the bases of the documented error tree (README, "Errors")."""
 
     @pytest.mark.parametrize(
         ("klass", "bases"),
-        [
-            (CollectError, (Exception,)),
-            (InvalidRequestError, (CollectError, ValueError)),
-            (ResponseFormatError, (CollectError,)),
-            (CertificateFormatError, (ResponseFormatError,)),
-            (ChainError, (CollectError,)),
-            (TransportError, (CollectError,)),
-            (PollTimeoutError, (CollectError, TimeoutError)),
-            (SectigoError, (CollectError,)),
-            *((klass, (SectigoError,)) for klass in CODES.values()),
-        ],
+        [*BASES.items(), *((klass, (SectigoError,)) for klass in CODES.values())],
         ids=lambda v: v.__name__ if isinstance(v, type) else "",
     )
     def test_bases(self, klass: type, bases: tuple[type, ...]) -> None:
@@ -72,9 +75,10 @@ class TestHierarchy:
             assert issubclass(klass, base)
 
     def test_every_error_is_exported(self) -> None:
-        """Every error class is importable from the top-level package."""
-        for klass in [*CODES.values(), SectigoError, TransportError, PollTimeoutError]:
+        """Every error class of the tree is importable from the top-level package, by __all__."""
+        for klass in [*BASES, *CODES.values()]:
             assert getattr(smime_collect, klass.__name__) is klass
+            assert klass.__name__ in smime_collect.__all__
 
 
 class TestFromCode:
@@ -90,6 +94,7 @@ class TestFromCode:
         assert message in str(error)
         assert str(code) in str(error)
         assert "order 77" in str(error)
+        assert SectigoError.from_code(code, message).order_number is None
 
     @pytest.mark.parametrize("code", [-5, -99, -1000])
     def test_unknown_code(self, code: int) -> None:
@@ -132,10 +137,11 @@ class TestFromCode:
         assert isinstance(error, MissingArgumentError | InvalidArgumentError)
         assert error.argument == "collectionCode"
 
+    @pytest.mark.parametrize("message", ["", "Something else"])
     @pytest.mark.parametrize("code", [-3, -4])
-    def test_argument_absent(self, code: int) -> None:
+    def test_argument_absent(self, code: int, message: str) -> None:
         """Without a quoted name, .argument is None."""
-        error = SectigoError.from_code(code, "")
+        error = SectigoError.from_code(code, message)
         assert error.argument is None  # type: ignore[attr-defined]
 
     def test_pickles(self) -> None:

@@ -117,6 +117,7 @@ class TestCollectRequestValidation:
             ("response_type", 0),
             ("response_type", 5),
             ("response_type", "PKCS7"),
+            ("response_type", 1.0),
             ("response_encoding", 2),
             ("response_encoding", False),
         ],
@@ -169,6 +170,27 @@ class TestCollectRequestValidation:
         request = CollectRequest(1, query_type=query_type, response_encoding=E.BASE64)
         assert not request.wants_binary
 
+    @pytest.mark.parametrize("encoding", [None, *E], ids=lambda v: getattr(v, "name", "omitted"))
+    @pytest.mark.parametrize(
+        "response_type", [None, *R], ids=lambda v: getattr(v, "name", "omitted")
+    )
+    @pytest.mark.parametrize("query_type", list(Q), ids=lambda v: v.name)
+    def test_every_combination(
+        self, query_type: Q, response_type: R | None, encoding: E | None
+    ) -> None:
+        """Every combination is accepted or refused exactly as the endpoint's two rules say."""
+        chain_query = query_type is Q.CERTIFICATE_AND_CHAIN
+        container_ok = chain_query or response_type not in (R.NETSCAPE_SEQUENCE, R.PKCS7, R.CMMF)
+        binary_ok = encoding is not E.BINARY or (chain_query and response_type in (None, R.PKCS7))
+        make = lambda: CollectRequest(  # noqa: E731
+            7, query_type=query_type, response_type=response_type, response_encoding=encoding
+        )
+        if container_ok and binary_ok:
+            assert make().response_encoding is encoding
+        else:
+            with pytest.raises(InvalidRequestError):
+                make()
+
     @pytest.mark.parametrize("value", [1, "Y", None])
     def test_show_validity_must_be_bool(self, value: object) -> None:
         """show_validity_period takes True or False only."""
@@ -213,13 +235,17 @@ class TestFormFields:
         }
 
     def test_base64_encoding_is_sent_when_set(self) -> None:
-        """An explicit BASE64 is sent as 0 (set, therefore present)."""
+        """An explicit BASE64 is sent as 0 (set, therefore present); unset options stay out."""
         fields = CollectRequest(5, query_type=Q.STATUS, response_encoding=E.BASE64).form_fields(
             "u", "p"
         )
-        assert fields["responseEncoding"] == "0"
-        assert fields["queryType"] == "0"
-        assert "showValidityPeriod" not in fields
+        assert fields == {
+            "loginName": "u",
+            "loginPassword": "p",
+            "orderNumber": "5",
+            "queryType": "0",
+            "responseEncoding": "0",
+        }
 
     @pytest.mark.parametrize(
         ("name", "password", "match"),
@@ -333,6 +359,18 @@ class TestCollectOutcome:
         """A result without certificates raises InvalidRequestError naming the order and why."""
         with pytest.raises(InvalidRequestError, match=f"order 7 .*{status.name}.*{why}"):
             CollectResult(7, status).require_chain()
+
+    def test_values_are_frozen(self) -> None:
+        """Results, validity periods and outcomes cannot be changed once made."""
+        period = ValidityPeriod.from_line("14/05/2013 13/05/2014")
+        result = CollectResult(1, Status.AVAILABLE, validity=period)
+        outcome = CollectOutcome(1, result=result)
+        with pytest.raises(attrs.exceptions.FrozenInstanceError):
+            result.status = Status.ATTACHED  # type: ignore[misc]
+        with pytest.raises(attrs.exceptions.FrozenInstanceError):
+            period.not_before = period.not_after  # type: ignore[misc]
+        with pytest.raises(attrs.exceptions.FrozenInstanceError):
+            outcome.error = CollectError("late")  # type: ignore[misc]
 
     def test_result_repr_is_short(self) -> None:
         """The payload shows as a byte count in repr, not as data."""

@@ -40,7 +40,7 @@ from smime_collect import (
     parse_response,
 )
 from smime_collect._protocol import looks_like_asn1_sequence
-from smime_collect._rules import FIELD
+from smime_collect._rules import FIELD, combination_error
 from smime_collect.testing import (
     Chaos,
     Fault,
@@ -48,6 +48,7 @@ from smime_collect.testing import (
     OrderState,
     Quirks,
     Simulator,
+    TestCA,
     serve,
 )
 from smime_collect.testing._formats import der_tlv
@@ -561,6 +562,12 @@ class TestRendering:
         assert order.chain is chain
         assert first.content == second.content
 
+    def test_the_default_ca_is_shared_by_the_process(self, sim: Simulator) -> None:
+        """TestCA.create is cached: every simulator not given ``ca=`` issues under the same CA."""
+        assert TestCA.create() is TestCA.create()
+        assert Simulator().ca is sim.ca is TestCA.create()
+        assert TestCA.create("Other") is not sim.ca
+
     async def test_orders_get_distinct_leaves(
         self, sim: Simulator, http: httpx.AsyncClient
     ) -> None:
@@ -625,6 +632,20 @@ class TestChaos:
         assert response.status_code == 200
         with pytest.raises(error):
             parse_response(response.content, CollectRequest(1001))
+
+    async def test_scripted_faults_are_used_in_order(
+        self, sim: Simulator, http: httpx.AsyncClient
+    ) -> None:
+        """Scripted faults are used first in, first out, one per request, then the real answer."""
+        sim.inject(Fault.HTTP_503, retry_after=5)
+        sim.inject(Fault.ERROR_14)
+        sim.inject(Fault.DROP_CONNECTION)
+        first = await post(http, sim, **form())
+        assert (first.status_code, first.headers["retry-after"]) == (503, "5")
+        assert lines(await post(http, sim, **form())) == ["-14", "An unknown error occurred!"]
+        with pytest.raises(httpx.RemoteProtocolError):
+            await post(http, sim, **form())
+        assert lines(await post(http, sim, **form()))[0] == "2"
 
     async def test_script_targets_one_order_for_n_requests(
         self, sim: Simulator, http: httpx.AsyncClient
@@ -943,8 +964,58 @@ class TestLoopbackServer:
                 server.ssl_context()
 
 
+# Every (queryType, responseType, responseEncoding) the endpoint accepts; None is "omitted".
+ACCEPTED = [
+    (query, response_type, encoding)
+    for query, response_type, encoding in itertools.product(
+        QueryType, [None, *ResponseType], [None, *ResponseEncoding]
+    )
+    if combination_error(query, response_type, encoding) is None
+]
+
+
 class TestClassifiedByTheLibrary:
     """Every body the simulator renders loads into the same classified chain."""
+
+    @pytest.mark.parametrize(
+        "quirks",
+        [
+            Quirks(),
+            Quirks(
+                root_first=False,
+                sloppy_pem_markers=True,
+                crlf=True,
+                pkcs7_sorted=False,
+                cmmf_tagging="implicit",
+                base64_line_length=None,
+            ),
+        ],
+        ids=["plain", "quirky"],
+    )
+    async def test_every_accepted_request_is_answered_and_parsed(
+        self, sim: Simulator, http: httpx.AsyncClient, quirks: Quirks
+    ) -> None:
+        """Every accepted combination, validity asked for, is rendered and read back whole."""
+        sim.quirks = quirks
+        assert len(ACCEPTED) == 24  # 4 for each of query types 0, 2, 3; 12 for query type 1
+        for query, response_type, encoding in ACCEPTED:
+            request = CollectRequest(
+                1001, query, response_type, encoding, show_validity_period=True
+            )
+            response = await http.post(sim.url, data=request.form_fields(LOGIN, PASSWORD))
+            result = parse_response(response.content, request)
+            shape = (query, response_type, encoding)
+            if query is QueryType.STATUS:
+                assert (result.status, result.chain) == (Status.AVAILABLE, None), shape
+            else:
+                assert result.status is Status.ATTACHED, shape
+                assert result.chain is not None
+                assert result.payload, shape
+                assert (result.chain.end_entity is None) is (query is QueryType.CA_BUNDLE), shape
+                assert (len(result.chain) == 1) is (query is QueryType.CERTIFICATE), shape
+            if not request.wants_binary:
+                assert result.validity is not None
+                assert result.validity.not_before.hour == 0, shape
 
     @pytest.mark.parametrize(
         "quirks",
