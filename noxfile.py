@@ -31,9 +31,10 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python=PYTHONS[0])
 def typecheck(session: nox.Session) -> None:
-    """mypy --strict over the package."""
+    """mypy --strict over the package and over README's snippets (tests/typing)."""
     session.install("-e", ".[test,lint]")
     session.run("mypy", "--strict", "smime_collect")
+    session.run("mypy", "--strict", "tests/typing")
 
 
 @nox.session(python=PYTHONS[0])
