@@ -17,6 +17,7 @@ import pytest
 
 import smime_collect
 import smime_collect.testing
+import smime_collect.testing.formats
 
 PACKAGE = Path(smime_collect.__file__).parent
 
@@ -57,10 +58,9 @@ PUBLIC_NAMES = {
     "PermissionDeniedError",
 }
 
+PUBLIC_MODULES = (smime_collect, smime_collect.testing, smime_collect.testing.formats)
 PUBLIC = [
-    (module, name, getattr(module, name))
-    for module in (smime_collect, smime_collect.testing)
-    for name in module.__all__
+    (module, name, getattr(module, name)) for module in PUBLIC_MODULES for name in module.__all__
 ]
 PUBLIC_CLASSES = [(m, n, obj) for m, n, obj in PUBLIC if isinstance(obj, type)]
 
@@ -75,7 +75,7 @@ def test_every_public_name_is_exported() -> None:
     assert missing == []
 
 
-@pytest.mark.parametrize("module", [smime_collect, smime_collect.testing], ids=lambda m: m.__name__)
+@pytest.mark.parametrize("module", PUBLIC_MODULES, ids=lambda m: m.__name__)
 def test_all_is_sorted_and_resolvable(module: object) -> None:
     """__all__ is one sorted list of names that exist."""
     names = module.__all__  # type: ignore[attr-defined]

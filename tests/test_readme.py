@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 
 from smime_collect import CollectClient, CollectResult, Status
 from smime_collect.testing import Simulator, TestCA
-from smime_collect.testing._formats import to_base64, to_pkcs7_der
+from smime_collect.testing.formats import to_base64, to_pkcs7_der
 
 README = Path(__file__).parent.parent / "README.md"
 TYPED_API = Path(__file__).parent / "typing" / "api.py"

@@ -23,7 +23,7 @@ from smime_collect import (
     parse_response,
 )
 from smime_collect.testing import IssuedChain
-from smime_collect.testing._formats import to_pem_blocks, to_pkcs7_der
+from smime_collect.testing.formats import to_pem_blocks, to_pkcs7_der
 
 TEXT = CollectRequest(77)
 BINARY = CollectRequest(77, response_encoding=ResponseEncoding.BINARY)

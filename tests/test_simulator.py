@@ -51,8 +51,8 @@ from smime_collect.testing import (
     TestCA,
     serve,
 )
-from smime_collect.testing._formats import der_tlv
 from smime_collect.testing._simulator import ENDPOINT_PATH
+from smime_collect.testing.formats import der_tlv
 
 LOGIN = "api-user"
 PASSWORD = "s3cret-Pa55"
