@@ -55,7 +55,8 @@ CHAIN_ONLY_RESPONSE_TYPES: Final = frozenset({1, 2, 4})
 
 # responseEncoding: "1 — Binary encoded. queryType must be 1 and responseType must be 0 or 2."
 # responseType 0 (ZIP) is CollectSSL's and not offered here; an omitted responseType is accepted
-# too (the server's default for binary is PKCS7).  None stands for "omitted".
+# too, the server's default for binary being PKCS7 (inferred: docs/reference/endpoint.md,
+# "Combinations the endpoint refuses").  None stands for "omitted".
 BINARY_RESPONSE_TYPES: Final = frozenset({None, 2})
 
 _CERTIFICATE_AND_CHAIN: Final = 1  # queryType 1
@@ -115,7 +116,8 @@ class Code:
 
 # "Error codes": the documented messages, "xxxx" standing for an argument name.  -42 comes from a
 # sibling Sectigo API ("Call limit reached, please try again later").  Failed logins lock accounts,
-# so -16 is never retried, and stops a batch.
+# so -16 is never retried, and stops a batch.  docs/reference/endpoint.md, "Status and error
+# codes", explains each column.
 CODES: Final[Mapping[int, Code]] = {
     code.value: code
     for code in (
