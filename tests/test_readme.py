@@ -1,4 +1,7 @@
-"""Every Python snippet in README.md runs, against the simulator instead of Sectigo."""
+"""README's snippets run and type-check; the docs/ pages that README and the code cite exist.
+
+Snippets run against the simulator instead of Sectigo.
+"""
 
 from __future__ import annotations
 
@@ -134,3 +137,47 @@ def test_snippet_runs(
         chain = namespace["chain"]
         assert chain.end_entity is not None
         assert len(chain) == 3
+
+
+ROOT = README.parent
+CITED_PAGE = re.compile(r"\bdocs/\w[\w./-]*\.md")
+MARKDOWN_LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+def _anchor(heading: str) -> str:
+    """The anchor GitHub (and MyST with heading anchors) gives a Markdown heading."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")
+
+
+def test_cited_docs_pages_exist() -> None:
+    """Every ``docs/....md`` named in the package, tests, examples, benchmarks or README exists."""
+    sources = [README, *ROOT.glob("docs/**/*.md")]
+    for folder in ("smime_collect", "tests", "examples", "benchmarks"):
+        sources += sorted((ROOT / folder).rglob("*.py"))
+    cited = {
+        (page, source.relative_to(ROOT).as_posix())
+        for source in sources
+        for page in CITED_PAGE.findall(source.read_text(encoding="utf-8"))
+    }
+    assert cited, "nothing cites docs/ any more"
+    missing = sorted((page, where) for page, where in cited if not (ROOT / page).is_file())
+    assert missing == []
+
+
+def test_docs_links_resolve() -> None:
+    """Relative links in README and docs/ point to files that exist, and to headings they have."""
+    broken = []
+    for page in [README, *sorted(ROOT.glob("docs/**/*.md"))]:
+        for target in MARKDOWN_LINK.findall(page.read_text(encoding="utf-8")):
+            if "://" in target or target.startswith("mailto:"):
+                continue
+            path, _, anchor = target.partition("#")
+            linked = (page.parent / path).resolve() if path else page
+            if not linked.exists():
+                broken.append(f"{page.name}: {target}")
+            elif anchor and linked.suffix == ".md":
+                headings = re.findall(r"^#+ (.+)$", linked.read_text(encoding="utf-8"), re.M)
+                if anchor not in {_anchor(h) for h in headings}:
+                    broken.append(f"{page.name}: {target}")
+    assert broken == []
