@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import io
 import json
 import os
@@ -10,11 +12,15 @@ import re
 import shlex
 import signal
 import socket
+import stat
 import subprocess
 import sys
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import attrs
 import httpx
 import pytest
 from cryptography import x509
@@ -22,16 +28,25 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from smime_collect import (
+    DEFAULT_URL,
+    CollectClient,
     CollectResult,
     Status,
     ValidityPeriod,
     load_certificates,
 )
-from smime_collect._cli import _demo
-from smime_collect._cli import _main as _cli
-from smime_collect._cli import _report as _cli_report
-from smime_collect._cli._demo import Expect, demo_scenario
+from smime_collect._cli import _report, main
+from smime_collect._cli._demo import (
+    MARKER_FILE,
+    DemoRun,
+    Expect,
+    demo_scenario,
+    demo_simulator,
+    run_scenario,
+)
 from smime_collect._cli._order_files import atomic_write, payload_format, write_order_files
+from smime_collect._cli._parser import build_parser
+from smime_collect._cli._report import Terminal
 from smime_collect.testing import Fault, OrderState, Simulator, TestCA, serve
 from smime_collect.testing._formats import (
     to_base64,
@@ -66,23 +81,46 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
 
 @pytest.fixture
 def sim(clean_env: pytest.MonkeyPatch) -> Simulator:
-    """A simulator the command talks to in-process, with the credentials in the environment."""
+    """A simulator with the command's account, and the credentials in the environment."""
     simulator = Simulator(seed=7)
     simulator.add_account(LOGIN, PASSWORD)
-    clean_env.setattr(_cli, "_transport_factory", simulator.transport)
     clean_env.setenv("SECTIGO_LOGIN_NAME", LOGIN)
     clean_env.setenv("SECTIGO_LOGIN_PASSWORD", PASSWORD)
     return simulator
 
 
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    """Run main() and return (exit status, stdout, stderr), checking the password never shows."""
-    status = _cli.main(list(argv))
-    out, err = capsys.readouterr()
-    for secret in (PASSWORD, WRONG_PASSWORD):
-        assert secret not in out
-        assert secret not in err
-    return status, out, err
+@attrs.frozen
+class Cli:
+    """``main(argv)`` with a client factory; returns (exit status, stdout, stderr)."""
+
+    capsys: pytest.CaptureFixture[str]
+    client_factory: Callable[..., CollectClient] = CollectClient
+
+    def __call__(self, *argv: str, terminal: Terminal | None = None) -> tuple[int, str, str]:
+        """Run the command, checking that the password shows in neither stream."""
+        status = main(list(argv), client_factory=self.client_factory, terminal=terminal)
+        out, err = self.capsys.readouterr()
+        for secret in (PASSWORD, WRONG_PASSWORD):
+            assert secret not in out
+            assert secret not in err
+        return status, out, err
+
+
+@pytest.fixture
+def cli(sim: Simulator, capsys: pytest.CaptureFixture[str]) -> Cli:
+    """The command, its clients sending to the simulator in-process."""
+    return Cli(capsys, functools.partial(CollectClient, transport=sim.transport()))
+
+
+@pytest.fixture
+def offline(clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Cli:
+    """The command as shipped (clients on the network), without credentials."""
+    return Cli(capsys)
+
+
+def terminal(*, progress_bar: bool = False, tables: bool = False) -> Terminal:
+    """The process's (captured) streams, drawn on as a terminal with rich would be."""
+    return Terminal(sys.stdout, sys.stderr, progress_bar=progress_bar, tables=tables)
 
 
 def json_lines(text: str) -> list[dict[str, Any]]:
@@ -93,12 +131,10 @@ def json_lines(text: str) -> list[dict[str, Any]]:
 class TestCollect:
     """collect writes each order's files and exits 0 when all were collected."""
 
-    def test_files_and_meta(
-        self, sim: Simulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-    ) -> None:
+    def test_files_and_meta(self, sim: Simulator, tmp_path: Path, cli: Cli) -> None:
         """cert.pem, chain.pem, fullchain.pem, root.pem, payload and meta.json hold the chain."""
         sim.add_order(1001, email="alice@example.com")
-        status, out, err = run(capsys, "collect", "1001", "--out", str(tmp_path), *FAST)
+        status, out, err = cli("collect", "1001", "--out", str(tmp_path), *FAST)
         assert status == 0, err
         directory = tmp_path / "1001"
         cert = x509.load_pem_x509_certificate((directory / "cert.pem").read_bytes())
@@ -143,14 +179,14 @@ class TestCollect:
         self,
         sim: Simulator,
         tmp_path: Path,
-        capsys: pytest.CaptureFixture[str],
+        cli: Cli,
         name: str,
         suffix: str,
     ) -> None:
         """--response-type asks for that container; the payload keeps its form and extension."""
         sim.add_order(1002)
-        status, _, err = run(
-            capsys, "collect", "1002", "--response-type", name, "--out", str(tmp_path), *FAST
+        status, _, err = cli(
+            "collect", "1002", "--response-type", name, "--out", str(tmp_path), *FAST
         )
         assert status == 0, err
         directory = tmp_path / "1002"
@@ -161,35 +197,29 @@ class TestCollect:
             (directory / "cert.pem").read_bytes()
         )
 
-    def test_bad_response_type_is_usage_error(
-        self, sim: Simulator, capsys: pytest.CaptureFixture[str]
-    ) -> None:
+    def test_bad_response_type_is_usage_error(self, sim: Simulator, cli: Cli) -> None:
         """An unknown --response-type name exits 2 and lists the valid ones."""
-        status, _, err = run(capsys, "collect", "1", "--response-type", "zip")
+        status, _, err = cli("collect", "1", "--response-type", "zip")
         assert status == 2
         assert "netscape-sequence, pkcs7, individual, cmmf" in err
 
-    def test_waits_for_processing_orders(
-        self, sim: Simulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-    ) -> None:
+    def test_waits_for_processing_orders(self, sim: Simulator, tmp_path: Path, cli: Cli) -> None:
         """An order that is processing for a few polls is polled until it is collected."""
         sim.add_order(1003, ready_after_polls=3)
-        status, _, err = run(capsys, "collect", "1003", "--out", str(tmp_path), *FAST)
+        status, _, err = cli("collect", "1003", "--out", str(tmp_path), *FAST)
         assert status == 0, err
         assert sim.stats.requests_by_order[1003] == 4
         assert (tmp_path / "1003" / "meta.json").is_file()
 
-    def test_skip_existing_then_force(
-        self, sim: Simulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-    ) -> None:
+    def test_skip_existing_then_force(self, sim: Simulator, tmp_path: Path, cli: Cli) -> None:
         """An order with meta.json is skipped without a request, and counted; --force redoes it."""
         sim.add_order(1004)
-        assert run(capsys, "collect", "1004", "--out", str(tmp_path), *FAST)[0] == 0
+        assert cli("collect", "1004", "--out", str(tmp_path), *FAST)[0] == 0
         assert sim.stats.requests_total == 1
         cert = tmp_path / "1004" / "cert.pem"
         cert.write_bytes(b"marker")
 
-        status, out, err = run(capsys, "collect", "1004", "--out", str(tmp_path), "--json", *FAST)
+        status, out, err = cli("collect", "1004", "--out", str(tmp_path), "--json", *FAST)
         assert status == 0
         assert sim.stats.requests_total == 1
         (line,) = json_lines(out)
@@ -199,19 +229,17 @@ class TestCollect:
         assert "1 collected (1 already on disk)" in err
         assert cert.read_bytes() == b"marker"
 
-        status, _, _ = run(capsys, "collect", "1004", "--out", str(tmp_path), "--force", *FAST)
+        status, _, _ = cli("collect", "1004", "--out", str(tmp_path), "--force", *FAST)
         assert status == 0
         assert sim.stats.requests_total == 2
         assert cert.read_bytes().startswith(b"-----BEGIN CERTIFICATE-----")
 
     def test_duplicate_orders_collected_once(
-        self, sim: Simulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+        self, sim: Simulator, tmp_path: Path, cli: Cli
     ) -> None:
         """An order given twice is collected once: two writers of one directory would race."""
         sim.add_order(1005)
-        status, out, _ = run(
-            capsys, "collect", "1005", "1005", "--out", str(tmp_path), "--json", *FAST
-        )
+        status, out, _ = cli("collect", "1005", "1005", "--out", str(tmp_path), "--json", *FAST)
         assert status == 0
         assert len(json_lines(out)) == 1
         assert sim.stats.requests_total == 1
@@ -220,13 +248,12 @@ class TestCollect:
 class TestOrdersFile:
     """--orders-file: one order per line, blank lines and # comments ignored, - for stdin."""
 
-    def test_file(self, sim: Simulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    def test_file(self, sim: Simulator, tmp_path: Path, cli: Cli) -> None:
         """Orders from the file join those from the command line."""
         sim.add_orders([11, 12, 13])
         orders = tmp_path / "orders.txt"
         orders.write_text("# batch of May\n\n12\n  13   # the second one\r\n\n")
-        status, out, _ = run(
-            capsys,
+        status, out, _ = cli(
             "collect",
             "11",
             "--orders-file",
@@ -243,39 +270,37 @@ class TestOrdersFile:
         self,
         sim: Simulator,
         tmp_path: Path,
-        capsys: pytest.CaptureFixture[str],
+        cli: Cli,
         monkeypatch: pytest.MonkeyPatch,
     ) -> None:
         """--orders-file - reads standard input."""
         sim.add_orders([21, 22])
         monkeypatch.setattr(sys, "stdin", io.StringIO("21\n22\n"))
-        status, out, _ = run(
-            capsys, "collect", "--orders-file", "-", "--out", str(tmp_path), "--json", *FAST
+        status, out, _ = cli(
+            "collect", "--orders-file", "-", "--out", str(tmp_path), "--json", *FAST
         )
         assert status == 0
         assert sorted(o["order_number"] for o in json_lines(out)) == [21, 22]
 
-    def test_bad_line_names_it(
-        self, sim: Simulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-    ) -> None:
+    def test_bad_line_names_it(self, sim: Simulator, tmp_path: Path, cli: Cli) -> None:
         """A line that is not an order number exits 2 naming the file and line; nothing is sent."""
         orders = tmp_path / "orders.txt"
         orders.write_text("31\n\n3x2\n")  # not order-like: maybe a secret, so not echoed
-        status, _, err = run(capsys, "collect", "--orders-file", str(orders))
+        status, _, err = cli("collect", "--orders-file", str(orders))
         assert status == 2
         assert f"{orders} line 3: an argument (not shown) is not an order number" in err
         assert sim.stats.requests_total == 0
 
-    def test_missing_file(self, sim: Simulator, capsys: pytest.CaptureFixture[str]) -> None:
+    def test_missing_file(self, sim: Simulator, cli: Cli) -> None:
         """An orders file that cannot be read exits 2."""
-        status, _, err = run(capsys, "collect", "--orders-file", "/nonexistent/orders.txt")
+        status, _, err = cli("collect", "--orders-file", "/nonexistent/orders.txt")
         assert status == 2
         assert "cannot be read" in err
         assert "Traceback" not in err
 
-    def test_no_orders(self, sim: Simulator, capsys: pytest.CaptureFixture[str]) -> None:
+    def test_no_orders(self, sim: Simulator, cli: Cli) -> None:
         """Neither arguments nor a file: exit 2."""
-        status, _, err = run(capsys, "collect")
+        status, _, err = cli("collect")
         assert status == 2
         assert "no order numbers" in err
 
@@ -284,14 +309,12 @@ class TestExitStatus:
     """0 success, 1 failure, 2 usage or configuration, 3 still processing, 130 interrupted."""
 
     def test_failed_order_is_1_and_others_still_collected(
-        self, sim: Simulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+        self, sim: Simulator, tmp_path: Path, cli: Cli
     ) -> None:
         """A rejected order exits 1 with its error object; the good order is still written."""
         sim.add_order(41)
         sim.add_order(42, state=OrderState.REJECTED)
-        status, out, err = run(
-            capsys, "collect", "41", "42", "--out", str(tmp_path), "--json", *FAST
-        )
+        status, out, err = cli("collect", "41", "42", "--out", str(tmp_path), "--json", *FAST)
         assert status == 1
         lines = {o["order_number"]: o for o in json_lines(out)}
         assert lines[41]["ok"] is True
@@ -306,13 +329,11 @@ class TestExitStatus:
         assert not (tmp_path / "42").exists()
         assert "1 x CertificateRejectedError" in err  # with --json the summary goes to stderr
 
-    def test_poll_timeout_is_1(
-        self, sim: Simulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-    ) -> None:
+    def test_poll_timeout_is_1(self, sim: Simulator, tmp_path: Path, cli: Cli) -> None:
         """--timeout applies per order: one that stays processing fails with PollTimeoutError."""
         sim.add_order(43, state=OrderState.PROCESSING)
-        status, out, _ = run(
-            capsys, "collect", "43", "--timeout", "0.02", "--out", str(tmp_path), "--json", *FAST
+        status, out, _ = cli(
+            "collect", "43", "--timeout", "0.02", "--out", str(tmp_path), "--json", *FAST
         )
         assert status == 1
         (line,) = json_lines(out)
@@ -320,15 +341,11 @@ class TestExitStatus:
         assert line["error"]["code"] is None
         assert line["status"] == "PROCESSING"
 
-    def test_no_wait_processing_is_3(
-        self, sim: Simulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-    ) -> None:
+    def test_no_wait_processing_is_3(self, sim: Simulator, tmp_path: Path, cli: Cli) -> None:
         """--no-wait asks once: a processing order is not a failure, but exit 3 says so."""
         sim.add_order(44, ready_after_polls=5)
         sim.add_order(45)
-        status, out, _ = run(
-            capsys, "collect", "44", "45", "--no-wait", "--out", str(tmp_path), "--json"
-        )
+        status, out, _ = cli("collect", "44", "45", "--no-wait", "--out", str(tmp_path), "--json")
         assert status == 3
         lines = {o["order_number"]: o for o in json_lines(out)}
         assert lines[44] == {
@@ -346,35 +363,34 @@ class TestExitStatus:
         self,
         sim: Simulator,
         tmp_path: Path,
-        capsys: pytest.CaptureFixture[str],
+        cli: Cli,
         monkeypatch: pytest.MonkeyPatch,
     ) -> None:
         """-16 exits 2, says what to check once, stops the batch and never shows the password."""
         sim.add_orders([51, 52, 53])
         monkeypatch.setenv("SECTIGO_LOGIN_PASSWORD", WRONG_PASSWORD)
-        status, out, err = run(capsys, "collect", "51", "52", "53", "--out", str(tmp_path))
+        status, out, err = cli("collect", "51", "52", "53", "--out", str(tmp_path))
         assert status == 2
         assert sim.stats.failed_logins == 1
         assert err.count("Sectigo error -16") == 2  # the progress line and the final error
         assert "check the login name and password" in err
         assert "3 x AuthenticationError" in out
 
-    def test_http_url_is_2(self, sim: Simulator, capsys: pytest.CaptureFixture[str]) -> None:
+    def test_http_url_is_2(self, sim: Simulator, cli: Cli) -> None:
         """A plain-HTTP --base-url is refused before anything is sent."""
-        status, _, err = run(capsys, "collect", "1", "--base-url", "http://example.com/x")
+        status, _, err = cli("collect", "1", "--base-url", "http://example.com/x")
         assert status == 2
         assert "https://" in err
         assert sim.stats.requests_total == 0
 
     @pytest.mark.parametrize("scheme", ["http", "https"])
-    def test_credentials_in_url_are_not_echoed(
-        self, sim: Simulator, capsys: pytest.CaptureFixture[str], scheme: str
-    ) -> None:
+    def test_credentials_in_url_are_not_echoed(self, sim: Simulator, cli: Cli, scheme: str) -> None:
         """A --base-url with user:password@ is refused (exit 2) without quoting it."""
         url = f"{scheme}://{LOGIN}:{PASSWORD}@example.test/products/download/CollectSMIME"
-        status, _, err = run(capsys, "status", "1", "--base-url", url)
+        status, _, err = cli("status", "1", "--base-url", url)
         assert status == 2
-        assert "--base-url carries credentials" in err
+        assert "--base-url: base_url must not carry credentials" in err
+        assert LOGIN not in err  # the URL is not quoted
         assert sim.stats.requests_total == 0
 
     @pytest.mark.parametrize(
@@ -391,55 +407,41 @@ class TestExitStatus:
         ],
         ids=["word", "zero", "comma", "concurrency", "timeout", "nan", "command", "nothing"],
     )
-    def test_usage_errors_are_2(
-        self, sim: Simulator, capsys: pytest.CaptureFixture[str], argv: list[str]
-    ) -> None:
+    def test_usage_errors_are_2(self, sim: Simulator, cli: Cli, argv: list[str]) -> None:
         """Arguments argparse refuses exit 2 with a usage message, never a traceback."""
-        status, _, err = run(capsys, *argv)
+        status, _, err = cli(*argv)
         assert status == 2
         assert "usage:" in err
         assert "Traceback" not in err
 
-    def test_order_like_value_is_echoed(
-        self, sim: Simulator, capsys: pytest.CaptureFixture[str]
-    ) -> None:
+    def test_order_like_value_is_echoed(self, sim: Simulator, cli: Cli) -> None:
         """A mistyped order number (digits and separators) is shown, to help fix it."""
-        status, _, err = run(capsys, "collect", "12,13")
+        status, _, err = cli("collect", "12,13")
         assert status == 2
         assert "'12,13' is not an order number" in err
 
-    def test_missing_ca_bundle_is_2(
-        self, sim: Simulator, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-    ) -> None:
+    def test_missing_ca_bundle_is_2(self, sim: Simulator, cli: Cli) -> None:
         """A --ca-bundle that is not a file is a configuration error."""
-        monkeypatch.setattr(_cli, "_transport_factory", None)
-        status, _, err = run(capsys, "status", "1", "--ca-bundle", "/nonexistent/ca.pem")
+        shipped = attrs.evolve(cli, client_factory=CollectClient)
+        status, _, err = shipped("status", "1", "--ca-bundle", "/nonexistent/ca.pem")
         assert status == 2
         assert "--ca-bundle '/nonexistent/ca.pem' is not a readable file" in err
 
-    def test_ca_bundle_not_pem_is_2(
-        self,
-        sim: Simulator,
-        tmp_path: Path,
-        capsys: pytest.CaptureFixture[str],
-        monkeypatch: pytest.MonkeyPatch,
-    ) -> None:
+    def test_ca_bundle_not_pem_is_2(self, sim: Simulator, tmp_path: Path, cli: Cli) -> None:
         """A --ca-bundle holding no PEM certificates is refused before anything is sent."""
-        monkeypatch.setattr(_cli, "_transport_factory", None)
         bundle = tmp_path / "ca.pem"
         bundle.write_text("not a certificate\n")
-        status, _, err = run(capsys, "status", "1", "--ca-bundle", str(bundle))
+        shipped = attrs.evolve(cli, client_factory=CollectClient)
+        status, _, err = shipped("status", "1", "--ca-bundle", str(bundle))
         assert status == 2
         assert "CA bundle" in err
 
-    def test_http_error_after_retries_is_1(
-        self, sim: Simulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-    ) -> None:
+    def test_http_error_after_retries_is_1(self, sim: Simulator, tmp_path: Path, cli: Cli) -> None:
         """An HTTP error that outlives the retries fails the order with its HTTP status."""
         sim.add_order(46)
         sim.inject(Fault.HTTP_503, order_number=46)
-        status, out, _ = run(
-            capsys, "collect", "46", "--max-retries", "0", "--out", str(tmp_path), "--json", *FAST
+        status, out, _ = cli(
+            "collect", "46", "--max-retries", "0", "--out", str(tmp_path), "--json", *FAST
         )
         assert status == 1
         error = json_lines(out)[0]["error"]
@@ -447,17 +449,13 @@ class TestExitStatus:
         assert error["http_status"] == 503
         assert error["code"] is None
 
-    def test_internal_error_is_one_line(
-        self, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-    ) -> None:
+    def test_internal_error_is_one_line(self, sim: Simulator, cli: Cli) -> None:
         """A bug surfaces as one line asking for a report, not a traceback."""
 
-        def broken(data: bytes) -> None:
+        def broken(*args: object, **kwargs: object) -> CollectClient:
             raise RuntimeError("boom")
 
-        monkeypatch.setattr(_cli, "load_certificates", broken)
-        (tmp_path / "x.pem").write_bytes(b"x")
-        status, _, err = run(capsys, "inspect", str(tmp_path / "x.pem"))
+        status, _, err = attrs.evolve(cli, client_factory=broken)("status", "1")
         assert status == 1
         assert (
             err
@@ -466,21 +464,73 @@ class TestExitStatus:
 
     def test_help_and_version_are_0(self, capsys: pytest.CaptureFixture[str]) -> None:
         """--help and --version exit 0."""
-        assert _cli.main(["--version"]) == 0
-        assert _cli.main(["collect", "--help"]) == 0
+        assert main(["--version"]) == 0
+        assert main(["collect", "--help"]) == 0
         out = capsys.readouterr().out
         assert "--password-file" in out
         assert "--password " not in out  # there is no password option
 
-    @pytest.mark.parametrize("option", ["--password", "--pass", "--password-f"])
-    def test_no_password_option(
-        self, sim: Simulator, capsys: pytest.CaptureFixture[str], option: str
+
+class TestHelp:
+    """Each command's --help lists what it does, and nothing it does not."""
+
+    def help_text(self, capsys: pytest.CaptureFixture[str], command: str) -> str:
+        """The --help of one command, on one line (argparse wraps at the terminal width)."""
+        assert main([command, "--help"]) == 0
+        return " ".join(capsys.readouterr().out.split())
+
+    @pytest.mark.parametrize("command", ["collect", "status"])
+    def test_default_url_is_shown(self, capsys: pytest.CaptureFixture[str], command: str) -> None:
+        """The endpoint used without --base-url is named in --help, unbroken."""
+        assert main([command, "--help"]) == 0
+        assert f"\ndefault endpoint (--base-url): {DEFAULT_URL}\n" in capsys.readouterr().out
+
+    def test_status_lists_no_poll_options(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """The --help of status, which asks once, has no polling options; collect's has them."""
+        status_help = self.help_text(capsys, "status")
+        assert "poll" not in status_help.replace("no polling", "")
+        assert "--max-poll-interval S longest wait between polls" in self.help_text(
+            capsys, "collect"
+        )
+
+    def test_collect_says_how_files_are_created(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """The --help of collect says that certificate files are 0644 less the umask."""
+        assert "created with mode 0644 less the umask" in self.help_text(capsys, "collect")
+
+    def test_demo_says_what_it_does_to_out(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """The --help of demo says which --out it accepts, and what it replaces there."""
+        text = self.help_text(capsys, "demo")
+        assert "whose order directories are replaced; any other directory is refused" in text
+        assert "--concurrency N requests in flight at once (default 8)" in text
+
+    def test_inspect_verify_says_what_is_not_checked(
+        self, capsys: pytest.CaptureFixture[str]
     ) -> None:
+        """The --help of inspect says that --verify checks no dates, trust or revocation."""
+        assert "validity dates, trust in the root and revocation are not checked" in (
+            self.help_text(capsys, "inspect")
+        )
+
+    @pytest.mark.parametrize("option", ["--password", "--pass", "--password-f", "--pwd"])
+    def test_no_password_option(self, sim: Simulator, cli: Cli, option: str) -> None:
         """No option takes a password, not even as an abbreviation of --password-file."""
-        status, _, err = run(capsys, "collect", "1", option, "hunter2-secret")
+        status, _, err = cli("collect", "1", option, "hunter2-secret")
         assert status == 2
         assert f"unrecognized arguments: {option} (and 1 value not shown)" in err
+        assert "there is no password option: set SECTIGO_LOGIN_PASSWORD" in err
         assert "hunter2-secret" not in err
+
+    @pytest.mark.parametrize(
+        "argv",
+        [["collect", "1", "--foo"], ["demo", "--frobnicate", "4"], ["inspect", "x", "--colour"]],
+        ids=["collect", "demo", "inspect"],
+    )
+    def test_unknown_option_is_not_called_a_password(self, offline: Cli, argv: list[str]) -> None:
+        """An unknown option that does not look like a password gets no password advice."""
+        status, _, err = offline(*argv)
+        assert status == 2
+        assert f"unrecognized arguments: {argv[-2] if argv[0] == 'demo' else argv[-1]}" in err
+        assert "password" not in err
 
     @pytest.mark.parametrize(
         "argv",
@@ -491,25 +541,23 @@ class TestExitStatus:
         ],
         ids=["equals", "before-orders", "as-order"],
     )
-    def test_misplaced_secret_never_echoed(
-        self, sim: Simulator, capsys: pytest.CaptureFixture[str], argv: list[str]
-    ) -> None:
+    def test_misplaced_secret_never_echoed(self, sim: Simulator, cli: Cli, argv: list[str]) -> None:
         """A password typed on the command line by mistake is refused without being echoed."""
-        status, out, err = run(capsys, *argv)
+        status, out, err = cli(*argv)
         assert status == 2
         assert "hunter2-secret" not in out + err
 
-    def test_ctrl_c_is_130(
-        self, sim: Simulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-    ) -> None:
+    def test_ctrl_c_is_130(self, sim: Simulator, tmp_path: Path, cli: Cli) -> None:
         """Ctrl-C during a batch exits 130 with one line, no traceback."""
 
         class Interrupting(httpx.AsyncBaseTransport):
             async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
                 raise KeyboardInterrupt
 
-        _cli._transport_factory = Interrupting  # restored by the sim fixture's monkeypatch
-        status, _, err = run(capsys, "collect", "1", "--out", str(tmp_path), *FAST)
+        interrupted = functools.partial(CollectClient, transport=Interrupting())
+        status, _, err = attrs.evolve(cli, client_factory=interrupted)(
+            "collect", "1", "--out", str(tmp_path), *FAST
+        )
         assert status == 130
         assert err.strip().endswith("smime-collect: interrupted")
         assert "Traceback" not in err
@@ -518,22 +566,20 @@ class TestExitStatus:
 class TestCredentials:
     """Credentials come from the environment, its _FILE variants or --password-file only."""
 
-    def test_missing_credentials_message(
-        self, clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-    ) -> None:
+    def test_missing_credentials_message(self, clean_env: pytest.MonkeyPatch, offline: Cli) -> None:
         """Without credentials: exit 2 and a message naming every way to give them."""
-        status, _, err = run(capsys, "collect", "1")
+        status, _, err = offline("collect", "1")
         assert status == 2
         assert "SECTIGO_LOGIN_NAME (or SECTIGO_LOGIN_NAME_FILE)" in err
         assert "SECTIGO_LOGIN_PASSWORD (or SECTIGO_LOGIN_PASSWORD_FILE, or --password-file)" in err
         assert len(err.strip().splitlines()) == 1
 
     def test_missing_password_only(
-        self, sim: Simulator, clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+        self, sim: Simulator, clean_env: pytest.MonkeyPatch, cli: Cli
     ) -> None:
         """With only the login name set, the message names only the password."""
         clean_env.delenv("SECTIGO_LOGIN_PASSWORD")
-        status, _, err = run(capsys, "status", "1")
+        status, _, err = cli("status", "1")
         assert status == 2
         assert "SECTIGO_LOGIN_NAME " not in err
         assert "SECTIGO_LOGIN_PASSWORD" in err
@@ -543,23 +589,21 @@ class TestCredentials:
         sim: Simulator,
         clean_env: pytest.MonkeyPatch,
         tmp_path: Path,
-        capsys: pytest.CaptureFixture[str],
+        cli: Cli,
     ) -> None:
         """--password-file is read, its trailing newline stripped, and wins over the variable."""
         clean_env.setenv("SECTIGO_LOGIN_PASSWORD", WRONG_PASSWORD)
         secret = tmp_path / "password"
         secret.write_text(PASSWORD + "\n")
         sim.add_order(61)
-        status, _, err = run(capsys, "status", "61", "--password-file", str(secret), "--json")
+        status, _, err = cli("status", "61", "--password-file", str(secret), "--json")
         assert status == 0, err
         assert sim.stats.failed_logins == 0
 
-    def test_password_file_unreadable(
-        self, sim: Simulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-    ) -> None:
+    def test_password_file_unreadable(self, sim: Simulator, tmp_path: Path, cli: Cli) -> None:
         """A --password-file that cannot be read exits 2 naming the path, not a traceback."""
         missing = tmp_path / "nope"
-        status, _, err = run(capsys, "status", "1", "--password-file", str(missing))
+        status, _, err = cli("status", "1", "--password-file", str(missing))
         assert status == 2
         assert f"--password-file {str(missing)!r} cannot be read" in err
 
@@ -568,7 +612,7 @@ class TestCredentials:
         sim: Simulator,
         clean_env: pytest.MonkeyPatch,
         tmp_path: Path,
-        capsys: pytest.CaptureFixture[str],
+        cli: Cli,
     ) -> None:
         """SECTIGO_LOGIN_NAME_FILE and SECTIGO_LOGIN_PASSWORD_FILE name files holding the values."""
         for name in ("SECTIGO_LOGIN_NAME", "SECTIGO_LOGIN_PASSWORD"):
@@ -578,17 +622,15 @@ class TestCredentials:
         clean_env.setenv("SECTIGO_LOGIN_NAME_FILE", str(tmp_path / "login"))
         clean_env.setenv("SECTIGO_LOGIN_PASSWORD_FILE", str(tmp_path / "password"))
         sim.add_order(62)
-        status, out, _ = run(capsys, "status", "62", "--json")
+        status, out, _ = cli("status", "62", "--json")
         assert status == 0
         assert json_lines(out)[0]["status"] == "AVAILABLE"
 
-    def test_empty_password_file(
-        self, sim: Simulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-    ) -> None:
+    def test_empty_password_file(self, sim: Simulator, tmp_path: Path, cli: Cli) -> None:
         """A password file holding only a newline is a configuration error."""
         secret = tmp_path / "password"
         secret.write_text("\n")
-        status, _, err = run(capsys, "status", "1", "--password-file", str(secret))
+        status, _, err = cli("status", "1", "--password-file", str(secret))
         assert status == 2
         assert "is empty" in err
 
@@ -596,33 +638,39 @@ class TestCredentials:
 class TestStatus:
     """status asks queryType 0 once per order and writes nothing."""
 
-    def test_lines(
-        self, sim: Simulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-    ) -> None:
+    def test_lines(self, sim: Simulator, tmp_path: Path, cli: Cli) -> None:
         """One line per order; a processing order makes the exit status 3."""
         sim.add_order(71)
         sim.add_order(72, ready_after_polls=2)
-        status, out, err = run(capsys, "status", "71", "72")
+        status, out, err = cli("status", "71", "72")
         assert status == 3
         assert sorted(out.splitlines()) == ["71: AVAILABLE", "72: PROCESSING"]
         assert "2 orders, 1 answered, 1 still processing, 0 failed" in err
         assert sim.stats.requests_total == 2
 
-    def test_json_and_failure(self, sim: Simulator, capsys: pytest.CaptureFixture[str]) -> None:
+    def test_json_and_failure(self, sim: Simulator, cli: Cli) -> None:
         """--json gives one object per order; a revoked order exits 1."""
         sim.add_order(73)
         sim.add_order(74, state=OrderState.REVOKED)
-        status, out, _ = run(capsys, "status", "73", "74", "--json")
+        status, out, _ = cli("status", "73", "74", "--json")
         assert status == 1
         lines = {o["order_number"]: o for o in json_lines(out)}
         assert lines[73]["status"] == "AVAILABLE"
         assert lines[73]["directory"] is None
         assert lines[74]["error"]["code"] == -21
 
-    def test_all_available_is_0(self, sim: Simulator, capsys: pytest.CaptureFixture[str]) -> None:
+    def test_all_available_is_0(self, sim: Simulator, cli: Cli) -> None:
         """Every order available: exit 0."""
         sim.add_orders([75, 76])
-        assert run(capsys, "status", "75", "76")[0] == 0
+        assert cli("status", "75", "76")[0] == 0
+
+    def test_poll_options_accepted_and_unused(self, sim: Simulator, cli: Cli) -> None:
+        """The polling options collect takes are accepted by status, which asks only once."""
+        sim.add_order(77, ready_after_polls=3)
+        status, out, _ = cli("status", "77", "--poll-interval", "0.001", "--max-poll-interval", "1")
+        assert status == 3
+        assert out == "77: PROCESSING\n"
+        assert sim.stats.requests_total == 1
 
 
 def _write_chain_pem(path: Path) -> tuple[x509.Certificate, ...]:
@@ -635,10 +683,10 @@ def _write_chain_pem(path: Path) -> tuple[x509.Certificate, ...]:
 class TestInspect:
     """inspect loads files and prints the classified chain."""
 
-    def test_good_file(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    def test_good_file(self, tmp_path: Path, offline: Cli) -> None:
         """Roles, subject, issuer, validity and the SHA-256 fingerprint are printed; exit 0."""
         end_entity, intermediate, root = _write_chain_pem(tmp_path / "chain.pem")
-        status, out, _ = run(capsys, "inspect", str(tmp_path / "chain.pem"))
+        status, out, _ = offline("inspect", str(tmp_path / "chain.pem"))
         assert status == 0
         assert "3 certificates" in out
         for role in ("end entity", "intermediate", "root"):
@@ -650,10 +698,10 @@ class TestInspect:
         assert "inspect@example.com" in out
         assert out.index("end entity") < out.index("intermediate") < out.index("  root")
 
-    def test_json(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    def test_json(self, tmp_path: Path, offline: Cli) -> None:
         """--json gives one object per file with one row per certificate, in chain order."""
         certificates = _write_chain_pem(tmp_path / "chain.pem")
-        status, out, _ = run(capsys, "inspect", "--json", str(tmp_path / "chain.pem"))
+        status, out, _ = offline("inspect", "--json", str(tmp_path / "chain.pem"))
         assert status == 0
         (line,) = json_lines(out)
         assert line["ok"] is True
@@ -666,12 +714,16 @@ class TestInspect:
             c.subject.rfc4514_string() for c in certificates
         ]
 
-    def test_verify(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    def test_verify(self, tmp_path: Path, offline: Cli) -> None:
         """--verify checks every link: a good chain exits 0, one with a foreign CA exits 1."""
         _write_chain_pem(tmp_path / "good.pem")
-        status, out, _ = run(capsys, "inspect", "--verify", str(tmp_path / "good.pem"))
+        status, out, _ = offline("inspect", "--verify", str(tmp_path / "good.pem"))
         assert status == 0
-        assert "every signature in the chain verifies" in out
+        assert (
+            "  verify: 3 signatures checked, all valid: end entity <- intermediate, "
+            "intermediate <- root, root (self-signed)\n"
+        ) in out
+        assert "  verify: never checked: validity dates, trust in any root, revocation\n" in out
 
         # The end entity claims the test CA's intermediate, but another CA's root and
         # intermediate (same names, other keys) come with it.
@@ -679,32 +731,87 @@ class TestInspect:
         other = TestCA.create(key_type="rsa")
         mixed = (own.end_entity, *other.intermediates, other.root)
         (tmp_path / "mixed.pem").write_bytes(b"".join(c.public_bytes(Encoding.PEM) for c in mixed))
-        status, out, _ = run(capsys, "inspect", "--verify", "--json", str(tmp_path / "mixed.pem"))
+        status, out, _ = offline("inspect", "--verify", "--json", str(tmp_path / "mixed.pem"))
         assert status == 1
         (line,) = json_lines(out)
         assert line["ok"] is False
         assert line["error"]["type"] == "ChainError"
-        status, _, err = run(capsys, "inspect", "--verify", str(tmp_path / "mixed.pem"))
+        status, _, err = offline("inspect", "--verify", str(tmp_path / "mixed.pem"))
         assert status == 1
         assert "mixed.pem: chain does not verify" in err
 
-    def test_pkcs7_and_zip(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    def test_verify_lone_end_entity_says_nothing_was_checked(
+        self, tmp_path: Path, offline: Cli
+    ) -> None:
+        """A lone end entity has no link to check: --verify says so, and what it never checks."""
+        issued = TestCA.create().issue_smime("lone@example.com")
+        (tmp_path / "cert.pem").write_bytes(issued.end_entity.public_bytes(Encoding.PEM))
+        status, out, _ = offline("inspect", "--verify", str(tmp_path / "cert.pem"))
+        assert status == 0  # nothing is broken
+        assert "every signature" not in out
+        issuer = issued.end_entity.issuer.rfc4514_string()
+        assert out.endswith(
+            "  verify: no signature checked\n"
+            f"  verify: the end entity's signature is not checked: its issuer ({issuer}) "
+            "is not in the file\n"
+            "  verify: never checked: validity dates, trust in any root, revocation\n"
+        )
+
+    def test_verify_json_names_the_links(self, tmp_path: Path, offline: Cli) -> None:
+        """--verify --json lists each signature checked, the missing issuers, and what is not."""
+        end_entity, intermediate, root = _write_chain_pem(tmp_path / "chain.pem")
+        (tmp_path / "two.pem").write_bytes(
+            b"".join(c.public_bytes(Encoding.PEM) for c in (end_entity, intermediate))
+        )
+        argv = ["inspect", "--verify", "--json", str(tmp_path / "chain.pem")]
+        status, out, _ = offline(*argv, str(tmp_path / "two.pem"))
+        assert status == 0
+        full, partial = json_lines(out)
+
+        def name(certificate: x509.Certificate) -> str:
+            return certificate.subject.rfc4514_string()
+
+        assert full["verification"] == {
+            "checked": [
+                {"subject": name(end_entity), "issuer": name(intermediate)},
+                {"subject": name(intermediate), "issuer": name(root)},
+                {"subject": name(root), "issuer": name(root)},
+            ],
+            "issuer_missing": [],
+            "not_checked": ["validity dates", "trust in any root", "revocation"],
+        }
+        assert partial["verification"]["checked"] == [
+            {"subject": name(end_entity), "issuer": name(intermediate)}
+        ]
+        assert partial["verification"]["issuer_missing"] == [name(intermediate)]
+
+    def test_verify_names_several_intermediates(self, tmp_path: Path, offline: Cli) -> None:
+        """With more than one intermediate each is numbered, in chain order."""
+        issued = TestCA.create(intermediates=2).issue_smime("deep@example.com")
+        (tmp_path / "deep.pem").write_bytes(
+            b"".join(c.public_bytes(Encoding.PEM) for c in issued.certificates())
+        )
+        status, out, _ = offline("inspect", "--verify", str(tmp_path / "deep.pem"))
+        assert status == 0
+        assert (
+            "4 signatures checked, all valid: end entity <- intermediate 1, "
+            "intermediate 1 <- intermediate 2, intermediate 2 <- root, root (self-signed)"
+        ) in out
+
+    def test_pkcs7_and_zip(self, tmp_path: Path, offline: Cli) -> None:
         """Binary containers load too."""
         certificates = TestCA.create().issue_smime("zip@example.com").certificates()
         (tmp_path / "c.p7b").write_bytes(to_pkcs7_der(certificates))
         (tmp_path / "c.zip").write_bytes(to_zip({"c.p7b": to_pkcs7_der(certificates)}))
-        status, out, _ = run(capsys, "inspect", str(tmp_path / "c.p7b"), str(tmp_path / "c.zip"))
+        status, out, _ = offline("inspect", str(tmp_path / "c.p7b"), str(tmp_path / "c.zip"))
         assert status == 0
         assert out.count("3 certificates") == 2
 
-    def test_bad_and_missing_files_are_1(
-        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-    ) -> None:
+    def test_bad_and_missing_files_are_1(self, tmp_path: Path, offline: Cli) -> None:
         """A file that is not certificate data, or is missing, exits 1; good files still print."""
         _write_chain_pem(tmp_path / "good.pem")
         (tmp_path / "bad.txt").write_bytes(b"hello, not a certificate\n")
-        status, out, err = run(
-            capsys,
+        status, out, err = offline(
             "inspect",
             str(tmp_path / "bad.txt"),
             str(tmp_path / "good.pem"),
@@ -716,10 +823,10 @@ class TestInspect:
         assert f"{tmp_path / 'missing.pem'}: No such file or directory" in err
         assert "Traceback" not in err
 
-    def test_bad_file_json(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    def test_bad_file_json(self, tmp_path: Path, offline: Cli) -> None:
         """With --json a failed file gets an object with its error."""
         (tmp_path / "empty.pem").write_bytes(b"")
-        status, out, _ = run(capsys, "inspect", "--json", str(tmp_path / "empty.pem"))
+        status, out, _ = offline("inspect", "--json", str(tmp_path / "empty.pem"))
         assert status == 1
         (line,) = json_lines(out)
         assert line["ok"] is False
@@ -791,15 +898,84 @@ class TestFiles:
         """The payload's extension says what it holds, judged from its bytes."""
         assert payload_format(payload)[0] == suffix
 
-    def test_unwritable_out_is_2(
-        self, sim: Simulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-    ) -> None:
+    def test_unwritable_out_is_2(self, sim: Simulator, tmp_path: Path, cli: Cli) -> None:
         """An --out that cannot be created (a file is in the way) exits 2."""
         blocker = tmp_path / "file"
         blocker.write_text("x")
-        status, _, err = run(capsys, "collect", "1", "--out", str(blocker / "sub"))
+        status, _, err = cli("collect", "1", "--out", str(blocker / "sub"))
         assert status == 2
         assert "cannot be created" in err
+
+
+@pytest.fixture
+def umask() -> Iterator[Callable[[int], int]]:
+    """Set the process's umask for one test, then put the previous one back."""
+    previous = os.umask(0o022)
+    os.umask(previous)
+    try:
+        yield os.umask
+    finally:
+        os.umask(previous)
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+class TestFileModes:
+    """Certificates are public: 0644 less the umask; private material 0600 whatever it is."""
+
+    @pytest.mark.parametrize(
+        ("mask", "expected"),
+        [(0o022, 0o644), (0o027, 0o640), (0o077, 0o600), (0o000, 0o644)],
+        ids=["022", "027", "077", "000"],
+    )
+    def test_order_files(
+        self, tmp_path: Path, umask: Callable[[int], int], mask: int, expected: int
+    ) -> None:
+        """Every file of an order, meta.json included, gets 0644 less the umask."""
+        issued = TestCA.create().issue_smime("modes@example.com")
+        payload = b"".join(c.public_bytes(Encoding.PEM) for c in issued.certificates())
+        result = CollectResult(
+            12, Status.ATTACHED, chain=load_certificates(payload), payload=payload
+        )
+        umask(mask)
+        directory = write_order_files(tmp_path, result)
+        written = sorted(directory.iterdir())
+        assert [p.name for p in written] == [
+            "cert.pem",
+            "chain.pem",
+            "fullchain.pem",
+            "meta.json",
+            "payload.pem",
+            "root.pem",
+        ]
+        assert {p.name: _mode(p) for p in written} == {p.name: expected for p in written}
+
+    def test_collect_writes_readable_certificates(
+        self, sim: Simulator, tmp_path: Path, cli: Cli, umask: Callable[[int], int]
+    ) -> None:
+        """Through the command, with the usual umask 022, a certificate file is 0644."""
+        sim.add_order(13)
+        umask(0o022)
+        assert cli("collect", "13", "--out", str(tmp_path), *FAST)[0] == 0
+        assert _mode(tmp_path / "13" / "cert.pem") == 0o644
+        assert _mode(tmp_path / "13" / "meta.json") == 0o644
+
+    def test_private_material_is_0600(self, tmp_path: Path, umask: Callable[[int], int]) -> None:
+        """A private file is 0600 even with a umask that would let everyone read it."""
+        umask(0o000)
+        atomic_write(tmp_path / "key.pem", b"private", private=True)
+        assert _mode(tmp_path / "key.pem") == 0o600
+
+    def test_replacing_keeps_no_old_mode(self, tmp_path: Path, umask: Callable[[int], int]) -> None:
+        """A file written 0600 by an earlier version becomes 0644 when written again."""
+        target = tmp_path / "cert.pem"
+        target.write_bytes(b"old")
+        target.chmod(0o600)
+        umask(0o022)
+        atomic_write(target, b"new")
+        assert (_mode(target), target.read_bytes()) == (0o644, b"new")
 
 
 class TestOrderFiles:
@@ -832,24 +1008,22 @@ class TestOrderFiles:
         with pytest.raises(ValueError, match="no certificates"):
             write_order_files(tmp_path, CollectResult(order_number=6, status=Status.PROCESSING))
 
-    def test_force_drops_stale_payload(
-        self, sim: Simulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-    ) -> None:
+    def test_force_drops_stale_payload(self, sim: Simulator, tmp_path: Path, cli: Cli) -> None:
         """Re-collecting in another form replaces payload.b64 by payload.pem, not beside it."""
         sim.add_order(7)
         args = ["collect", "7", "--out", str(tmp_path), *FAST]
-        assert run(capsys, *args, "--response-type", "pkcs7")[0] == 0
-        assert run(capsys, *args, "--response-type", "individual", "--force")[0] == 0
+        assert cli(*args, "--response-type", "pkcs7")[0] == 0
+        assert cli(*args, "--response-type", "individual", "--force")[0] == 0
         assert sorted(p.name for p in (tmp_path / "7").glob("payload.*")) == ["payload.pem"]
 
     def test_unwritable_order_directory_fails_the_order(
-        self, sim: Simulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+        self, sim: Simulator, tmp_path: Path, cli: Cli
     ) -> None:
         """A file where the order's directory should be fails that order (exit 1), not the run."""
         sim.add_orders([8, 9])
         (tmp_path / "8").write_text("in the way")
         argv = ["collect", "8", "9", "--out", str(tmp_path), "--json", *FAST]
-        status, out, _ = run(capsys, *argv)
+        status, out, _ = cli(*argv)
         assert status == 1
         lines = {o["order_number"]: o for o in json_lines(out)}
         assert lines[8]["ok"] is False
@@ -858,7 +1032,7 @@ class TestOrderFiles:
         assert sim.stats.requests_by_order[8] == 0
 
         # With --force the order is collected, then writing its directory fails.
-        status, out, _ = run(capsys, *argv, "--force")
+        status, out, _ = cli(*argv, "--force")
         assert status == 1
         lines = {o["order_number"]: o for o in json_lines(out)}
         assert lines[8]["status"] == "ATTACHED"
@@ -866,11 +1040,11 @@ class TestOrderFiles:
         assert lines[9]["ok"] is True
 
     def test_unreadable_meta_fails_the_order(
-        self, sim: Simulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+        self, sim: Simulator, tmp_path: Path, cli: Cli
     ) -> None:
         """A meta.json that cannot be read (a directory) fails the order without a request."""
         (tmp_path / "10" / "meta.json").mkdir(parents=True)
-        status, out, _ = run(capsys, "collect", "10", "--out", str(tmp_path), "--json", *FAST)
+        status, out, _ = cli("collect", "10", "--out", str(tmp_path), "--json", *FAST)
         assert status == 1
         assert json_lines(out)[0]["error"]["type"] == "IsADirectoryError"
         assert sim.stats.requests_total == 0
@@ -879,18 +1053,19 @@ class TestOrderFiles:
 class TestProgress:
     """Progress: rich on a terminal, plain lines otherwise."""
 
-    def test_rich_when_terminal(
-        self,
-        sim: Simulator,
-        tmp_path: Path,
-        capsys: pytest.CaptureFixture[str],
-        monkeypatch: pytest.MonkeyPatch,
-    ) -> None:
+    def test_rich_when_terminal(self, sim: Simulator, tmp_path: Path, cli: Cli) -> None:
         """On a terminal with rich installed the summary is a table; failures still show."""
-        monkeypatch.setattr(_cli_report, "stderr_is_terminal", lambda: True)
         sim.add_order(81)
         sim.add_order(82, state=OrderState.AWAITING_PAYMENT)
-        status, out, err = run(capsys, "collect", "81", "82", "--out", str(tmp_path), *FAST)
+        status, out, err = cli(
+            "collect",
+            "81",
+            "82",
+            "--out",
+            str(tmp_path),
+            *FAST,
+            terminal=terminal(progress_bar=True),
+        )
         assert status == 1
         assert "smime-collect summary" in out
         assert "failed: AwaitingPaymentError" in out
@@ -898,17 +1073,19 @@ class TestProgress:
         assert "[1/2]" not in err  # not the plain format
 
     def test_inspect_table_on_terminal(
-        self, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+        self, tmp_path: Path, offline: Cli, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         """On a terminal inspect draws a rich table with every certificate's fingerprint."""
         certificates = _write_chain_pem(tmp_path / "chain.pem")
-        monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
         monkeypatch.setenv("COLUMNS", "400")
-        status, out, _ = run(capsys, "inspect", str(tmp_path / "chain.pem"))
+        status, out, _ = offline(
+            "inspect", str(tmp_path / "chain.pem"), terminal=terminal(tables=True)
+        )
         assert status == 0
         out = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", out)  # terminal colours
         assert "3 certificates" in out
         assert "SHA-256" in out
+        assert "  end entity\n" not in out  # not the plain format
         for certificate in certificates:
             fingerprint = certificate.fingerprint(hashes.SHA256()).hex(":").upper()
             assert fingerprint in out
@@ -926,29 +1103,97 @@ class TestProgress:
             "not_after": "2027-01-01T23:59:59+00:00",
             "sha256_fingerprint": "00:AB:CD:EF:01",
         }
-        _cli_report._print_chain_rich("[red]file.pem", "1 certificate", [row])
+        _report._print_chain_rich("[red]file.pem", "1 certificate", [row], sys.stdout)
         out = capsys.readouterr().out
         for text in ("CN=[bold]Evil[/bold] :smile:", "00:AB:CD:EF:01", "[red]file.pem"):
             assert text in out
 
-    def test_plain_without_rich(
-        self,
-        sim: Simulator,
-        tmp_path: Path,
-        capsys: pytest.CaptureFixture[str],
-        monkeypatch: pytest.MonkeyPatch,
-    ) -> None:
-        """On a terminal without rich, plain lines are written."""
-        monkeypatch.setattr(_cli_report, "stderr_is_terminal", lambda: True)
-        monkeypatch.setattr(_cli_report, "rich_available", lambda: False)
+    def test_plain_lines_by_default(self, sim: Simulator, tmp_path: Path, cli: Cli) -> None:
+        """Where rich may not draw, each order gets one numbered plain line on stderr."""
         sim.add_order(83)
-        status, _, err = run(capsys, "collect", "83", "--out", str(tmp_path), *FAST)
+        status, _, err = cli("collect", "83", "--out", str(tmp_path), *FAST, terminal=terminal())
         assert status == 0
         assert "[1/1] 83: collected into" in err
+
+    @pytest.mark.parametrize(
+        ("stdout_tty", "stderr_tty", "rich", "expected"),
+        [
+            (False, True, True, (True, False)),
+            (True, False, True, (False, True)),
+            (True, True, False, (False, False)),
+            (False, False, True, (False, False)),
+        ],
+        ids=["stderr-terminal", "stdout-terminal", "without-rich", "pipes"],
+    )
+    def test_terminal_detection(
+        self,
+        monkeypatch: pytest.MonkeyPatch,
+        stdout_tty: bool,
+        stderr_tty: bool,
+        rich: bool,
+        expected: tuple[bool, bool],
+    ) -> None:
+        """A progress bar needs stderr to be a terminal, tables stdout, and both need rich."""
+
+        class Stream(io.StringIO):
+            def __init__(self, tty: bool) -> None:
+                super().__init__()
+                self._tty = tty
+
+            def isatty(self) -> bool:
+                return self._tty
+
+        monkeypatch.setattr(sys, "stdout", Stream(stdout_tty))
+        monkeypatch.setattr(sys, "stderr", Stream(stderr_tty))
+        if not rich:
+            monkeypatch.setitem(sys.modules, "rich", None)  # what an import of it then raises
+        detected = Terminal.detect()
+        assert (detected.progress_bar, detected.tables) == expected
+        assert (detected.out, detected.err) == (sys.stdout, sys.stderr)
 
 
 class TestDemo:
     """demo runs the whole flow against the in-process simulator."""
+
+    def test_concurrency_option(self, tmp_path: Path, offline: Cli) -> None:
+        """--concurrency bounds the requests in flight, and the summary names the option."""
+        status, out, _ = offline(
+            "demo", "--orders", "12", "--concurrency", "2", "--out", str(tmp_path)
+        )
+        assert status == 0
+        found = re.search(r"at most (\d+) in flight at once \(--concurrency 2\)", out)
+        assert found is not None, out
+        assert 1 <= int(found.group(1)) <= 2
+
+    def test_rerun_replaces_a_larger_run(self, tmp_path: Path, offline: Cli) -> None:
+        """A smaller run leaves only its own orders; other files in the directory stay."""
+        out_dir = tmp_path / "demo"
+        assert offline("demo", "--orders", "8", "--out", str(out_dir))[0] == 0
+        assert len(list(out_dir.glob("*/meta.json"))) == 6
+        (out_dir / "notes.txt").write_text("mine")
+        assert offline("demo", "--orders", "3", "--out", str(out_dir))[0] == 0
+        assert sorted(p.name for p in out_dir.iterdir()) == [
+            MARKER_FILE,
+            "4210001",
+            "4210003",
+            "notes.txt",
+        ]
+
+    def test_foreign_directory_is_refused(self, tmp_path: Path, offline: Cli) -> None:
+        """A non-empty directory no demo wrote is refused (exit 2) and left as it was."""
+        (tmp_path / "4210001").mkdir()
+        (tmp_path / "4210001" / "cert.pem").write_text("a real certificate")
+        status, _, err = offline("demo", "--orders", "3", "--out", str(tmp_path))
+        assert status == 2
+        assert "is not empty and no demo wrote it" in err
+        assert sorted(p.name for p in tmp_path.rglob("*")) == ["4210001", "cert.pem"]
+
+    def test_unusable_out_is_2(self, tmp_path: Path, offline: Cli) -> None:
+        """An --out that cannot be created (a file is in the way) exits 2."""
+        (tmp_path / "file").write_text("x")
+        status, _, err = offline("demo", "--out", str(tmp_path / "file" / "sub"))
+        assert status == 2
+        assert "cannot be prepared" in err
 
     def test_scenario_shape(self) -> None:
         """25 orders: most ready, some late, exactly one rejected and one unpaid."""
@@ -959,12 +1204,10 @@ class TestDemo:
         assert 0 < kinds.count(Expect.LATE) < kinds.count(Expect.READY)
         assert len({order.number for order in scenario}) == 25
 
-    def test_end_to_end(
-        self, clean_env: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-    ) -> None:
+    def test_end_to_end(self, clean_env: pytest.MonkeyPatch, tmp_path: Path, offline: Cli) -> None:
         """Without credentials it collects, writes files, prints a summary and exits 0."""
         out_dir = tmp_path / "demo"
-        status, out, _ = run(capsys, "demo", "--out", str(out_dir))
+        status, out, _ = offline("demo", "--out", str(out_dir))
         assert status == 0
         assert "the outcome matches the scenario: 23 collected, 2 failed as expected" in out
         assert "25 orders, 23 collected, 2 failed" in out
@@ -977,26 +1220,26 @@ class TestDemo:
             assert meta["email_addresses"] == [f"user{directory.name}@example.com"]
             assert meta["sha256_fingerprint"] == cert.fingerprint(hashes.SHA256()).hex(":").upper()
         # Re-running replaces the files and matches again.
-        assert run(capsys, "demo", "--out", str(out_dir), "--orders", "4")[0] == 0
+        assert offline("demo", "--out", str(out_dir), "--orders", "4")[0] == 0
 
-    def test_mismatch_exits_1(
-        self,
-        clean_env: pytest.MonkeyPatch,
-        tmp_path: Path,
-        capsys: pytest.CaptureFixture[str],
-    ) -> None:
+    def test_mismatch_exits_1(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         """When an order does not end as the scenario says, the demo lists it and exits 1."""
-        clean_env.setattr(_demo, "_matches", lambda order, report: report.ok)
-        status, out, _ = run(capsys, "demo", "--orders", "4", "--out", str(tmp_path))
+        served = demo_scenario(4)
+        expected = [attrs.evolve(order, expect=Expect.READY) for order in served]
+        run = DemoRun(expected, demo_simulator(served), tmp_path)
+        status = asyncio.run(run_scenario(run, terminal()))
+        out = capsys.readouterr().out
         assert status == 1
         assert "the outcome does NOT match the scenario" in out
-        assert "4210002: expected rejected (-20), got order 4210002: Sectigo error -20" in out
+        assert "4210002: expected ready, got order 4210002: Sectigo error -20" in out
+        assert "4210004: expected ready, got order 4210004: Sectigo error -22" in out
+        assert "4210001" not in out.split("does NOT match")[1]  # it did end as expected
 
     def test_too_many_orders_is_2(
-        self, clean_env: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+        self, clean_env: pytest.MonkeyPatch, tmp_path: Path, offline: Cli
     ) -> None:
         """The demo refuses more orders than it can hold in memory, before generating any."""
-        status, _, err = run(capsys, "demo", "--orders", "10001", "--out", str(tmp_path))
+        status, _, err = offline("demo", "--orders", "10001", "--out", str(tmp_path))
         assert status == 2
         assert "at most 10000" in err
 
@@ -1004,11 +1247,11 @@ class TestDemo:
         self,
         clean_env: pytest.MonkeyPatch,
         tmp_path: Path,
-        capsys: pytest.CaptureFixture[str],
+        offline: Cli,
     ) -> None:
         """Without --out the files go to ./smime-collect-demo, and the path is printed."""
         clean_env.chdir(tmp_path)
-        status, out, _ = run(capsys, "demo", "--orders", "3")
+        status, out, _ = offline("demo", "--orders", "3")
         assert status == 0
         assert (tmp_path / "smime-collect-demo" / "4210001" / "meta.json").is_file()
         assert "smime-collect-demo" in out
@@ -1044,7 +1287,7 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 def readme_commands() -> list[str]:
     """Every `smime-collect ...` command in README.md's sh blocks and `$` console lines."""
     text = README.read_text(encoding="utf-8")
-    commands = []
+    commands: list[str] = []
     fence: str | None = None
     for line in text.splitlines():
         if line.startswith("```"):
@@ -1069,11 +1312,11 @@ class TestReadme:
         commands = readme_commands()
         assert "smime-collect demo" in " ".join(commands)
         assert len(commands) >= 5
-        parser = _cli.build_parser()
+        parser = build_parser()
         for command in commands:
             argv = shlex.split(command, comments=True)[1:]
             args = parser.parse_args(argv)
-            assert callable(args.handler), command
+            assert args.command in {"collect", "status", "inspect", "demo"}, command
 
 
 @pytest.mark.network
@@ -1130,35 +1373,23 @@ class TestProcess:
 
     @pytest.mark.network
     def test_sigint_exits_130(self, tmp_path: Path) -> None:
-        """A real SIGINT while a request hangs ends the process with 130 and one line."""
+        """A real SIGINT while a request waits for its answer ends the process with 130."""
         env = {k: v for k, v in os.environ.items() if k not in CREDENTIAL_VARIABLES}
         env |= {"SECTIGO_LOGIN_NAME": LOGIN, "SECTIGO_LOGIN_PASSWORD": PASSWORD}
         with socket.socket() as listener:
             listener.bind(("127.0.0.1", 0))
             listener.listen(1)
-            listener.settimeout(60)
             url = f"https://127.0.0.1:{listener.getsockname()[1]}/products/download/CollectSMIME"
-            process = subprocess.Popen(  # noqa: S603 -- our own interpreter and module
-                [
-                    sys.executable,
-                    "-m",
-                    "smime_collect",
-                    "collect",
-                    "1",
-                    "--base-url",
-                    url,
-                    "--out",
-                    str(tmp_path),
-                ],
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-            connection, _ = listener.accept()  # the request is in flight: interrupt it
-            with connection:
-                process.send_signal(signal.SIGINT)
-                out, err = process.communicate(timeout=60)
+            argv = ["collect", "1", "--base-url", url, "--out", str(tmp_path)]
+            with _command(*argv, env=env) as process:
+                connection = _accept_from(listener, process)
+                with connection:
+                    # Ready when the TLS ClientHello has arrived: the request is in flight, and
+                    # waits for an answer that never comes.
+                    connection.settimeout(_PROCESS_DEADLINE)
+                    assert connection.recv(1) == b"\x16"  # a TLS handshake record
+                    process.send_signal(signal.SIGINT)
+                    out, err = process.communicate(timeout=_PROCESS_DEADLINE)
         assert process.returncode == 130
         assert err == "smime-collect: interrupted\n"
         assert PASSWORD not in out + err
@@ -1167,14 +1398,49 @@ class TestProcess:
         """A reader that stops early (`| head -1`) ends the command without a traceback."""
         _write_chain_pem(tmp_path / "chain.pem")
         files = [str(tmp_path / "chain.pem")] * 200  # far more output than a pipe buffer holds
-        process = subprocess.Popen(  # noqa: S603 -- our own interpreter and module
-            [sys.executable, "-m", "smime_collect", "inspect", *files],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        assert process.stdout is not None
-        assert process.stdout.readline().endswith(b"3 certificates\n")
-        process.stdout.close()
-        _, err = process.communicate(timeout=60)
+        with _command("inspect", *files) as process:
+            assert process.stdout is not None
+            assert process.stdout.readline().endswith("3 certificates\n")
+            process.stdout.close()
+            _, err = process.communicate(timeout=_PROCESS_DEADLINE)
         assert process.returncode == 1
-        assert err == b""
+        assert err == ""
+
+
+# Generous: only a hang reaches it, and a loaded 2-core machine with coverage is slow to start.
+_PROCESS_DEADLINE = 120.0
+
+
+@contextlib.contextmanager
+def _command(*argv: str, env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[str]]:
+    """``python -m smime_collect ARGV`` with piped output; killed and reaped however it ends."""
+    process = subprocess.Popen(  # noqa: S603 -- our own interpreter and module
+        [sys.executable, "-m", "smime_collect", *argv],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    with process:  # closes the pipes and waits, once the process is sure to end
+        try:
+            yield process
+        finally:
+            if process.poll() is None:
+                process.kill()
+
+
+def _accept_from(listener: socket.socket, process: subprocess.Popen[str]) -> socket.socket:
+    """The process's connection to ``listener``; fails at once if the process ends first."""
+    listener.settimeout(0.1)
+    deadline = time.monotonic() + _PROCESS_DEADLINE
+    while time.monotonic() < deadline:
+        try:
+            connection, _ = listener.accept()
+        except TimeoutError:
+            if process.poll() is not None:
+                _, err = process.communicate()
+                pytest.fail(f"exited {process.returncode} before connecting: {err}")
+            continue
+        connection.setblocking(True)
+        return connection
+    pytest.fail(f"no connection within {_PROCESS_DEADLINE} s")

@@ -38,7 +38,7 @@ from smime_collect import (
     Status,
     TransportError,
 )
-from smime_collect._cli import _main as _cli
+from smime_collect._cli import main
 from smime_collect.testing import Chaos, Fault, ManualClock, OrderState, Simulator, serve
 from smime_collect.testing._asgi import Receive, Scope, Send
 
@@ -340,7 +340,7 @@ class TestCommandLine:
 
     @pytest.fixture
     def clean_env(self, monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-        """No Sectigo credentials in the environment, the simulator not wired in-process."""
+        """No Sectigo credentials in the environment."""
         for name in (
             "SECTIGO_LOGIN_NAME",
             "SECTIGO_LOGIN_PASSWORD",
@@ -348,7 +348,6 @@ class TestCommandLine:
             "SECTIGO_LOGIN_PASSWORD_FILE",
         ):
             monkeypatch.delenv(name, raising=False)
-        monkeypatch.setattr(_cli, "_transport_factory", None)
         return monkeypatch
 
     @pytest.mark.parametrize("source", ["--password-file", "SECTIGO_LOGIN_PASSWORD_FILE"])
@@ -382,9 +381,9 @@ class TestCommandLine:
 
         async with serve(sim) as server:
             assert server.ca_pem_path is not None
-            status = await asyncio.to_thread(_cli.main, argv(right, "1", "2", "3", "7"))
+            status = await asyncio.to_thread(main, argv(right, "1", "2", "3", "7"))
             first_out, first_err = capsys.readouterr()
-            bad_status = await asyncio.to_thread(_cli.main, argv(wrong, "4", "5"))
+            bad_status = await asyncio.to_thread(main, argv(wrong, "4", "5"))
             second_out, second_err = capsys.readouterr()
         assert status == 1  # 3 (dropped every time) and 7 (revoked) failed
         reports = {line["order_number"]: line for line in map(json.loads, first_out.splitlines())}

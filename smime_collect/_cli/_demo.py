@@ -5,34 +5,58 @@ in mixed states through an httpx transport, a real :class:`CollectClient` collec
 with short poll intervals, and the same code as ``smime-collect collect`` writes the files. The run
 succeeds when the outcome is the one the scenario predicts: the rejected and the unpaid order
 failing, with their Sectigo codes, is part of the prediction.
+
+The demo owns the directory it writes to: a marker file says so, and each run replaces the order
+directories of the runs before it.  A non-empty directory without the marker is refused, so a
+demo never mixes its files with anyone else's, nor deletes them.
 """
 
 from __future__ import annotations
 
 import enum
-import sys
+import shutil
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import attrs
 
 from .._client import CollectClient
 from .._exceptions import AwaitingPaymentError, CertificateRejectedError
+from ._input import UsageError
 from ._order_files import META_FILE
-from ._report import OrderReport, make_progress
+from ._outcomes import OrderReport, Tally
+from ._report import Terminal, make_progress
 from ._to_disk import BatchSettings, collect_into
 
-__all__ = ["DemoOrder", "Expect", "demo_scenario", "run_demo"]
+if TYPE_CHECKING:
+    from ..testing import Simulator
+
+__all__ = [
+    "DEFAULT_CONCURRENCY",
+    "MARKER_FILE",
+    "MAX_ORDERS",
+    "DemoOrder",
+    "DemoRun",
+    "Expect",
+    "demo_scenario",
+    "demo_simulator",
+    "prepare_directory",
+    "run_demo",
+    "run_scenario",
+]
 
 _LOGIN: Final = "demo-api-user"
 # Not a secret: the simulator's demo account exists only inside this process.
 _PASSWORD: Final = "demo-only-password"  # noqa: S105
 _FIRST_ORDER: Final = 4_210_001
+# Every simulated order gets its own certificate and key, all kept in memory.
+MAX_ORDERS: Final = 10_000
+DEFAULT_CONCURRENCY: Final = 8
+MARKER_FILE: Final = ".smime-collect-demo"
 # Short enough that the demo takes a moment, long enough that "processing" is visible.
 _POLL_INTERVAL: Final = 0.01
 _MAX_POLL_INTERVAL: Final = 0.05
 _TIMEOUT: Final = 30.0
-_CONCURRENCY: Final = 8
 _LATENCY: Final = 0.003
 
 
@@ -83,6 +107,69 @@ def demo_scenario(count: int) -> list[DemoOrder]:
     return orders
 
 
+def demo_simulator(scenario: list[DemoOrder]) -> Simulator:
+    """A simulator that serves the scenario to the demo's account.
+
+    Args:
+        scenario: The orders.
+
+    Returns:
+        The simulator, a few milliseconds of latency per answer so that requests overlap.
+    """
+    from ..testing import Chaos, OrderState, Simulator  # noqa: PLC0415 -- only the demo needs it
+
+    simulator = Simulator(seed=2026, chaos=Chaos(latency=_LATENCY, latency_jitter=_LATENCY))
+    simulator.add_account(_LOGIN, _PASSWORD)
+    states = {Expect.REJECTED: OrderState.REJECTED, Expect.UNPAID: OrderState.AWAITING_PAYMENT}
+    for order in scenario:
+        simulator.add_order(
+            order.number,
+            state=states.get(order.expect, OrderState.ISSUED),
+            ready_after_polls=order.polls,
+        )
+    return simulator
+
+
+def _is_demo_order(entry: Path) -> bool:
+    name = entry.name
+    return (
+        len(name) == len(str(_FIRST_ORDER))
+        and name.isascii()
+        and name.isdecimal()
+        and _FIRST_ORDER <= int(name) < _FIRST_ORDER + MAX_ORDERS
+        and entry.is_dir()
+        and not entry.is_symlink()
+    )
+
+
+def prepare_directory(out: Path) -> None:
+    """Make ``out`` ready for a run: create it, or clear an earlier demo's order directories.
+
+    Args:
+        out: The ``--out`` directory.
+
+    Raises:
+        UsageError: It cannot be created, or it is a non-empty directory no demo wrote.
+    """
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        entries = list(out.iterdir())
+        if entries and not (out / MARKER_FILE).is_file():
+            raise UsageError(
+                f"--out {str(out)!r} is not empty and no demo wrote it: give a new or empty "
+                "directory (the demo replaces what it wrote there on every run)"
+            )
+        for entry in entries:
+            if _is_demo_order(entry):
+                shutil.rmtree(entry)
+        (out / MARKER_FILE).write_text(
+            "Written by smime-collect demo: it replaces its order directories here on every run.\n",
+            encoding="utf-8",
+        )
+    except OSError as exc:
+        raise UsageError(f"--out {str(out)!r} cannot be prepared: {exc.strerror}") from None
+
+
 def _matches(order: DemoOrder, report: OrderReport) -> bool:
     if order.expect is Expect.REJECTED:
         return isinstance(report.error, CertificateRejectedError)
@@ -106,47 +193,47 @@ def _describe(scenario: list[DemoOrder]) -> str:
     return ", ".join(parts)
 
 
-async def run_demo(count: int, out: Path) -> int:
-    """Run the demo and print what happened.
+@attrs.frozen
+class DemoRun:
+    """One demo run: the scenario, the simulator that serves it, and where the files go.
+
+    Attributes:
+        scenario: The orders and how each should end.
+        simulator: Serves the orders (built from a scenario by :func:`demo_simulator`).
+        out: An existing directory for the order directories.
+        concurrency: The client's ``max_concurrency``.
+    """
+
+    scenario: list[DemoOrder]
+    simulator: Simulator
+    out: Path
+    concurrency: int = DEFAULT_CONCURRENCY
+
+
+async def run_scenario(run: DemoRun, terminal: Terminal) -> int:
+    """Collect the scenario's orders from the simulator into ``out`` and say how it went.
 
     Args:
-        count: How many simulated orders.
-        out: An existing directory for the order directories (earlier demo files are replaced).
+        run: What to collect, from where, into where.
+        terminal: Where to print.
 
     Returns:
         0 when every order ended as the scenario predicts, else 1.
     """
-    from ..testing import Chaos, OrderState, Simulator  # noqa: PLC0415 -- only the demo needs it
-
-    scenario = demo_scenario(count)
-    # A few milliseconds per answer, as a network would take, so the requests overlap.
-    simulator = Simulator(seed=2026, chaos=Chaos(latency=_LATENCY, latency_jitter=_LATENCY))
-    simulator.add_account(_LOGIN, _PASSWORD)
-    states = {Expect.REJECTED: OrderState.REJECTED, Expect.UNPAID: OrderState.AWAITING_PAYMENT}
-    for order in scenario:
-        simulator.add_order(
-            order.number,
-            state=states.get(order.expect, OrderState.ISSUED),
-            ready_after_polls=order.polls,
-        )
-    print(
-        f"smime-collect demo: {count} order{'' if count == 1 else 's'} from an in-process "
-        f"CollectSMIME simulator (no network, no credentials): {_describe(scenario)}"
-    )
     settings = BatchSettings(
-        out=out,
-        force=True,  # a demo is re-run at will: replace the previous run's files
+        out=run.out,
+        force=True,  # prepare_directory removed the earlier runs' orders; nothing to skip
         timeout=_TIMEOUT,
         poll_interval=_POLL_INTERVAL,
         max_poll_interval=_MAX_POLL_INTERVAL,
     )
-    expected = {order.number: order for order in scenario}
+    expected = {order.number: order for order in run.scenario}
     mismatches: list[str] = []
 
     async with CollectClient(
-        _LOGIN, _PASSWORD, transport=simulator.transport(), max_concurrency=_CONCURRENCY
+        _LOGIN, _PASSWORD, transport=run.simulator.transport(), max_concurrency=run.concurrency
     ) as client:
-        with make_progress(count, sys.stdout) as progress:
+        with make_progress(len(run.scenario), terminal, terminal.out) as progress:
 
             def on_report(report: OrderReport) -> None:
                 progress.advance(report)
@@ -155,22 +242,59 @@ async def run_demo(count: int, out: Path) -> int:
                     seen = report.error if report.error is not None else report.status
                     mismatches.append(f"{order.number}: expected {order.expect.value}, got {seen}")
 
-            tally = await collect_into(client, [o.number for o in scenario], settings, on_report)
+            tally = await collect_into(client, list(expected), settings, on_report)
         progress.summary(tally)  # after the bar has stopped drawing
+    return _print_outcome(run, tally, mismatches, terminal)
 
-    stats = simulator.stats
+
+def _print_outcome(run: DemoRun, tally: Tally, mismatches: list[str], terminal: Terminal) -> int:
+    stats = run.simulator.stats
     print(
         f"{stats.requests_total} requests to the simulator, at most {stats.max_in_flight} "
-        f"in flight at once (--concurrency {_CONCURRENCY})"
+        f"in flight at once (--concurrency {run.concurrency})",
+        file=terminal.out,
     )
-    print(f"files in {out}: <order>/cert.pem chain.pem fullchain.pem root.pem payload.* meta.json")
-    if tally.total != count:
-        mismatches.append(f"{count} orders in the scenario, {tally.total} reported")
+    print(
+        f"files in {run.out}: <order>/cert.pem chain.pem fullchain.pem root.pem payload.* "
+        "meta.json",
+        file=terminal.out,
+    )
+    if tally.total != len(run.scenario):
+        mismatches.append(f"{len(run.scenario)} orders in the scenario, {tally.total} reported")
     if mismatches:
-        print("the outcome does NOT match the scenario:", *mismatches, sep="\n  ")
+        print(
+            "the outcome does NOT match the scenario:", *mismatches, sep="\n  ", file=terminal.out
+        )
         return 1
     print(
         f"the outcome matches the scenario: {tally.collected} collected, "
-        f"{tally.failed} failed as expected"
+        f"{tally.failed} failed as expected",
+        file=terminal.out,
     )
     return 0
+
+
+async def run_demo(count: int, out: Path, *, concurrency: int, terminal: Terminal) -> int:
+    """Run the demo and print what happened.
+
+    Args:
+        count: How many simulated orders.
+        out: The ``--out`` directory: new, empty, or an earlier demo's.
+        concurrency: The client's ``max_concurrency``.
+        terminal: Where to print.
+
+    Returns:
+        0 when every order ended as the scenario predicts, else 1.
+
+    Raises:
+        UsageError: ``out`` cannot be used (see :func:`prepare_directory`).
+    """
+    prepare_directory(out)
+    scenario = demo_scenario(count)
+    print(
+        f"smime-collect demo: {count} order{'' if count == 1 else 's'} from an in-process "
+        f"CollectSMIME simulator (no network, no credentials): {_describe(scenario)}",
+        file=terminal.out,
+    )
+    run = DemoRun(scenario, demo_simulator(scenario), out, concurrency)
+    return await run_scenario(run, terminal)

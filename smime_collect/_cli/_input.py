@@ -11,10 +11,22 @@ import argparse
 import os
 import re
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
-__all__ = ["UsageError", "credentials", "order_number", "order_numbers", "shown"]
+from .._client._config import credential_from_env
+from .._exceptions import InvalidRequestError
+
+__all__ = [
+    "LOGIN_VARIABLE",
+    "PASSWORD_VARIABLE",
+    "UsageError",
+    "credentials",
+    "order_number",
+    "order_numbers",
+    "read_secret_file",
+    "shown",
+]
 
 
 class UsageError(Exception):
@@ -22,7 +34,7 @@ class UsageError(Exception):
 
 
 # What a mistyped order number looks like; anything else is not echoed in error messages, since
-# a misplaced argument could be a password (CONTRACT 8: never print it).
+# a misplaced argument could be a password, which is never printed.
 _ORDER_LIKE = re.compile(r"[0-9\s,;.+-]{1,32}")
 
 
@@ -45,7 +57,23 @@ def order_number(text: str) -> int:
     return int(value)
 
 
-def _read_secret_file(path: Path, origin: str) -> str:
+LOGIN_VARIABLE = "SECTIGO_LOGIN_NAME"
+PASSWORD_VARIABLE = "SECTIGO_LOGIN_PASSWORD"  # noqa: S105 -- the name of a variable
+
+
+def read_secret_file(path: Path, origin: str) -> str:
+    """Read a secret from a file named by an option, its trailing newline stripped.
+
+    Args:
+        path: The file.
+        origin: The option that named it, for messages (``--password-file``).
+
+    Returns:
+        The secret.
+
+    Raises:
+        UsageError: The file cannot be read or holds nothing; the message names the path only.
+    """
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -57,21 +85,31 @@ def _read_secret_file(path: Path, origin: str) -> str:
     return value
 
 
-def _from_environment(name: str) -> str | None:
-    value = os.environ.get(name)
-    if value:
-        return value
-    path = os.environ.get(f"{name}_FILE")
-    if path:
-        return _read_secret_file(Path(path), f"{name}_FILE")
-    return None
+def _is_set(env: Mapping[str, str], name: str) -> bool:
+    # As credential_from_env reads them: an empty variable counts as unset.
+    return bool(env.get(name) or env.get(f"{name}_FILE"))
 
 
-def credentials(password_file: Path | None) -> tuple[str, str]:
+def _from_environment(env: Mapping[str, str], name: str) -> str:
+    try:
+        value = credential_from_env(env, name)
+    except InvalidRequestError as exc:  # a _FILE that cannot be read: its message names the path
+        raise UsageError(str(exc)) from None
+    if not value:
+        # The library accepts an empty file; no login or password is empty, and Sectigo would
+        # only answer -16 (which counts towards locking the account).
+        raise UsageError(f"{name}_FILE {env[f'{name}_FILE']!r} is empty")
+    return value
+
+
+def credentials(
+    password_file: Path | None, env: Mapping[str, str] | None = None
+) -> tuple[str, str]:
     """The login name and password, from the environment or ``--password-file``.
 
     Args:
         password_file: The ``--password-file`` path, which wins over the environment.
+        env: The environment to read (default ``os.environ``).
 
     Returns:
         ``(login_name, password)``.
@@ -79,27 +117,21 @@ def credentials(password_file: Path | None) -> tuple[str, str]:
     Raises:
         UsageError: One is missing or its file cannot be read; the message never holds a value.
     """
-    login = _from_environment("SECTIGO_LOGIN_NAME")
-    if password_file is not None:
-        password: str | None = _read_secret_file(password_file, "--password-file")
-    else:
-        password = _from_environment("SECTIGO_LOGIN_PASSWORD")
-    missing = [
-        f"{name} (or {name}_FILE{', or --password-file' if 'PASSWORD' in name else ''})"
-        for name, value in (
-            ("SECTIGO_LOGIN_NAME", login),
-            ("SECTIGO_LOGIN_PASSWORD", password),
-        )
-        if value is None
-    ]
+    env = os.environ if env is None else env
+    missing = []
+    if not _is_set(env, LOGIN_VARIABLE):
+        missing.append(f"{LOGIN_VARIABLE} (or {LOGIN_VARIABLE}_FILE)")
+    if password_file is None and not _is_set(env, PASSWORD_VARIABLE):
+        missing.append(f"{PASSWORD_VARIABLE} (or {PASSWORD_VARIABLE}_FILE, or --password-file)")
     if missing:
         raise UsageError(
             f"no Sectigo credentials: set {' and '.join(missing)}; "
             "passwords are never taken from the command line"
         )
-    assert login is not None  # noqa: S101 -- both checked just above
-    assert password is not None  # noqa: S101
-    return login, password
+    login = _from_environment(env, LOGIN_VARIABLE)
+    if password_file is not None:
+        return login, read_secret_file(password_file, "--password-file")
+    return login, _from_environment(env, PASSWORD_VARIABLE)
 
 
 def _read_orders_file(name: str) -> Iterator[tuple[str, int, str]]:

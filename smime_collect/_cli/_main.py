@@ -1,6 +1,7 @@
 """The ``smime-collect`` command (also ``python -m smime_collect``): collect, status, inspect, demo.
 
-``main(argv)`` returns the exit status instead of exiting, so tests call it directly:
+``main(argv)`` returns the exit status instead of exiting, so tests call it directly, with the
+client factory and the terminal they want:
 
 ====  =====================================================================================
 0     success
@@ -20,38 +21,47 @@ from __future__ import annotations
 import argparse
 import asyncio
 import io
-import math
 import os
 import sys
-import urllib.parse
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from typing import Any, Final, TypeVar
 
-from .. import __version__
+import attrs
+
 from .._certs import CertificateChain, load_certificates
-from .._client import DEFAULT_URL, CollectClient
-from .._exceptions import AuthenticationError, ChainError, CollectError, HttpsRequiredError
-from .._models import QueryType, ResponseType
+from .._client import CollectClient
+from .._client._config import check_url
+from .._exceptions import (
+    AuthenticationError,
+    ChainError,
+    CollectError,
+    HttpsRequiredError,
+    InvalidRequestError,
+)
+from .._models import QueryType
 from .._polling import is_account_level
-from ._input import UsageError, credentials, order_number, order_numbers
+from ._demo import MAX_ORDERS as MAX_DEMO_ORDERS
+from ._demo import run_demo
+from ._input import UsageError, credentials, order_numbers
+from ._outcomes import OrderReport, Tally
+from ._parser import build_parser
 from ._report import (
-    OrderReport,
     PlainProgress,
     Progress,
-    Tally,
+    Terminal,
     chain_rows,
     describe_error,
     json_line,
     make_progress,
     print_chain,
+    report_json,
+    verification_json,
+    verification_lines,
 )
 from ._to_disk import BatchSettings, collect_into
 
-if TYPE_CHECKING:
-    import httpx
-
-__all__ = ["main"]
+__all__ = ["ClientFactory", "exit_status", "main"]
 
 EXIT_OK: Final = 0
 EXIT_FAILED: Final = 1
@@ -59,307 +69,99 @@ EXIT_USAGE: Final = 2
 EXIT_PENDING: Final = 3
 EXIT_INTERRUPTED: Final = 130
 
-RESPONSE_TYPES: Final = {
-    "netscape-sequence": ResponseType.NETSCAPE_SEQUENCE,
-    "pkcs7": ResponseType.PKCS7,
-    "individual": ResponseType.INDIVIDUAL,
-    "cmmf": ResponseType.CMMF,
-}
-
 # inspect reads whole files; nothing that holds certificates is anywhere near this big.
 _MAX_INSPECT_BYTES: Final = 16 * 1024 * 1024
-_MAX_DEMO_ORDERS: Final = 10_000
 
-# The test seam: when set, every client the command builds sends through the transport this
-# returns (tests point it at smime_collect.testing's in-process simulator); None means the
-# network, with TLS verified.
-_transport_factory: Callable[[], httpx.AsyncBaseTransport] | None = None
+#: Builds the client for ``collect`` and ``status``: called as ``CollectClient`` is, with the
+#: login name, the password and the keyword arguments ``base_url``, ``max_concurrency``,
+#: ``max_retries`` and, with ``--ca-bundle``, ``verify``.
+ClientFactory = Callable[..., CollectClient]
 
 _T = TypeVar("_T")
 
 
-# -- argument parsing ------------------------------------------------------------------------
+@attrs.frozen
+class _Command:
+    """One command being run: its arguments and what it runs with."""
+
+    args: argparse.Namespace
+    client_factory: ClientFactory
+    terminal: Terminal
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse, minus echoing unrecognised arguments: one of them may be a password."""
+def main(
+    argv: list[str] | None = None,
+    *,
+    client_factory: ClientFactory = CollectClient,
+    terminal: Terminal | None = None,
+) -> int:
+    """Run ``smime-collect`` with ``argv`` (default: ``sys.argv[1:]``).
 
-    def parse_args(  # type: ignore[override]  # narrower than argparse's overloads, on purpose
-        self, args: Sequence[str] | None = None, namespace: None = None
-    ) -> argparse.Namespace:
-        parsed, extras = self.parse_known_args(args, namespace)
-        if extras:
-            options = sorted({e.split("=", 1)[0] for e in extras if e.startswith("-")})
-            hidden = len(extras) - sum(1 for e in extras if e.startswith("-") and "=" not in e)
-            self.error(
-                "unrecognized arguments: "
-                + " ".join(options)
-                + (f" (and {hidden} value{'s' if hidden > 1 else ''} not shown)" if hidden else "")
-                + "; there is no password option: set SECTIGO_LOGIN_PASSWORD or use --password-file"
-            )
-        return parsed
-
-
-def _positive_int(text: str) -> int:
-    return _int_at_least(text, 1, "a positive integer")
-
-
-def _non_negative_int(text: str) -> int:
-    return _int_at_least(text, 0, "a whole number >= 0")
-
-
-def _int_at_least(text: str, minimum: int, what: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = minimum - 1
-    if value < minimum:
-        raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
-    return value
-
-
-def _positive_seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
-    return value
-
-
-def _response_type(text: str) -> ResponseType:
-    try:
-        return RESPONSE_TYPES[text]
-    except KeyError:
-        names = ", ".join(RESPONSE_TYPES)
-        raise argparse.ArgumentTypeError(f"{text!r} is not one of {names}") from None
-
-
-_EPILOG = """\
-credentials: SECTIGO_LOGIN_NAME and SECTIGO_LOGIN_PASSWORD, or SECTIGO_LOGIN_NAME_FILE and
-SECTIGO_LOGIN_PASSWORD_FILE (paths of files holding the values), or --password-file.
-There is no password option: command lines are visible to other users.
-
-exit status: 0 success, 1 an order or file failed, 2 usage/configuration error (including
-missing or rejected credentials), 3 some orders still processing, 130 interrupted.
-"""
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``smime-collect``.
+    Args:
+        argv: The arguments, without the program name.
+        client_factory: Builds the client of ``collect`` and ``status`` (tests pass
+            ``functools.partial(CollectClient, transport=simulator.transport())``).
+        terminal: Where to print and what may be drawn there (default: detected from
+            ``sys.stdout`` and ``sys.stderr``).
 
     Returns:
-        A parser whose namespaces carry the handler in ``handler``.
+        The exit status: 0, 1, 2, 3, or 130 when interrupted.
     """
-    parser = _Parser(
-        prog="smime-collect",
-        description="Collect S/MIME certificates from Sectigo's CollectSMIME endpoint.",
-        epilog=_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        allow_abbrev=False,
-    )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    # No abbreviations: "--password SECRET" must be refused, not read as "--password-file SECRET"
-    # (whose error message would then print the secret).
-    remote = _Parser(add_help=False, allow_abbrev=False)
-    group = remote.add_argument_group("connection")
-    group.add_argument("--base-url", default=DEFAULT_URL, metavar="URL", help="endpoint URL")
-    group.add_argument(
-        "--ca-bundle", type=Path, metavar="FILE", help="PEM CA certificates to trust for TLS"
-    )
-    group.add_argument(
-        "--password-file",
-        type=Path,
-        metavar="FILE",
-        help="file holding the password (trailing newline stripped)",
-    )
-    group.add_argument(
-        "--concurrency",
-        type=_positive_int,
-        default=4,
-        metavar="N",
-        help="requests in flight at once (default 4; Sectigo dislikes many)",
-    )
-    group.add_argument(
-        "--max-retries",
-        type=_non_negative_int,
-        default=3,
-        metavar="N",
-        help="retries of a transient failure (HTTP 429/5xx, -14, -42, network; default 3)",
-    )
-    group.add_argument("--json", action="store_true", help="one JSON object per order on stdout")
-    group.add_argument(
-        "--poll-interval",
-        type=_positive_seconds,
-        default=5.0,
-        metavar="S",
-        help="first wait between polls (default 5)",
-    )
-    group.add_argument(
-        "--max-poll-interval",
-        type=_positive_seconds,
-        default=60.0,
-        metavar="S",
-        help="longest wait between polls (default 60)",
-    )
-
-    collect = _add_orders_command(
-        commands,
-        "collect",
-        remote,
-        summary="collect certificates into DIR/ORDER/",
-        description="Collect each order's certificate and chain into DIR/ORDER/.",
-        orders_file_help="one order number per line; blank lines and # comments ignored; "
-        "- for stdin",
-    )
-    collect.add_argument(
-        "--out",
-        type=Path,
-        default=Path(),
-        metavar="DIR",
-        help="where the ORDER/ directories go (default: the current directory)",
-    )
-    collect.add_argument(
-        "--no-wait", action="store_true", help="ask once per order; do not wait for processing"
-    )
-    collect.add_argument(
-        "--timeout",
-        type=_positive_seconds,
-        default=600.0,
-        metavar="S",
-        help="seconds to wait per order (default 600)",
-    )
-    collect.add_argument(
-        "--response-type",
-        type=_response_type,
-        metavar="NAME",
-        help=f"container to ask for: {', '.join(RESPONSE_TYPES)}",
-    )
-    collect.add_argument(
-        "--force", action="store_true", help="collect again orders whose meta.json exists"
-    )
-    collect.set_defaults(handler=_run_collect)
-
-    status = _add_orders_command(
-        commands,
-        "status",
-        remote,
-        summary="show each order's status (query type 0)",
-        description="Ask for each order's status only (queryType 0); nothing is written.",
-        orders_file_help="as for collect",
-    )
-    status.set_defaults(handler=_run_status)
-
-    inspect = commands.add_parser(
-        "inspect",
-        allow_abbrev=False,
-        help="show the classified chain in certificate files",
-        description="Load PEM, DER, base64, PKCS#7, Netscape, CMMF or ZIP files and show the "
-        "classified chain: role, subject, issuer, validity, SHA-256 fingerprint.",
-    )
-    inspect.add_argument("files", nargs="+", metavar="FILE", help="files to load; - for stdin")
-    inspect.add_argument("--json", action="store_true", help="one JSON object per file on stdout")
-    inspect.add_argument(
-        "--verify",
-        action="store_true",
-        help="also check the signature of every link; a broken chain exits 1",
-    )
-    inspect.set_defaults(handler=_run_inspect)
-
-    demo = commands.add_parser(
-        "demo",
-        allow_abbrev=False,
-        help="the whole flow against a built-in simulator (no credentials, no network)",
-        description="Collect simulated orders in mixed states from an in-process CollectSMIME "
-        "simulator, write their files and print a summary.",
-    )
-    demo.add_argument(
-        "--orders",
-        type=_positive_int,
-        default=25,
-        metavar="N",
-        help=f"how many (default 25, at most {_MAX_DEMO_ORDERS})",
-    )
-    demo.add_argument(
-        "--out",
-        type=Path,
-        default=Path("smime-collect-demo"),
-        metavar="DIR",
-        help="where to write (default ./smime-collect-demo)",
-    )
-    demo.set_defaults(handler=_run_demo)
-    return parser
-
-
-def _add_orders_command(
-    commands: argparse._SubParsersAction[_Parser],
-    name: str,
-    remote: _Parser,
-    *,
-    summary: str,
-    description: str,
-    orders_file_help: str,
-) -> _Parser:
-    """A command that asks the endpoint about the orders given as arguments or in a file."""
-    command = commands.add_parser(
-        name,
-        allow_abbrev=False,
-        parents=[remote],
-        help=summary,
-        description=description,
-        epilog=_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    command.add_argument(
-        "orders",
-        nargs="*",
-        type=order_number,
-        metavar="ORDER",
-        help="order numbers (more with --orders-file)",
-    )
-    command.add_argument("--orders-file", metavar="FILE|-", help=orders_file_help)
-    return command
-
-
-def _client(args: argparse.Namespace) -> CollectClient:
-    if "@" in urllib.parse.urlsplit(args.base_url).netloc:
-        # Checked here, before the client quotes the URL in any message: user:password@ would
-        # put a secret on the screen (and in ps, which is why credentials never go in argv).
-        raise UsageError(
-            "--base-url carries credentials (user:password@host): remove them; the login "
-            "comes from SECTIGO_LOGIN_NAME, the password from SECTIGO_LOGIN_PASSWORD or "
-            "--password-file"
-        )
-    login, password = credentials(args.password_file)
-    options: dict[str, Any] = {}
-    if _transport_factory is not None:
-        options["transport"] = _transport_factory()
-    elif args.ca_bundle is not None:
-        if not args.ca_bundle.is_file():
-            raise UsageError(f"--ca-bundle {str(args.ca_bundle)!r} is not a readable file")
-        options["verify"] = args.ca_bundle
+    parser = build_parser()
     try:
-        return CollectClient(
-            login,
-            password,
-            base_url=args.base_url,
-            max_concurrency=args.concurrency,
-            max_retries=args.max_retries,
-            **options,
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # --help, --version, or a usage error argparse has printed
+        return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
+    command = _Command(args, client_factory, Terminal.detect() if terminal is None else terminal)
+    return _dispatch(command)
+
+
+def _dispatch(command: _Command) -> int:
+    # Every way a command can end becomes an exit status and at most one line on stderr.
+    err = command.terminal.err
+    try:
+        return _HANDLERS[command.args.command](command)
+    except UsageError as exc:
+        print(f"smime-collect: error: {exc}", file=err)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("smime-collect: interrupted", file=err)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (``smime-collect status ... | head -1``): stop quietly, and point
+        # stdout at /dev/null so the interpreter's final flush does not complain either.
+        _silence_stdout()
+        return EXIT_FAILED
+    except (CollectError, OSError) as exc:
+        print(f"smime-collect: error: {exc}", file=err)
+        return EXIT_FAILED
+    except Exception as exc:  # noqa: BLE001 -- a command line reports, it does not dump a traceback
+        print(
+            f"smime-collect: internal error: {type(exc).__name__}: {exc} "
+            "(please report this as a bug)",
+            file=err,
         )
-    except CollectError as exc:
-        raise UsageError(str(exc)) from None
+        return EXIT_FAILED
 
 
-# -- commands --------------------------------------------------------------------------------
+def _silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, io.UnsupportedOperation):
+        pass  # not a real file descriptor (tests capture stdout): nothing will be flushed
+
+
+def _run(coroutine: Coroutine[Any, Any, _T]) -> _T:
+    return asyncio.run(coroutine)
+
+
+# -- collect and status ------------------------------------------------------------------------
 
 
 def _is_configuration_error(error: CollectError | None) -> bool:
     # -16 means wrong credentials (or a locked account, or a blocked source IP) and -1 an
-    # http:// URL: the user must fix the configuration, no order is at fault (CONTRACT 8).
+    # http:// URL: the user must fix the configuration, no order is at fault.
     return isinstance(error, AuthenticationError | HttpsRequiredError)
 
 
@@ -381,26 +183,55 @@ def exit_status(tally: Tally) -> int:
     return EXIT_OK
 
 
-async def _run_batch(args: argparse.Namespace, orders: list[int], settings: BatchSettings) -> Tally:
+def _client(command: _Command) -> CollectClient:
+    args = command.args
+    try:
+        # Before the credentials are read, and in the client's own words: they never quote
+        # user:password@ (which would put a secret on the screen, as it is already in ps).
+        check_url(args.base_url, allow_insecure_http=False)
+    except InvalidRequestError as exc:
+        raise UsageError(f"--base-url: {exc}") from None
+    login, password = credentials(args.password_file)
+    options: dict[str, Any] = {}
+    if args.ca_bundle is not None:
+        if not args.ca_bundle.is_file():
+            raise UsageError(f"--ca-bundle {str(args.ca_bundle)!r} is not a readable file")
+        options["verify"] = args.ca_bundle
+    try:
+        return command.client_factory(
+            login,
+            password,
+            base_url=args.base_url,
+            max_concurrency=args.concurrency,
+            max_retries=args.max_retries,
+            **options,
+        )
+    except CollectError as exc:
+        raise UsageError(str(exc)) from None
+
+
+async def _run_batch(command: _Command, orders: list[int], settings: BatchSettings) -> Tally:
+    args, terminal = command.args, command.terminal
     progress: Progress
     if settings.query_type is QueryType.STATUS and not args.json:
         # For status the per-order lines are the output itself: stdout, unnumbered.
-        progress = PlainProgress(len(orders), sys.stdout, sys.stderr, numbered=False)
+        progress = PlainProgress(len(orders), terminal.out, terminal.err, numbered=False)
     else:
-        progress = make_progress(len(orders), sys.stderr if args.json else sys.stdout)
+        summary = terminal.err if args.json else terminal.out
+        progress = make_progress(len(orders), terminal, summary)
 
-    async with _client(args) as client:
+    async with _client(command) as client:
         with progress:
 
             def on_report(report: OrderReport) -> None:
                 progress.advance(report)
                 if args.json:
-                    json_line(report.to_json(), sys.stdout)
+                    json_line(report_json(report), terminal.out)
 
             tally = await collect_into(client, orders, settings, on_report)
         progress.summary(tally)  # after the bar has stopped drawing
     if tally.account_error is not None and is_account_level(tally.account_error):
-        print(f"smime-collect: error: {tally.account_error}", file=sys.stderr)
+        print(f"smime-collect: error: {tally.account_error}", file=terminal.err)
     return tally
 
 
@@ -412,11 +243,11 @@ def _output_directory(out: Path) -> Path:
     return out
 
 
-def _run_collect(args: argparse.Namespace) -> int:
+def _run_collect(command: _Command) -> int:
+    args = command.args
     orders = order_numbers(args.orders, args.orders_file)
-    out = _output_directory(args.out)
     settings = BatchSettings(
-        out=out,
+        out=_output_directory(args.out),
         wait=not args.no_wait,
         force=args.force,
         timeout=args.timeout,
@@ -424,13 +255,16 @@ def _run_collect(args: argparse.Namespace) -> int:
         max_poll_interval=max(args.max_poll_interval, args.poll_interval),
         response_type=args.response_type,
     )
-    return exit_status(_run(_run_batch(args, orders, settings)))
+    return exit_status(_run(_run_batch(command, orders, settings)))
 
 
-def _run_status(args: argparse.Namespace) -> int:
-    orders = order_numbers(args.orders, args.orders_file)
+def _run_status(command: _Command) -> int:
+    orders = order_numbers(command.args.orders, command.args.orders_file)
     settings = BatchSettings(out=None, wait=False, query_type=QueryType.STATUS)
-    return exit_status(_run(_run_batch(args, orders, settings)))
+    return exit_status(_run(_run_batch(command, orders, settings)))
+
+
+# -- inspect -----------------------------------------------------------------------------------
 
 
 def _read_input(name: str) -> bytes:
@@ -440,7 +274,7 @@ def _read_input(name: str) -> bytes:
         return handle.read(_MAX_INSPECT_BYTES + 1)
 
 
-def _inspect_one(name: str) -> CertificateChain:
+def _load(name: str) -> CertificateChain:
     try:
         data = _read_input(name)
     except OSError as exc:
@@ -452,98 +286,63 @@ def _inspect_one(name: str) -> CertificateChain:
     return load_certificates(data)
 
 
-def _run_inspect(args: argparse.Namespace) -> int:
-    status = EXIT_OK
-    for name in args.files:
+def _inspect_one(name: str, *, verify: bool, as_json: bool, terminal: Terminal) -> bool:
+    """Show one file's chain (and what ``--verify`` checked); False when it failed."""
+    try:
+        chain = _load(name)
+    except CollectError as error:
+        print(f"smime-collect: {name}: {error}", file=terminal.err)
+        if as_json:
+            json_line({"file": name, "ok": False, "error": describe_error(error)}, terminal.out)
+        return False
+    broken: ChainError | None = None
+    if verify:
         try:
-            chain = _inspect_one(name)
-        except CollectError as error:
-            status = EXIT_FAILED
-            print(f"smime-collect: {name}: {error}", file=sys.stderr)
-            if args.json:
-                json_line({"file": name, "ok": False, "error": describe_error(error)}, sys.stdout)
-            continue
-        broken: ChainError | None = None
-        if args.verify:
-            try:
-                chain.verify()
-            except ChainError as error:
-                broken, status = error, EXIT_FAILED
-        if args.json:
-            line: dict[str, Any] = {"file": name, "ok": broken is None}
-            if args.verify:
-                line["error"] = None if broken is None else describe_error(broken)
-            json_line({**line, "certificates": chain_rows(chain)}, sys.stdout)
-            continue
-        print_chain(name, chain, sys.stdout)
-        if broken is not None:
-            print(f"smime-collect: {name}: chain does not verify: {broken}", file=sys.stderr)
-        elif args.verify:
-            print("  every signature in the chain verifies", file=sys.stdout)
-    return status
+            chain.verify()
+        except ChainError as error:
+            broken = error
+    if as_json:
+        line: dict[str, Any] = {"file": name, "ok": broken is None}
+        if verify:
+            line["error"] = None if broken is None else describe_error(broken)
+            line["verification"] = None if broken is not None else verification_json(chain)
+        json_line({**line, "certificates": chain_rows(chain)}, terminal.out)
+        return broken is None
+    print_chain(name, chain, terminal)
+    if broken is not None:
+        print(f"smime-collect: {name}: chain does not verify: {broken}", file=terminal.err)
+        return False
+    if verify:
+        for text in verification_lines(chain):
+            print(text, file=terminal.out)
+    return True
 
 
-def _run_demo(args: argparse.Namespace) -> int:
-    from ._demo import run_demo  # noqa: PLC0415 -- loads the simulator only when asked
+def _run_inspect(command: _Command) -> int:
+    args = command.args
+    results = [
+        _inspect_one(name, verify=args.verify, as_json=args.json, terminal=command.terminal)
+        for name in args.files
+    ]
+    return EXIT_OK if all(results) else EXIT_FAILED
 
-    if args.orders > _MAX_DEMO_ORDERS:
+
+# -- demo --------------------------------------------------------------------------------------
+
+
+def _run_demo(command: _Command) -> int:
+    args = command.args
+    if args.orders > MAX_DEMO_ORDERS:
         # Every simulated order gets its own certificate and key, all kept in memory.
-        raise UsageError(f"--orders {args.orders}: the demo runs at most {_MAX_DEMO_ORDERS} orders")
-    return _run(run_demo(args.orders, _output_directory(args.out)))
+        raise UsageError(f"--orders {args.orders}: the demo runs at most {MAX_DEMO_ORDERS} orders")
+    return _run(
+        run_demo(args.orders, args.out, concurrency=args.concurrency, terminal=command.terminal)
+    )
 
 
-def _run(coroutine: Coroutine[Any, Any, _T]) -> _T:
-    return asyncio.run(coroutine)
-
-
-def _silence_stdout() -> None:
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError, io.UnsupportedOperation):
-        pass  # not a real file descriptor (tests capture stdout): nothing will be flushed
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Run ``smime-collect`` with ``argv`` (default: ``sys.argv[1:]``).
-
-    Args:
-        argv: The arguments, without the program name.
-
-    Returns:
-        The exit status: 0, 1, 2, 3, or 130 when interrupted.
-    """
-    parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exit_:  # --help, --version, or a usage error argparse has printed
-        return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
-    return _dispatch(args)
-
-
-def _dispatch(args: argparse.Namespace) -> int:
-    # Every way a command can end becomes an exit status and at most one line on stderr.
-    try:
-        handler: Callable[[argparse.Namespace], int] = args.handler
-        return handler(args)
-    except UsageError as exc:
-        print(f"smime-collect: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("smime-collect: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except BrokenPipeError:
-        # The reader went away (``smime-collect status ... | head -1``): stop quietly, and point
-        # stdout at /dev/null so the interpreter's final flush does not complain either.
-        _silence_stdout()
-        return EXIT_FAILED
-    except (CollectError, OSError) as exc:
-        print(f"smime-collect: error: {exc}", file=sys.stderr)
-        return EXIT_FAILED
-    except Exception as exc:  # noqa: BLE001 -- a command line reports, it does not dump a traceback
-        print(
-            f"smime-collect: internal error: {type(exc).__name__}: {exc} "
-            "(please report this as a bug)",
-            file=sys.stderr,
-        )
-        return EXIT_FAILED
+_HANDLERS: Final[dict[str, Callable[[_Command], int]]] = {
+    "collect": _run_collect,
+    "status": _run_status,
+    "inspect": _run_inspect,
+    "demo": _run_demo,
+}

@@ -1,6 +1,6 @@
 """One collected order on disk: ``DIR/ORDER/`` with its PEM files, the payload and ``meta.json``.
 
-The layout the ``smime-collect collect`` command writes (CONTRACT section 8)::
+The layout the ``smime-collect collect`` command writes::
 
     DIR/ORDER/cert.pem        the end entity
               chain.pem       the intermediates, issuer of the end entity first (may be empty)
@@ -14,6 +14,10 @@ Every file is written atomically: a temporary file in the same directory, flushe
 ``os.replace``d over the final name, so a crash or Ctrl-C never leaves a half-written certificate.
 ``meta.json`` is written last and is what marks an order as collected: its presence makes the next
 run skip the order.
+
+Certificates are public: these files are created with mode 0644 less the umask, as ``cp`` or
+``openssl`` would create them, so a mail gateway running as another user can read them (a umask
+of 077 keeps them to their owner).  Private material is created 0600 whatever the umask.
 """
 
 from __future__ import annotations
@@ -24,8 +28,7 @@ import contextlib
 import json
 import os
 import re
-import tempfile
-from collections.abc import Iterable
+import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +44,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "META_FILE",
+    "PRIVATE_MODE",
+    "PUBLIC_MODE",
     "atomic_write",
     "certificate_facts",
     "order_directory",
@@ -51,6 +56,11 @@ __all__ = [
 ]
 
 META_FILE = "meta.json"
+# Certificates are public; keys and passwords are not (the umask still applies to both).
+PUBLIC_MODE = 0o644
+PRIVATE_MODE = 0o600
+# O_EXCL: never open a file someone else placed under the temporary name (a symlink included).
+_CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
 
 _BASE64_TEXT = re.compile(rb"[A-Za-z0-9+/=\s]+")
 # DER encodings of the content-type OIDs a binary payload can open with:
@@ -73,21 +83,23 @@ def order_directory(out: Path, order_number: int) -> Path:
     return out / str(order_number)
 
 
-def atomic_write(path: Path, data: bytes) -> None:
+def atomic_write(path: Path, data: bytes, *, private: bool = False) -> None:
     """Write ``data`` to ``path`` so that readers see the old file or the new one, never half.
 
     The temporary file lives in the same directory (``os.replace`` is only atomic within one
     file system) and is flushed to disk before the rename, so a crash cannot leave an empty file
-    under the final name. It is created with mode 0600 and keeps it.
+    under the final name.  It is created with its final mode, so there is no moment at which
+    private material is readable by others.
 
     Args:
         path: The final file name; its directory must exist.
         data: The complete contents.
+        private: Create the file 0600 (keys, passwords); otherwise 0644 less the umask.
 
     Raises:
         OSError: The file could not be written; no temporary file is left behind.
     """
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    temporary, fd = _create_temporary(path, PRIVATE_MODE if private else PUBLIC_MODE)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -98,6 +110,18 @@ def atomic_write(path: Path, data: bytes) -> None:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         raise
+
+
+def _create_temporary(path: Path, mode: int) -> tuple[Path, int]:
+    # tempfile.mkstemp always creates 0600 and has no mode argument; os.open applies the umask
+    # to the mode given, which is what public files should get.
+    for _ in range(100):
+        temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+        try:
+            return temporary, os.open(temporary, _CREATE_FLAGS, mode)
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name beside {str(path)!r}")
 
 
 def payload_format(payload: bytes) -> tuple[str, str]:  # noqa: PLR0911 -- one return per format
@@ -192,10 +216,6 @@ def certificate_facts(certificate: x509.Certificate) -> dict[str, Any]:
     }
 
 
-def _pem(certificates: Iterable[x509.Certificate]) -> bytes:
-    return b"".join(c.public_bytes(Encoding.PEM) for c in certificates)
-
-
 def write_order_files(out: Path, result: CollectResult) -> Path:
     """Write one ATTACHED result to ``out/ORDER/``, each file atomically, ``meta.json`` last.
 
@@ -217,13 +237,12 @@ def write_order_files(out: Path, result: CollectResult) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     files: dict[str, bytes] = {}
     end_entity = chain.end_entity
-    leaf = [end_entity] if end_entity is not None else []
     if end_entity is not None:
-        files["cert.pem"] = _pem(leaf)
-    files["chain.pem"] = _pem(chain.intermediates)
-    files["fullchain.pem"] = _pem([*leaf, *chain.intermediates])
+        files["cert.pem"] = end_entity.public_bytes(Encoding.PEM)
+    files["chain.pem"] = chain.chain_pem
+    files["fullchain.pem"] = chain.fullchain_pem
     if chain.roots:
-        files["root.pem"] = _pem(chain.roots)
+        files["root.pem"] = b"".join(root.public_bytes(Encoding.PEM) for root in chain.roots)
     extension, description = payload_format(result.payload)
     payload_name = f"payload{extension}"
     files[payload_name] = result.payload

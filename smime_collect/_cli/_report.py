@@ -1,4 +1,7 @@
-"""What ``smime-collect`` tells its user: per-order reports, progress, summaries, chain tables.
+"""What ``smime-collect`` tells its user: per-order lines, progress, summaries, chain tables.
+
+Everything here presents; nothing decides.  The reports and counts come from ``_outcomes``,
+where they go from a :class:`Terminal`, which ``main`` detects once (tests construct one).
 
 Progress goes to stderr (stdout stays clean for ``--json`` and pipes). It is drawn with rich (the
 ``cli`` extra) when stderr is a terminal and rich is installed, and otherwise written as one plain
@@ -9,17 +12,17 @@ from __future__ import annotations
 
 import json
 import sys
-from collections import Counter
 from collections.abc import Iterable
-from pathlib import Path
 from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
 import attrs
 
-from .._exceptions import CollectError, SectigoError, TransportError
+from .._certs import rfc4514
+from .._exceptions import SectigoError, TransportError
 from .._polling import is_account_level
 from ._order_files import certificate_facts
+from ._outcomes import OrderReport, Tally
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -27,22 +30,77 @@ if TYPE_CHECKING:
     from .._certs import CertificateChain
 
 __all__ = [
-    "OrderReport",
+    "NOT_VERIFIED",
     "PlainProgress",
     "Progress",
     "RichProgress",
-    "Tally",
+    "SignatureLinks",
+    "Terminal",
     "chain_rows",
     "describe_error",
     "json_line",
     "make_progress",
     "print_chain",
+    "report_json",
+    "report_line",
     "rich_available",
-    "stderr_is_terminal",
+    "summary_lines",
+    "verification_json",
+    "verification_lines",
+    "verified_links",
 ]
 
-# The summary names at most this many failed orders; the rest are counted.
-_MAX_LISTED_FAILURES = 20
+# What ``inspect --verify`` (and CertificateChain.verify) never looks at.
+NOT_VERIFIED = ("validity dates", "trust in any root", "revocation")
+
+
+def rich_available() -> bool:
+    """Whether rich (the ``cli`` extra) can be imported."""
+    try:
+        import rich  # noqa: F401, PLC0415 -- optional dependency, imported lazily
+    except ImportError:
+        return False
+    return True
+
+
+def _is_terminal(stream: IO[str]) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
+@attrs.frozen
+class Terminal:
+    """Where the command prints, and what it may draw there.
+
+    Attributes:
+        out: Results: ``--json`` lines, status lines, chains, summaries.
+        err: Progress and error lines.
+        progress_bar: Draw a rich progress bar on ``err``.
+        tables: Draw rich tables on ``out``.
+    """
+
+    out: IO[str]
+    err: IO[str]
+    progress_bar: bool = False
+    tables: bool = False
+
+    @classmethod
+    def detect(cls) -> Terminal:
+        """The process's stdout and stderr; rich where one is a terminal and rich is installed.
+
+        Returns:
+            The terminal the command runs in.
+        """
+        out, err = sys.stdout, sys.stderr
+        return cls(
+            out,
+            err,
+            progress_bar=_is_terminal(err) and rich_available(),
+            tables=_is_terminal(out) and rich_available(),
+        )
+
+
+# -- one order ---------------------------------------------------------------------------------
 
 
 def describe_error(error: BaseException) -> dict[str, Any]:
@@ -64,134 +122,86 @@ def describe_error(error: BaseException) -> dict[str, Any]:
     return info
 
 
-@attrs.frozen
-class OrderReport:
-    """How one order ended, as the command reports it.
+def report_json(report: OrderReport) -> dict[str, Any]:
+    """The object printed for one order with ``--json``.
 
-    Attributes:
-        order_number: The order.
-        status: The last status the server reported (``"ATTACHED"``, ``"AVAILABLE"``,
-            ``"PROCESSING"``), or None when no status was obtained.
-        error: What made the order fail, or None.
-        directory: Where its files are, when they were written or already there.
-        skipped: True when the files were already on disk and nothing was asked.
+    Args:
+        report: How the order ended.
+
+    Returns:
+        order_number, ok, status, error (null or ``{type, message, code}``), directory and
+        skipped.
     """
-
-    order_number: int
-    status: str | None
-    error: CollectError | OSError | None = None
-    directory: Path | None = None
-    skipped: bool = False
-
-    @property
-    def ok(self) -> bool:
-        """True exactly when the order did not fail."""
-        return self.error is None
-
-    @property
-    def pending(self) -> bool:
-        """True when the order did not fail but its certificate is not there yet."""
-        return self.ok and self.status == "PROCESSING"
-
-    def to_json(self) -> dict[str, Any]:
-        """The object printed for this order with ``--json``.
-
-        Returns:
-            order_number, ok, status, error (null or ``{type, message, code}``), directory and
-            skipped.
-        """
-        return {
-            "order_number": self.order_number,
-            "ok": self.ok,
-            "status": self.status,
-            "error": None if self.error is None else describe_error(self.error),
-            "directory": None if self.directory is None else str(self.directory),
-            "skipped": self.skipped,
-        }
-
-    def line(self) -> str:
-        """One human-readable line about this order."""
-        if self.error is not None:
-            return f"{self.order_number}: FAILED: {self.error}"
-        if self.skipped:
-            return f"{self.order_number}: already collected in {self.directory}"
-        if self.directory is not None:
-            return f"{self.order_number}: collected into {self.directory}"
-        return f"{self.order_number}: {self.status}"
+    return {
+        "order_number": report.order_number,
+        "ok": report.ok,
+        "status": report.status,
+        "error": None if report.error is None else describe_error(report.error),
+        "directory": None if report.directory is None else str(report.directory),
+        "skipped": report.skipped,
+    }
 
 
-@attrs.define
-class Tally:
-    """Running counts over a batch (a million orders must not mean a million stored reports)."""
+def report_line(report: OrderReport) -> str:
+    """One human-readable line about one order.
 
-    total: int = 0
-    collected: int = 0
-    skipped: int = 0
-    pending: int = 0
-    answered: int = 0
-    failed: int = 0
-    errors: Counter[str] = attrs.Factory(Counter)
-    failed_orders: list[tuple[int, str]] = attrs.Factory(list)
-    account_error: SectigoError | None = None
+    Args:
+        report: How the order ended.
 
-    def add(self, report: OrderReport) -> None:
-        """Count one report."""
-        self.total += 1
-        if report.error is not None:
-            self.failed += 1
-            self.errors[type(report.error).__name__] += 1
-            if len(self.failed_orders) < _MAX_LISTED_FAILURES:
-                self.failed_orders.append((report.order_number, type(report.error).__name__))
-            if self.account_error is None and is_account_level(report.error):
-                self.account_error = report.error
-        elif report.skipped:
-            self.skipped += 1
-            self.collected += 1
-        elif report.directory is not None:
-            self.collected += 1
-        elif report.pending:
-            self.pending += 1
-        else:
-            self.answered += 1
-
-    def lines(self) -> list[str]:
-        """The summary as plain lines."""
-        parts = [f"{self.total} order{'' if self.total == 1 else 's'}"]
-        if self.collected or self.skipped:
-            already = f" ({self.skipped} already on disk)" if self.skipped else ""
-            parts.append(f"{self.collected} collected{already}")
-        if self.answered:
-            parts.append(f"{self.answered} answered")
-        if self.pending:
-            parts.append(f"{self.pending} still processing")
-        parts.append(f"{self.failed} failed")
-        lines = [", ".join(parts)]
-        for name, count in sorted(self.errors.items()):
-            lines.append(f"  {count} x {name}")
-        if self.failed_orders:
-            listed = ", ".join(f"{number} ({name})" for number, name in self.failed_orders)
-            more = self.failed - len(self.failed_orders)
-            lines.append(f"  failed: {listed}{f' and {more} more' if more > 0 else ''}")
-        return lines
+    Returns:
+        The line, without a newline.
+    """
+    if report.error is not None:
+        return f"{report.order_number}: FAILED: {report.error}"
+    if report.skipped:
+        return f"{report.order_number}: already collected in {report.directory}"
+    if report.directory is not None:
+        return f"{report.order_number}: collected into {report.directory}"
+    return f"{report.order_number}: {report.status}"
 
 
-def stderr_is_terminal() -> bool:
-    """Whether stderr is an interactive terminal (progress bars only make sense there)."""
-    isatty = getattr(sys.stderr, "isatty", None)
-    return bool(isatty and isatty())
+def json_line(obj: dict[str, Any], stream: IO[str]) -> None:
+    """Print one JSON object on one line and flush (consumers read it as it comes).
+
+    Args:
+        obj: The object.
+        stream: Where to print.
+    """
+    print(json.dumps(obj, ensure_ascii=False), file=stream, flush=True)
 
 
-def rich_available() -> bool:
-    """Whether rich (the ``cli`` extra) can be imported."""
-    try:
-        import rich  # noqa: F401, PLC0415 -- optional dependency, imported lazily
-    except ImportError:
-        return False
-    return True
+# -- a batch -----------------------------------------------------------------------------------
+
+
+def summary_lines(tally: Tally) -> list[str]:
+    """The summary of a batch as plain lines.
+
+    Args:
+        tally: The counts over the batch.
+
+    Returns:
+        The counts, then one line per error class, then the failed orders (the first few).
+    """
+    parts = [f"{tally.total} order{'' if tally.total == 1 else 's'}"]
+    if tally.collected or tally.skipped:
+        already = f" ({tally.skipped} already on disk)" if tally.skipped else ""
+        parts.append(f"{tally.collected} collected{already}")
+    if tally.answered:
+        parts.append(f"{tally.answered} answered")
+    if tally.pending:
+        parts.append(f"{tally.pending} still processing")
+    parts.append(f"{tally.failed} failed")
+    lines = [", ".join(parts)]
+    lines.extend(f"  {count} x {name}" for name, count in sorted(tally.errors.items()))
+    if tally.failed_orders:
+        listed = ", ".join(f"{number} ({name})" for number, name in tally.failed_orders)
+        more = tally.failed - len(tally.failed_orders)
+        lines.append(f"  failed: {listed}{f' and {more} more' if more > 0 else ''}")
+    return lines
 
 
 class Progress(Protocol):
-    """Progress over a batch of orders, shown on stderr."""
+    """Progress over a batch of orders."""
 
     def __enter__(self) -> Progress: ...
 
@@ -238,18 +248,18 @@ class PlainProgress:
             self._account_errors_shown.add(key)
         width = len(str(self._total))
         counter = f"[{self._done:>{width}}/{self._total}] " if self._numbered else ""
-        print(f"{counter}{report.line()}", file=self._stream)
+        print(f"{counter}{report_line(report)}", file=self._stream)
 
     def summary(self, tally: Tally) -> None:
         """Print the summary lines."""
-        for line in tally.lines():
+        for line in summary_lines(tally):
             print(line, file=self._summary_stream)
 
 
 class RichProgress:
-    """A rich progress bar on stderr, failures printed above it, a summary table at the end."""
+    """A rich progress bar, failures printed above it, a summary table at the end."""
 
-    def __init__(self, total: int, summary_stream: IO[str]) -> None:
+    def __init__(self, total: int, stream: IO[str], summary_stream: IO[str]) -> None:
         from rich.console import Console  # noqa: PLC0415 -- optional dependency
         from rich.progress import (  # noqa: PLC0415
             BarColumn,
@@ -260,7 +270,6 @@ class RichProgress:
         )
         from rich.progress import Progress as _RichProgress  # noqa: PLC0415
 
-        self._console = Console(stderr=True, emoji=False)
         self._summary_console = Console(file=summary_stream, emoji=False)
         self._bar = _RichProgress(
             TextColumn("collecting"),
@@ -268,7 +277,7 @@ class RichProgress:
             MofNCompleteColumn(),
             TaskProgressColumn(),
             TimeElapsedColumn(),
-            console=self._console,
+            console=Console(file=stream, emoji=False),
             transient=False,
             # --json lines go to stdout; rich would otherwise capture them onto the terminal.
             redirect_stdout=False,
@@ -287,7 +296,7 @@ class RichProgress:
         if report.error is not None:
             from rich.text import Text  # noqa: PLC0415 -- optional dependency
 
-            self._bar.console.print(Text(report.line(), style="red"), emoji=False)
+            self._bar.console.print(Text(report_line(report), style="red"), emoji=False)
         self._bar.advance(self._task)
 
     def summary(self, tally: Tally) -> None:
@@ -309,32 +318,37 @@ class RichProgress:
         table.add_row("total", str(tally.total), style="bold")
         self._summary_console.print(table)
         if tally.failed_orders:
-            for line in tally.lines()[-1:]:
+            for line in summary_lines(tally)[-1:]:
                 self._summary_console.print(line, markup=False, highlight=False)
 
 
-def make_progress(total: int, summary_stream: IO[str]) -> Progress:
-    """Pick the progress display: rich on a terminal when installed, plain lines otherwise.
+def make_progress(total: int, terminal: Terminal, summary_stream: IO[str]) -> Progress:
+    """Pick the progress display: a rich bar when the terminal allows it, plain lines otherwise.
 
     Args:
         total: How many orders the batch has.
+        terminal: Where the command prints; progress goes to its ``err``.
         summary_stream: Where the summary goes (stdout, or stderr when stdout carries JSON).
 
     Returns:
         A context manager that shows progress.
     """
-    if stderr_is_terminal() and rich_available():
-        return RichProgress(total, summary_stream)
-    return PlainProgress(total, sys.stderr, summary_stream)
+    if terminal.progress_bar:
+        return RichProgress(total, terminal.err, summary_stream)
+    return PlainProgress(total, terminal.err, summary_stream)
 
 
-def _role_names(chain: CertificateChain) -> list[tuple[str, x509.Certificate]]:
-    rows: list[tuple[str, x509.Certificate]] = []
-    if chain.end_entity is not None:
-        rows.append(("end entity", chain.end_entity))
-    rows.extend(("intermediate", c) for c in chain.intermediates)
-    rows.extend(("root", c) for c in chain.roots)
-    return rows
+# -- a chain -----------------------------------------------------------------------------------
+
+
+def _role_labels(chain: CertificateChain) -> list[str]:
+    # In the order CertificateChain iterates: end entity, intermediates, roots; numbered when a
+    # role holds more than one certificate, so each label names one row of the table.
+    labels = ["end entity"] if chain.end_entity is not None else []
+    for role, members in (("intermediate", chain.intermediates), ("root", chain.roots)):
+        many = len(members) > 1
+        labels.extend(f"{role} {n}" if many else role for n in range(1, len(members) + 1))
+    return labels
 
 
 def chain_rows(chain: CertificateChain) -> list[dict[str, Any]]:
@@ -346,22 +360,27 @@ def chain_rows(chain: CertificateChain) -> list[dict[str, Any]]:
     Returns:
         Rows in chain order: end entity, intermediates, roots.
     """
-    return [{"role": role, **certificate_facts(cert)} for role, cert in _role_names(chain)]
+    roles = ["end entity"] * (chain.end_entity is not None)
+    roles += ["intermediate"] * len(chain.intermediates) + ["root"] * len(chain.roots)
+    return [
+        {"role": role, **certificate_facts(cert)} for role, cert in zip(roles, chain, strict=True)
+    ]
 
 
-def print_chain(path: str, chain: CertificateChain, stream: IO[str]) -> None:
+def print_chain(path: str, chain: CertificateChain, terminal: Terminal) -> None:
     """Print a classified chain as a readable table (rich on a terminal, aligned text otherwise).
 
     Args:
         path: The file the chain came from (a heading).
         chain: The chain.
-        stream: Where to print.
+        terminal: Where to print (its ``out``).
     """
     rows = chain_rows(chain)
     count = f"{len(rows)} certificate{'' if len(rows) == 1 else 's'}"
-    if stream is sys.stdout and sys.stdout.isatty() and rich_available():
-        _print_chain_rich(path, count, rows)
+    if terminal.tables:
+        _print_chain_rich(path, count, rows, terminal.out)
         return
+    stream = terminal.out
     print(f"{path}: {count}", file=stream)
     for row in rows:
         print(f"  {row['role']}", file=stream)
@@ -378,7 +397,7 @@ def print_chain(path: str, chain: CertificateChain, stream: IO[str]) -> None:
             print(f"    {'e-mail':<11} {', '.join(row['email_addresses'])}", file=stream)
 
 
-def _print_chain_rich(path: str, count: str, rows: Iterable[dict[str, Any]]) -> None:
+def _print_chain_rich(path: str, count: str, rows: Iterable[dict[str, Any]], out: IO[str]) -> None:
     from rich.console import Console  # noqa: PLC0415 -- optional dependency
     from rich.table import Table  # noqa: PLC0415
     from rich.text import Text  # noqa: PLC0415
@@ -403,9 +422,112 @@ def _print_chain_rich(path: str, count: str, rows: Iterable[dict[str, Any]]) -> 
                 )
             )
         )
-    Console(highlight=False, emoji=False).print(table)
+    Console(file=out, highlight=False, emoji=False).print(table)
 
 
-def json_line(obj: dict[str, Any], stream: IO[str]) -> None:
-    """Print one JSON object on one line and flush (consumers read it as it comes)."""
-    print(json.dumps(obj, ensure_ascii=False), file=stream, flush=True)
+# -- inspect --verify --------------------------------------------------------------------------
+
+
+@attrs.frozen
+class SignatureLinks:
+    """Which signatures ``CertificateChain.verify`` checks in a chain, by position in it.
+
+    Positions count in the order the chain iterates: end entity, intermediates, roots.
+
+    Attributes:
+        checked: ``(certificate, issuer)`` pairs whose signature is checked; a root is its
+            own issuer (its self-signature).
+        issuer_missing: Certificates whose issuer is not in the chain: nothing is checked for
+            them.
+    """
+
+    checked: tuple[tuple[int, int], ...]
+    issuer_missing: tuple[int, ...]
+
+
+def verified_links(chain: CertificateChain) -> SignatureLinks:
+    """Name the links of a chain that ``verify()`` checks (by issuer and subject name).
+
+    Args:
+        chain: A classified chain.
+
+    Returns:
+        The signatures checked, and the certificates whose issuer is absent.
+    """
+    certificates: list[x509.Certificate] = list(chain)
+    subjects = [rfc4514(certificate, "subject") for certificate in certificates]
+    first_root = len(certificates) - len(chain.roots)
+    checked: list[tuple[int, int]] = []
+    missing: list[int] = []
+    for index, certificate in enumerate(certificates):
+        if index >= first_root:
+            checked.append((index, index))
+            continue
+        issuer = rfc4514(certificate, "issuer")
+        parents = [n for n, subject in enumerate(subjects) if subject == issuer and n != index]
+        if parents:
+            checked.append((index, parents[0]))
+        else:
+            missing.append(index)
+    return SignatureLinks(tuple(checked), tuple(missing))
+
+
+def verification_json(chain: CertificateChain) -> dict[str, Any]:
+    """What ``inspect --verify --json`` says was checked, and what was not.
+
+    Args:
+        chain: A chain whose ``verify()`` passed.
+
+    Returns:
+        ``checked`` (subject and issuer of each signature checked), ``issuer_missing``
+        (subjects) and ``not_checked`` (what verification never covers).
+    """
+    certificates = list(chain)
+    links = verified_links(chain)
+    return {
+        "checked": [
+            {
+                "subject": rfc4514(certificates[child], "subject"),
+                "issuer": rfc4514(certificates[parent], "subject"),
+            }
+            for child, parent in links.checked
+        ],
+        "issuer_missing": [rfc4514(certificates[n], "subject") for n in links.issuer_missing],
+        "not_checked": list(NOT_VERIFIED),
+    }
+
+
+def verification_lines(chain: CertificateChain) -> list[str]:
+    """What ``inspect --verify`` says was checked, and what was not, as plain lines.
+
+    Args:
+        chain: A chain whose ``verify()`` passed.
+
+    Returns:
+        The lines, indented to sit under the chain's table.
+    """
+    certificates = list(chain)
+    labels = _role_labels(chain)
+    links = verified_links(chain)
+    lines = []
+    if links.checked:
+        named = ", ".join(
+            f"{labels[child]} (self-signed)"
+            if child == parent
+            else f"{labels[child]} <- {labels[parent]}"
+            for child, parent in links.checked
+        )
+        count = len(links.checked)
+        lines.append(
+            f"  verify: {count} signature{'s' if count > 1 else ''} checked, all valid: {named}"
+        )
+    else:
+        lines.append("  verify: no signature checked")
+    for index in links.issuer_missing:
+        issuer = rfc4514(certificates[index], "issuer")
+        lines.append(
+            f"  verify: the {labels[index]}'s signature is not checked: its issuer "
+            f"({issuer}) is not in the file"
+        )
+    lines.append(f"  verify: never checked: {', '.join(NOT_VERIFIED)}")
+    return lines

@@ -18,7 +18,7 @@ import attrs
 from .._exceptions import PollTimeoutError
 from .._models import CollectOutcome, QueryType, ResponseType
 from ._order_files import order_directory, read_meta, write_order_files
-from ._report import OrderReport, Tally
+from ._outcomes import OrderReport, Tally
 
 if TYPE_CHECKING:
     from .._client import CollectClient

@@ -1,0 +1,102 @@
+"""How each order of a batch ended, and the counts over the batch: what the engine produces.
+
+``_to_disk`` builds one :class:`OrderReport` per order and counts it in a :class:`Tally`;
+``_report`` only presents them (lines, JSON, summaries), and ``_main`` turns the tally into the
+exit status.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import attrs
+
+from .._exceptions import CollectError, SectigoError
+from .._polling import is_account_level
+
+__all__ = ["MAX_LISTED_FAILURES", "OrderReport", "Tally"]
+
+# The summary names at most this many failed orders; the rest are counted.
+MAX_LISTED_FAILURES = 20
+
+
+@attrs.frozen
+class OrderReport:
+    """How one order ended, as the command reports it.
+
+    Attributes:
+        order_number: The order.
+        status: The last status the server reported (``"ATTACHED"``, ``"AVAILABLE"``,
+            ``"PROCESSING"``), or None when no status was obtained.
+        error: What made the order fail, or None.
+        directory: Where its files are, when they were written or already there.
+        skipped: True when the files were already on disk and nothing was asked.
+    """
+
+    order_number: int
+    status: str | None
+    error: CollectError | OSError | None = None
+    directory: Path | None = None
+    skipped: bool = False
+
+    @property
+    def ok(self) -> bool:
+        """True exactly when the order did not fail."""
+        return self.error is None
+
+    @property
+    def pending(self) -> bool:
+        """True when the order did not fail but its certificate is not there yet."""
+        return self.ok and self.status == "PROCESSING"
+
+
+@attrs.define
+class Tally:
+    """Running counts over a batch (a million orders must not mean a million stored reports).
+
+    Attributes:
+        total: Orders reported.
+        collected: Orders whose files are on disk, ``skipped`` included.
+        skipped: Orders found already collected, without a request.
+        pending: Orders still processing (``--no-wait``, ``status``).
+        answered: Orders that got a status and nothing to write (``status``).
+        failed: Orders that failed.
+        errors: Failed orders per error class name.
+        failed_orders: The first failed orders, with their error class names.
+        account_error: The first error that stopped the whole batch, if any.
+    """
+
+    total: int = 0
+    collected: int = 0
+    skipped: int = 0
+    pending: int = 0
+    answered: int = 0
+    failed: int = 0
+    errors: Counter[str] = attrs.Factory(Counter)
+    failed_orders: list[tuple[int, str]] = attrs.Factory(list)
+    account_error: SectigoError | None = None
+
+    def add(self, report: OrderReport) -> None:
+        """Count one report.
+
+        Args:
+            report: How one order ended.
+        """
+        self.total += 1
+        if report.error is not None:
+            self.failed += 1
+            self.errors[type(report.error).__name__] += 1
+            if len(self.failed_orders) < MAX_LISTED_FAILURES:
+                self.failed_orders.append((report.order_number, type(report.error).__name__))
+            if self.account_error is None and is_account_level(report.error):
+                self.account_error = report.error
+        elif report.skipped:
+            self.skipped += 1
+            self.collected += 1
+        elif report.directory is not None:
+            self.collected += 1
+        elif report.pending:
+            self.pending += 1
+        else:
+            self.answered += 1
