@@ -634,6 +634,31 @@ class TestCredentials:
         assert status == 2
         assert "is empty" in err
 
+    @pytest.mark.parametrize("name", ["SECTIGO_LOGIN_NAME", "SECTIGO_LOGIN_PASSWORD"])
+    def test_empty_file_variable(
+        self, sim: Simulator, clean_env: pytest.MonkeyPatch, tmp_path: Path, cli: Cli, name: str
+    ) -> None:
+        """A _FILE variable naming an empty file is refused before any request is sent."""
+        clean_env.delenv(name)
+        (tmp_path / "empty").write_text("\n")
+        clean_env.setenv(f"{name}_FILE", str(tmp_path / "empty"))
+        status, _, err = cli("status", "1")
+        assert status == 2
+        assert err == f"smime-collect: error: {name}_FILE {str(tmp_path / 'empty')!r} is empty\n"
+        assert sim.stats.requests_total == 0
+
+    def test_unreadable_file_variable(
+        self, sim: Simulator, clean_env: pytest.MonkeyPatch, tmp_path: Path, cli: Cli
+    ) -> None:
+        """A _FILE variable naming a missing file exits 2 with the library's message."""
+        clean_env.delenv("SECTIGO_LOGIN_PASSWORD")
+        clean_env.setenv("SECTIGO_LOGIN_PASSWORD_FILE", str(tmp_path / "missing"))
+        status, _, err = cli("status", "1")
+        assert status == 2
+        assert f"SECTIGO_LOGIN_PASSWORD_FILE names {str(tmp_path / 'missing')!r}" in err
+        assert "cannot be read" in err
+        assert sim.stats.requests_total == 0
+
 
 class TestStatus:
     """status asks queryType 0 once per order and writes nothing."""

@@ -1,6 +1,6 @@
 """A canary password through every path, failures included: it never shows anywhere but the body.
 
-Where it must not appear (CONTRACT 5): ``repr()``/``str()`` of any public object, any log record of
+Where it must not appear: ``repr()``/``str()`` of any public object, any log record of
 any logger at DEBUG (the library's, httpx's, httpcore's, aiohttp's, uvicorn's), any exception
 message or formatted traceback (``traceback.format_exception``, chained causes included), the URL
 or a header the server sees.  And an ``http://`` URL or a server certificate that is not trusted
