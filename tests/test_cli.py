@@ -47,7 +47,7 @@ from smime_collect._cli._demo import (
 from smime_collect._cli._order_files import atomic_write, payload_format, write_order_files
 from smime_collect._cli._parser import build_parser
 from smime_collect._cli._report import Terminal
-from smime_collect.testing import Fault, OrderState, Simulator, TestCA, serve
+from smime_collect.testing import Chaos, Fault, OrderState, Simulator, TestCA, serve
 from smime_collect.testing._formats import (
     to_base64,
     to_cmmf_der,
@@ -1418,6 +1418,42 @@ class TestProcess:
         assert process.returncode == 130
         assert err == "smime-collect: interrupted\n"
         assert PASSWORD not in out + err
+
+    @pytest.mark.network
+    async def test_sigint_while_the_server_is_silent_exits_130(self, tmp_path: Path) -> None:
+        """A real SIGINT after the request reached a server that never answers: 130 at once."""
+        simulator = Simulator(seed=13, chaos=Chaos(stall_seconds=_PROCESS_DEADLINE))
+        simulator.add_account(LOGIN, PASSWORD)
+        simulator.add_order(92)
+        simulator.inject(Fault.TIMEOUT, order_number=92)  # no answer while the client waits
+        env = {k: v for k, v in os.environ.items() if k not in CREDENTIAL_VARIABLES}
+        env |= {"SECTIGO_LOGIN_NAME": LOGIN, "SECTIGO_LOGIN_PASSWORD": PASSWORD}
+        async with serve(simulator) as server:
+            assert server.ca_pem_path is not None
+            process = await asyncio.create_subprocess_exec(
+                *[sys.executable, "-m", "smime_collect", "collect", "92", "--out", str(tmp_path)],
+                *["--base-url", server.url, "--ca-bundle", str(server.ca_pem_path)],
+                env=env,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+            )
+            try:
+                async with asyncio.timeout(_PROCESS_DEADLINE):
+                    # Ready once the server holds the request: its counters are the signal.
+                    while simulator.stats.requests_total == 0 and process.returncode is None:  # noqa: ASYNC110
+                        await asyncio.sleep(0.01)
+                    if process.returncode is not None:
+                        _, err = await process.communicate()
+                        pytest.fail(f"exited {process.returncode} before asking: {err!r}")
+                    process.send_signal(signal.SIGINT)
+                    out, err = await process.communicate()
+                    status = await process.wait()
+            finally:
+                if process.returncode is None:
+                    process.kill()
+                    await process.communicate()
+        assert (status, err.decode()) == (130, "smime-collect: interrupted\n")
+        assert PASSWORD not in out.decode()
 
     def test_closed_pipe_is_quiet(self, tmp_path: Path) -> None:
         """A reader that stops early (`| head -1`) ends the command without a traceback."""
