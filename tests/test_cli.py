@@ -35,7 +35,7 @@ from smime_collect import (
     ValidityPeriod,
     load_certificates,
 )
-from smime_collect._cli import _report, main
+from smime_collect._cli import _chains, main
 from smime_collect._cli._demo import (
     MARKER_FILE,
     DemoRun,
@@ -1128,7 +1128,7 @@ class TestProgress:
             "not_after": "2027-01-01T23:59:59+00:00",
             "sha256_fingerprint": "00:AB:CD:EF:01",
         }
-        _report._print_chain_rich("[red]file.pem", "1 certificate", [row], sys.stdout)
+        _chains._print_chain_rich("[red]file.pem", "1 certificate", [row], sys.stdout)
         out = capsys.readouterr().out
         for text in ("CN=[bold]Evil[/bold] :smile:", "00:AB:CD:EF:01", "[red]file.pem"):
             assert text in out

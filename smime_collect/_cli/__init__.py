@@ -6,7 +6,8 @@
 - ``_to_disk``: the engine: a batch through ``collect_many`` into order directories, reported
   as ``_outcomes.OrderReport`` values and counted in a ``_outcomes.Tally``;
 - ``_order_files``: one order's files, each written atomically;
-- ``_report``: what is printed (plain, rich, JSON), from those reports and counts;
+- ``_report``: what is printed about a batch (plain, rich, JSON), from those reports and counts;
+- ``_chains``: what ``inspect`` prints: the classified chain and what ``--verify`` checked;
 - ``_demo``: ``smime-collect demo`` against the built-in simulator (the one place that imports
   ``smime_collect.testing``, and only when the demo runs).
 """

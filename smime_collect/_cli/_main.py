@@ -41,6 +41,7 @@ from .._exceptions import (
 )
 from .._models import QueryType
 from .._polling import is_account_level
+from ._chains import chain_rows, print_chain, verification_json, verification_lines
 from ._demo import MAX_ORDERS as MAX_DEMO_ORDERS
 from ._demo import run_demo
 from ._input import UsageError, credentials, order_numbers
@@ -50,14 +51,10 @@ from ._report import (
     PlainProgress,
     Progress,
     Terminal,
-    chain_rows,
     describe_error,
     json_line,
     make_progress,
-    print_chain,
     report_json,
-    verification_json,
-    verification_lines,
 )
 from ._to_disk import BatchSettings, collect_into
 
