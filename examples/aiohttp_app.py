@@ -46,9 +46,9 @@ def error_status(error: CollectError) -> int:
         return 410
     if isinstance(error, AwaitingPaymentError):
         return 409
-    if isinstance(error, PollTimeoutError):
-        return 503
-    return 502
+    if isinstance(error, PollTimeoutError) and error.__cause__ is None:
+        return 503  # still processing
+    return 502  # Sectigo or the network failed, also when that lasted until the wait ran out
 
 
 async def collect_client_context(

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import sys
 from collections.abc import Iterator
@@ -67,13 +68,18 @@ async def collect_batch(
         The number of orders that failed.
     """
     failed = done = 0
-    async with CollectClient.from_env(**client_options) as client:
-        outcomes = client.collect_many(
-            orders,
-            timeout=wait_seconds,
-            poll_interval=poll_interval,
-            max_poll_interval=max_poll_interval,
-        )
+    async with (
+        CollectClient.from_env(**client_options) as client,
+        # aclosing: leaving the loop early (an exception) cancels the requests in flight at once.
+        contextlib.aclosing(
+            client.collect_many(
+                orders,
+                timeout=wait_seconds,
+                poll_interval=poll_interval,
+                max_poll_interval=max_poll_interval,
+            )
+        ) as outcomes,
+    ):
         async for outcome in outcomes:  # in completion order, as each order ends
             done += 1
             prefix = f"[{done}/{len(orders)}] {outcome.order_number}"

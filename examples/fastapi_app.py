@@ -12,7 +12,8 @@ Run it::
     curl http://127.0.0.1:8000/certificates/1234567?root=true  # ... and the root
 
 Errors map to HTTP statuses: 404 unknown order, 410 rejected or revoked, 409 awaiting payment,
-503 (with Retry-After) still processing, 502 Sectigo or the network failed, 400 bad order number.
+503 (with Retry-After) still processing, 502 Sectigo or the network failed (even when it failed
+until the wait ran out), 400 bad order number.
 """
 
 from __future__ import annotations
@@ -50,9 +51,11 @@ def error_status(error: CollectError) -> int:
         return 410  # gone for good: a new order is needed
     if isinstance(error, AwaitingPaymentError):
         return 409  # the order exists but cannot be collected in its current state
-    if isinstance(error, PollTimeoutError):
+    if isinstance(error, PollTimeoutError) and error.__cause__ is None:
         return 503  # still processing: come back later (with Retry-After)
-    return 502  # Sectigo refused us (e.g. -16), answered garbage, or was unreachable
+    # Sectigo refused us (e.g. -16), answered garbage, or was unreachable, also when that
+    # lasted until the wait ran out (a PollTimeoutError caused by the last failure).
+    return 502
 
 
 def create_app(

@@ -7,6 +7,7 @@ The hierarchy::
     ├── ResponseFormatError                     a body that is not a CollectSMIME response
     │   └── CertificateFormatError              certificate data that cannot be loaded
     ├── ChainError                              CertificateChain.verify() found a broken link
+    ├── ClientClosedError (also RuntimeError)   a call on a closed CollectClient
     ├── TransportError                          network or HTTP failure (after retries)
     ├── PollTimeoutError (also TimeoutError)    wait_for_certificate ran out of time
     └── SectigoError                            the endpoint answered with a negative status
@@ -41,6 +42,7 @@ __all__ = [
     "CertificateRejectedError",
     "CertificateRevokedError",
     "ChainError",
+    "ClientClosedError",
     "CollectError",
     "HttpsRequiredError",
     "InvalidArgumentError",
@@ -87,6 +89,10 @@ class TransportError(CollectError):
     def __init__(self, message: str, *, status_code: int | None = None) -> None:
         super().__init__(message)
         self.status_code = status_code
+
+
+class ClientClosedError(CollectError, RuntimeError):
+    """A call on a CollectClient that has been closed (or whose given http_client has been)."""
 
 
 class PollTimeoutError(CollectError, TimeoutError):

@@ -1,13 +1,15 @@
 """SANS-I/O: when to retry, how long to wait, and when to poll again.
 
-Pure functions over numbers and strings: no sockets, no clock, no sleeping. The client feeds them
-the facts (attempt number, a ``Retry-After`` header, the time left, a random number in ``[0, 1)``)
-and does the waiting itself, so every decision here is tested without waiting.
+Pure functions over frozen values: no sockets, no clock, no sleeping.  The client passes in the
+facts (a failed attempt, the retry count, the time ``now`` on its clock, the deadline, a random
+number in ``[0, 1)``), gets a decision back (``Retry`` or ``GiveUp``, ``PollAgain`` or
+``TimedOut``) and does the waiting itself, so every decision here is tested without waiting.
+``docs/explanation/retries.md`` tells the whole story in prose.
 
-What is transient (CONTRACT section 5): connection errors and timeouts (the client decides those,
-they are exceptions, not values), HTTP 429/500/502/503/504, and Sectigo codes -14 (unknown error)
-and -42 (call limit reached).  Nothing else is retried: CollectSMIME only reads, so repeating its
-POST is safe, but repeating a failed login locks accounts (the -16 message says so).
+What is transient: connection errors and timeouts (the client translates those, they are
+exceptions, not values), HTTP 429/500/502/503/504, and Sectigo codes -14 (unknown error) and -42
+(call limit reached).  Nothing else is retried: CollectSMIME only reads, so repeating its POST is
+safe, but repeating a failed login locks accounts (the -16 message says so).
 """
 
 import math
@@ -18,12 +20,20 @@ from typing import Final, TypeGuard
 import attrs
 
 from . import _rules
-from ._exceptions import SectigoError
+from ._exceptions import CollectError, InvalidRequestError, SectigoError
 
 __all__ = [
     "RATE_LIMIT_HTTP_STATUSES",
     "TRANSIENT_HTTP_STATUSES",
+    "Failure",
+    "GiveUp",
+    "PollAgain",
+    "PollPolicy",
+    "Retry",
     "RetryPolicy",
+    "TimedOut",
+    "decide_poll",
+    "decide_retry",
     "is_account_level",
     "is_account_level_code",
     "is_rate_limit",
@@ -80,7 +90,10 @@ def is_account_level_code(code: int) -> bool:
 
 
 def is_account_level(error: BaseException) -> TypeGuard[SectigoError]:
-    """Whether an error stops a whole batch: the account or the request's shape failed.
+    """Whether an error is a Sectigo answer about the account or the request's shape.
+
+    The client's ``stops_batch`` adds the failures that are not Sectigo's (an untrusted TLS
+    certificate, a closed client): together they are what ends a whole batch.
 
     Args:
         error: Any error an order ended with.
@@ -108,10 +121,17 @@ def is_rate_limit(*, status_code: int | None = None, code: int | None = None) ->
     )
 
 
-def _positive_finite(name: str, value: float) -> None:
-    if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
-        # ValueError, not InvalidRequestError: the client re-raises with its own wording.
-        raise ValueError(f"{name} must be a positive number of seconds, not {value!r}")
+# -- the policies ----------------------------------------------------------------------------
+
+
+def _seconds(name: str, value: object) -> None:
+    if not (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value > 0
+    ):
+        raise InvalidRequestError(f"{name} must be a positive number of seconds, not {value!r}")
 
 
 @attrs.frozen
@@ -126,6 +146,10 @@ class RetryPolicy:
             turns into a busy loop.
         max_retry_after: The most a server's ``Retry-After`` is obeyed: an absurd one (86400 s)
             is clamped rather than silently hanging the caller for a day.
+
+    Raises:
+        InvalidRequestError: A count that is not an int >= 0, or a delay that is not a
+            positive finite number of seconds.
     """
 
     max_retries: int = 3
@@ -140,9 +164,169 @@ class RetryPolicy:
             or isinstance(self.max_retries, bool)
             or self.max_retries < 0
         ):
-            raise ValueError(f"max_retries must be an int >= 0, not {self.max_retries!r}")
+            raise InvalidRequestError(f"max_retries must be an int >= 0, not {self.max_retries!r}")
         for name in ("base_delay", "max_delay", "min_delay", "max_retry_after"):
-            _positive_finite(name, getattr(self, name))
+            _seconds(name, getattr(self, name))
+
+
+@attrs.frozen
+class PollPolicy:
+    """How an order is polled until its certificate is there.
+
+    Attributes:
+        timeout: Seconds before giving up (per order).
+        poll_interval: The first wait between polls.
+        max_poll_interval: The longest wait between polls.
+
+    Raises:
+        InvalidRequestError: A value that is not a positive finite number of seconds, or a
+            longest wait below the first.
+    """
+
+    timeout: float = 600.0
+    poll_interval: float = 5.0
+    max_poll_interval: float = 60.0
+
+    def __attrs_post_init__(self) -> None:
+        for name in ("timeout", "poll_interval", "max_poll_interval"):
+            _seconds(name, getattr(self, name))
+        if self.max_poll_interval < self.poll_interval:
+            raise InvalidRequestError(
+                f"max_poll_interval ({self.max_poll_interval}) is below poll_interval "
+                f"({self.poll_interval})"
+            )
+
+
+# -- the facts and the decisions ------------------------------------------------------------
+
+
+@attrs.frozen
+class Failure:
+    """One failed attempt: the public error, and what the retry decision needs to know about it.
+
+    Attributes:
+        error: The error to raise if this is the last attempt.
+        transient: Whether the same request may succeed later.
+        retry_after: The server's ``Retry-After`` in seconds, if it sent one.
+        rate_limited: A 429 or -42: the account, not the request, is over its limit.
+    """
+
+    error: CollectError
+    transient: bool
+    retry_after: float | None = None
+    rate_limited: bool = False
+
+
+@attrs.frozen
+class Retry:
+    """Send the request again after ``delay`` seconds.
+
+    Attributes:
+        delay: This request's own wait; 0 when the wait is the account's (``slow_down_until``).
+        slow_down_until: For a 429 or -42: the time (on the client's clock) before which no
+            request of the client may start.
+    """
+
+    delay: float
+    slow_down_until: float | None = None
+
+
+@attrs.frozen
+class GiveUp:
+    """Stop retrying: ``error`` is the answer.
+
+    Attributes:
+        error: The last failure's error.
+        slow_down_until: As in ``Retry``: a 429 or -42 slows the client even when its own
+            request gives up.
+    """
+
+    error: CollectError
+    slow_down_until: float | None = None
+
+
+@attrs.frozen
+class PollAgain:
+    """Poll again after ``delay`` seconds.
+
+    Attributes:
+        delay: The wait, never past the deadline.
+    """
+
+    delay: float
+
+
+@attrs.frozen
+class TimedOut:
+    """The deadline has passed: send nothing more for this order."""
+
+
+def decide_retry(
+    policy: RetryPolicy,
+    retry: int,
+    failure: Failure,
+    *,
+    now: float,
+    deadline: float | None = None,
+    random: float,
+) -> Retry | GiveUp:
+    """Decide what follows a failed attempt: retry after a wait, or give up.
+
+    Args:
+        policy: The retry policy.
+        retry: Retries made so far for this request (0 after the first attempt failed).
+        failure: What went wrong.
+        now: The current time on the client's clock.
+        deadline: When the caller stops waiting (``wait_for_certificate``), if it does.
+        random: A number in ``[0, 1)`` for the jitter.
+
+    Returns:
+        ``GiveUp`` for a failure that will not heal or when the retries are used up; otherwise
+        ``Retry``, whose own wait never passes the deadline.  A rate limit's wait is the whole
+        client's (``slow_down_until``, not clamped: other requests have no such deadline).
+    """
+    delay = retry_delay(policy, retry, random, retry_after=failure.retry_after)
+    slow_down_until = now + delay if failure.rate_limited else None
+    if not failure.transient or retry >= policy.max_retries:
+        return GiveUp(failure.error, slow_down_until)
+    if failure.rate_limited:
+        return Retry(0.0, slow_down_until)  # the client's pacing does the waiting, for everyone
+    if deadline is not None:
+        delay = min(delay, max(0.0, deadline - now))
+    return Retry(delay)
+
+
+def decide_poll(
+    policy: PollPolicy, poll: int, *, now: float, deadline: float, random: float
+) -> PollAgain | TimedOut:
+    """Decide what follows a "not ready yet" answer: poll again after a wait, or stop.
+
+    Args:
+        policy: The polling policy.
+        poll: The polls that answered "not ready" before this one (0 after the first).
+        now: The current time on the client's clock.
+        deadline: When the order's time is up.
+        random: A number in ``[0, 1)`` for the jitter.
+
+    Returns:
+        ``TimedOut`` when the deadline has passed, else ``PollAgain`` with a wait that grows
+        from ``poll_interval`` towards ``max_poll_interval`` and never passes the deadline.
+    """
+    remaining = deadline - now
+    if remaining <= 0:
+        return TimedOut()
+    return PollAgain(
+        next_poll_delay(
+            poll,
+            random,
+            poll_interval=policy.poll_interval,
+            max_poll_interval=policy.max_poll_interval,
+            remaining=remaining,
+        )
+    )
+
+
+# -- the arithmetic ---------------------------------------------------------------------------
 
 
 def parse_retry_after(value: str | None, *, now: datetime) -> float | None:
@@ -153,7 +337,7 @@ def parse_retry_after(value: str | None, *, now: datetime) -> float | None:
 
     Args:
         value: The header's value, or None when there was none.
-        now: The current time, timezone-aware (the client passes the wall clock).
+        now: The current time, timezone-aware (the client passes its wall clock).
 
     Returns:
         The seconds to wait (>= 0), or None when the header is absent or unreadable

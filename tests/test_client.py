@@ -22,6 +22,7 @@ from smime_collect import (
     AuthenticationError,
     CallLimitError,
     CertificateRejectedError,
+    ClientClosedError,
     CollectClient,
     CollectError,
     InvalidRequestError,
@@ -30,11 +31,14 @@ from smime_collect import (
     ResponseEncoding,
     ResponseFormatError,
     ResponseType,
+    RetryPolicy,
     Status,
     TransportError,
     UnknownServerError,
 )
 from smime_collect._client import _transports
+from smime_collect._client._failures import stops_batch
+from smime_collect._client._pacing import Pacer
 from smime_collect.testing import ManualClock
 from smime_collect.testing._formats import to_pem_blocks
 from smime_collect.testing._pki import TestCA
@@ -214,15 +218,25 @@ class TestConstruction:
                 assert DEFAULT_URL in text
                 assert PASSWORD not in text
 
-    async def test_timeout_float_or_httpx_timeout(self) -> None:
-        """A float sets every phase; an httpx.Timeout is used as given."""
-        async with CollectClient("alice", PASSWORD, timeout=12.5) as client:
-            assert client.http_client.timeout == httpx.Timeout(12.5)
-        custom = httpx.Timeout(5.0, read=90.0)
-        async with CollectClient("alice", PASSWORD, timeout=custom) as client:
-            assert client.http_client.timeout == custom
-        async with CollectClient("alice", PASSWORD) as client:
-            assert client.http_client.timeout == httpx.Timeout(60.0)
+    @pytest.mark.parametrize(
+        ("given", "expected"),
+        [
+            (12.5, httpx.Timeout(12.5)),
+            (httpx.Timeout(5.0, read=90.0), httpx.Timeout(5.0, read=90.0)),
+            (None, httpx.Timeout(60.0)),
+        ],
+        ids=["float", "httpx.Timeout", "default"],
+    )
+    async def test_timeout_float_or_httpx_timeout(
+        self, router: respx.Router, given: Any, expected: httpx.Timeout
+    ) -> None:
+        """A float sets every phase of each request; an httpx.Timeout is used as given."""
+        route = router.post(DEFAULT_URL).respond(200, content=READY)
+        kwargs = {} if given is None else {"timeout": given}
+        transport = httpx.MockTransport(router.async_handler)
+        async with CollectClient("alice", PASSWORD, transport=transport, **kwargs) as client:
+            await client.collect(1)
+        assert route.calls.last.request.extensions["timeout"] == expected.as_dict()
 
     async def test_injected_http_client_is_used_and_never_closed(
         self, router: respx.Router
@@ -262,27 +276,69 @@ class TestConstruction:
         assert seen[0].extensions["timeout"] == httpx.Timeout(42.0).as_dict()
 
     async def test_closed_injected_http_client(self, router: respx.Router) -> None:
-        """A closed http_client is a clear InvalidRequestError, not httpx's RuntimeError."""
+        """A closed http_client is a ClientClosedError naming it, not httpx's RuntimeError."""
         http = httpx.AsyncClient(transport=httpx.MockTransport(router.async_handler))
         await http.aclose()
         async with CollectClient("alice", PASSWORD, http_client=http) as client:
-            with pytest.raises(InvalidRequestError, match=r"http_client .* is closed"):
+            with pytest.raises(ClientClosedError, match=r"http_client .* is closed"):
                 await client.collect(1)
+            with pytest.raises(ClientClosedError, match=r"http_client .* is closed"):
+                [o async for o in client.collect_many([1, 2], wait=False)]
 
-    async def test_owned_client_is_closed(self) -> None:
-        """A client created here is closed by aclose, and the CollectClient refuses more work."""
-        client = CollectClient("alice", PASSWORD)
-        await client.aclose()
-        assert client.http_client.is_closed
-        with pytest.raises(InvalidRequestError, match="closed"):
+    async def test_injected_http_client_settings_apply(self, router: respx.Router) -> None:
+        """Through a given http_client its hooks and default headers apply; ours win on conflict."""
+        hooked: list[httpx.Request] = []
+
+        async def hook(request: httpx.Request) -> None:
+            hooked.append(request)
+
+        route = router.post(DEFAULT_URL).respond(200, content=READY)
+        async with (
+            httpx.AsyncClient(
+                transport=httpx.MockTransport(router.async_handler),
+                headers={"X-Proxy-Tenant": "mail", "User-Agent": "theirs"},
+                event_hooks={"request": [hook]},
+            ) as http,
+            CollectClient("alice", PASSWORD, http_client=http) as client,
+        ):
             await client.collect(1)
+        sent = route.calls.last.request
+        assert hooked == [sent]
+        assert sent.headers["X-Proxy-Tenant"] == "mail"
+        assert sent.headers["User-Agent"] == "smime-collect"
+        assert form(sent)["loginPassword"] == PASSWORD
+
+    async def test_owned_connection_is_closed_and_calls_refused(self) -> None:
+        """Closing closes the owned transport; then every call raises ClientClosedError."""
+        closed: list[bool] = []
+
+        class Transport(httpx.MockTransport):
+            async def aclose(self) -> None:
+                closed.append(True)
+
+        client = CollectClient("alice", PASSWORD, transport=Transport(lambda _: READY_RESPONSE()))
+        assert client.http_client is None  # no httpx.AsyncClient whose settings would be ignored
+        assert not client.is_closed
+        await client.aclose()
+        assert client.is_closed
+        assert closed == [True]
+        with pytest.raises(ClientClosedError, match="closed"):
+            await client.collect(1)
+        with pytest.raises(ClientClosedError):
+            await client.wait_for_certificate(1)
+        with pytest.raises(ClientClosedError):
+            client.collect_many([1])
+        with pytest.raises(ClientClosedError):
+            async with client:
+                pass
+        assert isinstance(ClientClosedError("x"), RuntimeError)
 
     async def test_default_transport_prefers_aiohttp(self) -> None:
         """With httpx-aiohttp installed the default transport is its AiohttpTransport."""
         from httpx_aiohttp import AiohttpTransport
 
         async with CollectClient("alice", PASSWORD) as client:
-            transport = client.http_client._transport
+            transport = client._transport
             assert isinstance(transport, AiohttpTransport)
             assert transport.ssl_context is not None
             assert transport.ssl_context.verify_mode is ssl.CERT_REQUIRED
@@ -292,7 +348,7 @@ class TestConstruction:
         """Without the extra, several small verified httpcore pools sized to max_concurrency."""
         monkeypatch.setitem(sys.modules, "httpx_aiohttp", None)
         async with CollectClient("alice", PASSWORD, max_concurrency=10) as client:
-            transport = client.http_client._transport
+            transport = client._transport
             assert isinstance(transport, _transports._ShardedTransport)
             pools = transport._pools
             assert len(pools) == 3
@@ -572,6 +628,35 @@ class TestRetries:
         assert route.call_count == 1
 
 
+class TestRetryPolicy:
+    """retry_policy= and max_retries=: the one given wins, the default never overrides."""
+
+    @pytest.mark.parametrize(
+        ("kwargs", "requests"),
+        [
+            ({}, 4),
+            ({"retry_policy": RetryPolicy(max_retries=10)}, 11),
+            ({"retry_policy": RetryPolicy(max_retries=10), "max_retries": 1}, 2),
+            ({"max_retries": 0}, 1),
+        ],
+        ids=["default", "policy", "both-max-retries-wins", "max-retries"],
+    )
+    async def test_precedence(
+        self, router: respx.Router, fake_time: ManualClock, kwargs: dict[str, Any], requests: int
+    ) -> None:
+        """RetryPolicy(max_retries=10) is kept unless max_retries= is given too."""
+        route = router.post(DEFAULT_URL).respond(503)
+        async with make_client(router, fake_time, **kwargs) as client:
+            with pytest.raises(TransportError):
+                await client.collect(1)
+        assert route.call_count == requests
+
+    def test_bad_policy_is_an_invalid_request(self) -> None:
+        """A nonsense RetryPolicy is an InvalidRequestError (a ValueError) naming the field."""
+        with pytest.raises(InvalidRequestError, match="base_delay"):
+            RetryPolicy(base_delay=-1)
+
+
 class TestRetryAfter:
     """Retry-After honoured, clamped, and never a busy loop."""
 
@@ -597,10 +682,15 @@ class TestRetryAfter:
         assert await self._sleeps_after(router, fake_time, {"Retry-After": "7"}) == [7.0]
 
     async def test_http_date(self, router: respx.Router, fake_time: ManualClock) -> None:
-        """An HTTP-date 30 s ahead waits about 30 s."""
-        when = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
-        (slept,) = await self._sleeps_after(router, fake_time, {"Retry-After": when})
-        assert 25.0 < slept <= 30.0
+        """An HTTP-date 30 s ahead of the injected wall clock waits exactly 30 s."""
+        now = datetime(2026, 5, 4, 3, 2, 1, tzinfo=UTC)
+        when = format_datetime(now + timedelta(seconds=30), usegmt=True)
+        router.post(DEFAULT_URL).mock(
+            side_effect=[httpx.Response(503, headers={"Retry-After": when}), READY_RESPONSE()]
+        )
+        async with make_client(router, fake_time, wall_clock=lambda: now) as client:
+            await client.collect(1)
+        assert fake_time.sleeps == [30.0]
 
     async def test_absurd_value_is_clamped(
         self, router: respx.Router, fake_time: ManualClock
@@ -683,6 +773,37 @@ class TestRetryAfter:
                 await client.collect(1)
             await client.collect(2)
         assert fake_time.sleeps == []
+
+
+class TestPacer:
+    """The slots, start rate and slow-down every request of a client waits for."""
+
+    async def test_slow_down_only_moves_later(self, fake_time: ManualClock) -> None:
+        """A shorter slow-down after a longer one does not bring the start closer."""
+        pacer = Pacer(max_concurrency=1, interval=None, clock=fake_time, sleep=fake_time.sleep)
+        pacer.slow_down(1030.0)
+        pacer.slow_down(1010.0)
+        assert await pacer.acquire()
+        pacer.release()
+        assert fake_time.now == 1030.0
+
+    async def test_deadline_before_the_turn(self, fake_time: ManualClock) -> None:
+        """A turn after the deadline: False at the deadline, and the slot is free again."""
+        pacer = Pacer(max_concurrency=1, interval=None, clock=fake_time, sleep=fake_time.sleep)
+        pacer.slow_down(1100.0)
+        assert not await pacer.acquire(deadline=1020.0)
+        assert fake_time.now == 1020.0
+        assert await pacer.acquire()  # the one slot was given back
+        pacer.release()
+
+    async def test_rate_spaces_starts_within_a_deadline(self, fake_time: ManualClock) -> None:
+        """Two per second: starts at 0, 0.5 and 1.0 s; a deadline at 0.8 s stops the third."""
+        pacer = Pacer(max_concurrency=4, interval=0.5, clock=fake_time, sleep=fake_time.sleep)
+        assert await pacer.acquire(deadline=1000.8)
+        assert await pacer.acquire(deadline=1000.8)
+        assert fake_time.now == 1000.5
+        assert not await pacer.acquire(deadline=1000.8)
+        assert fake_time.now == pytest.approx(1000.8)
 
 
 def READY_RESPONSE() -> httpx.Response:  # noqa: N802 -- reads as a constant in side_effect lists
@@ -851,8 +972,8 @@ class TestWaitForCertificate:
     async def test_retry_after_never_passes_the_deadline(self, fake_time: ManualClock) -> None:
         """A long Retry-After inside a short wait is cut at the deadline."""
         orders = Orders(bodies={5: b"-14\n"})
-        async with orders_client(orders, fake_time) as client:
-            client._policy = client._policy.__class__(base_delay=50, max_retries=3)
+        policy = RetryPolicy(base_delay=50)
+        async with orders_client(orders, fake_time, retry_policy=policy) as client:
             with pytest.raises(PollTimeoutError) as caught:
                 await client.wait_for_certificate(5, timeout=10)
         assert fake_time.now == pytest.approx(1010)
@@ -871,6 +992,37 @@ class TestWaitForCertificate:
         assert fake_time.now == pytest.approx(1010)
         assert isinstance(caught.value.__cause__, TransportError)
         assert caught.value.__cause__.status_code == 429
+
+    async def test_network_outage_is_not_still_processing(
+        self, router: respx.Router, fake_time: ManualClock
+    ) -> None:
+        """Refused until the deadline: PollTimeoutError names the refusal and has it as cause."""
+        router.post(DEFAULT_URL).mock(side_effect=httpx.ConnectError("connection refused"))
+        policy = RetryPolicy(max_retries=100, base_delay=2)
+        async with make_client(router, fake_time, retry_policy=policy) as client:
+            with pytest.raises(PollTimeoutError) as caught:
+                await client.wait_for_certificate(5, timeout=10)
+        assert fake_time.now == pytest.approx(1010)
+        assert caught.value.last_status is None
+        assert isinstance(caught.value.__cause__, TransportError)
+        assert isinstance(caught.value.__cause__.__cause__, httpx.ConnectError)
+        assert "last error: the request failed: connection refused" in str(caught.value)
+        assert PASSWORD not in str(caught.value)
+
+    async def test_a_later_answer_clears_the_last_error(
+        self, router: respx.Router, fake_time: ManualClock
+    ) -> None:
+        """A failure healed by a 'processing' answer is not the cause of the later timeout."""
+        router.post(DEFAULT_URL).mock(
+            side_effect=[httpx.ConnectError("refused")]
+            + [httpx.Response(200, content=PROCESSING)] * 50
+        )
+        async with make_client(router, fake_time) as client:
+            with pytest.raises(PollTimeoutError) as caught:
+                await client.wait_for_certificate(5, timeout=30, poll_interval=5)
+        assert caught.value.__cause__ is None
+        assert caught.value.last_status is Status.PROCESSING
+        assert "last error" not in str(caught.value)
 
     async def test_non_transient_error_raised_at_once(self, fake_time: ManualClock) -> None:
         """A rejected order stops the polling with its SectigoError."""
@@ -966,11 +1118,120 @@ class TestCollectMany:
                     seen.set()
         assert got == [1, 2]
 
-    async def test_bad_order_number_raises(self, fake_time: ManualClock) -> None:
-        """An order number that is not a positive integer is an InvalidRequestError."""
-        async with orders_client(Orders(), fake_time) as client:
-            with pytest.raises(InvalidRequestError):
-                [o async for o in client.collect_many([1, "x"], wait=False)]
+    @pytest.mark.parametrize("wait", [False, True], ids=["no-wait", "wait"])
+    async def test_bad_order_number_is_its_own_outcome(
+        self, fake_time: ManualClock, wait: bool
+    ) -> None:
+        """'12a' among 300 orders: its own InvalidRequestError, as given; the rest collected."""
+        numbers: list[int | str] = [*range(1, 200), "12a", *range(200, 301)]
+        orders = Orders()
+        async with orders_client(orders, fake_time) as client:
+            outcomes = [o async for o in client.collect_many(numbers, wait=wait)]
+        assert len(outcomes) == 301
+        (bad,) = [o for o in outcomes if not o.ok]
+        assert bad.order_number == "12a"
+        assert isinstance(bad.error, InvalidRequestError)
+        assert sorted(o.order_number for o in outcomes if o.ok) == list(range(1, 301))
+        assert sorted(orders.seen) == list(range(1, 301))  # no request for "12a"
+
+    async def test_queue_time_does_not_count_against_an_order(self, fake_time: ManualClock) -> None:
+        """Concurrency 1, 0.5 s per request, timeout 1.8 s: the fifth order is not timed out."""
+        sent_at: list[float] = []
+
+        async def slow(request: httpx.Request) -> httpx.Response:
+            sent_at.append(fake_time.now)
+            await asyncio.sleep(0)  # the other orders start meanwhile, as during real latency
+            await fake_time.sleep(0.5)
+            return READY_RESPONSE()
+
+        client = CollectClient(
+            "alice",
+            PASSWORD,
+            transport=httpx.MockTransport(slow),
+            max_concurrency=1,
+            sleep=fake_time.sleep,
+            clock=fake_time,
+        )
+        async with client:
+            outcomes = [o async for o in client.collect_many(range(1, 6), timeout=1.8)]
+        assert [o.error for o in outcomes] == [None] * 5
+        assert sent_at == [1000.0, 1000.5, 1001.0, 1001.5, 1002.0]
+
+    async def test_an_order_deadline_runs_once_it_has_started(self, fake_time: ManualClock) -> None:
+        """After its first request an order's timeout runs: a processing order times out."""
+        orders = Orders(polls={1: 10**6})
+        async with orders_client(orders, fake_time, max_concurrency=1) as client:
+            outcomes = [o async for o in client.collect_many([1], timeout=30, poll_interval=5)]
+        (outcome,) = outcomes
+        assert isinstance(outcome.error, PollTimeoutError)
+        assert outcome.error.last_status is Status.PROCESSING
+        assert fake_time.now == pytest.approx(1030)
+
+    async def test_untrusted_certificate_stops_the_batch(self, fake_time: ManualClock) -> None:
+        """A TLS certificate not trusted: one attempt, every order that error, no retry."""
+        attempts: list[httpx.Request] = []
+
+        def refuse(request: httpx.Request) -> httpx.Response:
+            attempts.append(request)
+            exc = httpx.ConnectError("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed")
+            exc.__cause__ = ssl.SSLCertVerificationError(1, "certificate verify failed")
+            raise exc
+
+        client = CollectClient(
+            "alice",
+            PASSWORD,
+            transport=httpx.MockTransport(refuse),
+            max_concurrency=1,
+            sleep=fake_time.sleep,
+            clock=fake_time,
+        )
+        async with client:
+            outcomes = [o async for o in client.collect_many(range(1, 51), poll_interval=1)]
+        assert len(attempts) == 1
+        assert fake_time.sleeps == []
+        assert sorted(o.order_number for o in outcomes) == list(range(1, 51))
+        errors = [o.error for o in outcomes]
+        assert all(isinstance(e, TransportError) and stops_batch(e) for e in errors)
+        assert all(f"order {o.order_number}:" in str(o.error) for o in outcomes)
+        assert all("TLS certificate was not trusted" in str(e) for e in errors)
+
+    async def test_a_stop_ends_the_orders_in_progress_without_a_request(
+        self, fake_time: ManualClock
+    ) -> None:
+        """Orders in a poll wait when -16 arrives end at once with it, without another request."""
+        polled: list[int] = []
+        all_waiting = asyncio.Event()
+
+        async def answer(request: httpx.Request) -> httpx.Response:
+            order = int(form(request)["orderNumber"])
+            polled.append(order)
+            if order == 9:
+                await all_waiting.wait()
+                return httpx.Response(200, content=b"-16\nIncorrect login details\n")
+            return httpx.Response(200, content=PROCESSING)
+
+        waits: list[float] = []
+
+        async def endless_poll_wait(seconds: float) -> None:
+            waits.append(seconds)
+            if len(waits) == 19:
+                all_waiting.set()
+            await asyncio.Event().wait()  # only the batch's stop can end it
+
+        client = CollectClient(
+            "alice",
+            PASSWORD,
+            transport=httpx.MockTransport(answer),
+            max_concurrency=8,
+            sleep=endless_poll_wait,
+            clock=fake_time,
+        )
+        async with client, asyncio.timeout(5):
+            outcomes = [o async for o in client.collect_many(range(1, 21), poll_interval=1)]
+        assert len(outcomes) == 20
+        assert all(isinstance(o.error, AuthenticationError) for o in outcomes)
+        assert {o.error.order_number for o in outcomes if o.error} == set(range(1, 21))
+        assert sorted(polled) == list(range(1, 21))
 
     async def test_bad_options_raise_before_iterating(self, fake_time: ManualClock) -> None:
         """Invalid options fail at the call, before any order is read."""
@@ -1064,7 +1325,7 @@ class TestCollectMany:
             await asyncio.sleep(0)
         if how == "client-close":
             await client.aclose()
-            with pytest.raises(CollectError, match="closed"):
+            with pytest.raises(ClientClosedError, match="closed"):
                 await first
         else:
             gate.set()

@@ -186,7 +186,7 @@ class TestLoopbackTLS:
                         if transport == "core-only"
                         else AiohttpTransport
                     )
-                    assert isinstance(client.http_client._transport, expected)
+                    assert isinstance(client._transport, expected)
                     outcomes = [o async for o in client.collect_many(range(1, 6), wait=False)]
         assert all(o.ok for o in outcomes)
         assert sim.stats.requests_total == 6

@@ -7,13 +7,14 @@ import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import httpx
 import pytest
 from aiohttp import test_utils
 
-from smime_collect import load_certificates
-from smime_collect.testing import OrderState, Simulator
+from smime_collect import RetryPolicy, load_certificates
+from smime_collect.testing import ManualClock, OrderState, Simulator
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 LOGIN = "example-api-user"
@@ -95,7 +96,7 @@ class TestFastAPI:
             assert processing.headers["retry-after"] == "30"
             assert (await http.get("/certificates/1003")).json()["code"] == -20
             assert app.state.collect_client is client  # one client for every request
-        assert client.http_client.is_closed  # closed by the lifespan
+        assert client.is_closed  # closed by the lifespan
 
     async def test_rejected_login_is_502(
         self, sim: Simulator, monkeypatch: pytest.MonkeyPatch
@@ -124,6 +125,52 @@ class TestFastAPI:
         assert load_example("fastapi_app").app.title == "S/MIME certificates"
 
 
+def outage_options() -> dict[str, Any]:
+    """Client options for a network that refuses every connection, with time that costs nothing."""
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    clock = ManualClock(now=1000.0)
+    return {
+        "transport": httpx.MockTransport(refuse),
+        "sleep": clock.sleep,
+        "clock": clock,
+        "retry_policy": RetryPolicy(max_retries=1000),
+    }
+
+
+class TestNetworkOutage:
+    """A network that fails until the request's wait runs out is a 502, not 'still processing'."""
+
+    async def test_fastapi(self, sim: Simulator) -> None:
+        """FastAPI: 502 naming the last network error, no Retry-After."""
+        module = load_example("fastapi_app")
+        app = module.create_app(wait_seconds=20.0, **outage_options())
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://app.test"
+            ) as http,
+        ):
+            response = await http.get("/certificates/1001")
+        assert response.status_code == 502
+        assert response.json()["error"] == "PollTimeoutError"
+        assert "last error: the request failed: connection refused" in response.json()["detail"]
+        assert "retry-after" not in response.headers
+
+    async def test_aiohttp(self, sim: Simulator) -> None:
+        """Aiohttp: the same 502."""
+        module = load_example("aiohttp_app")
+        app = module.create_app(wait_seconds=20.0, **outage_options())
+        async with test_utils.TestClient(test_utils.TestServer(app)) as http:
+            response = await http.get("/certificates/1001")
+            body = await response.json()
+        assert response.status == 502
+        assert body["error"] == "PollTimeoutError"
+        assert "last error: the request failed: connection refused" in body["detail"]
+
+
 class TestAiohttp:
     """examples/aiohttp_app.py: the client lives in a cleanup_ctx, served on a loopback port."""
 
@@ -145,7 +192,7 @@ class TestAiohttp:
                 assert failed.status == status, (order, await failed.text())
                 assert PASSWORD not in await failed.text()
             client = app[module.COLLECT_CLIENT]
-        assert client.http_client.is_closed  # the cleanup context closed it
+        assert client.is_closed  # the cleanup context closed it
 
 
 class TestBatch:

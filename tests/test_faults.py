@@ -38,6 +38,7 @@ import trustme
 
 from smime_collect import (
     CallLimitError,
+    ClientClosedError,
     CollectClient,
     CollectError,
     PollTimeoutError,
@@ -46,6 +47,7 @@ from smime_collect import (
     TransportError,
     UnknownServerError,
 )
+from smime_collect._client._failures import stops_batch
 from smime_collect.testing import Chaos, Fault, ManualClock, Simulator, serve
 
 pytestmark = pytest.mark.network
@@ -426,22 +428,22 @@ class TestRawFaults:
     ) -> None:
         """5xx with Retry-After 7, then an HTTP-date 30 s ahead, then none: 4 requests, OK."""
         del transport_kind
-        in_30_seconds = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
+        now = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
+        in_30_seconds = format_datetime(now + timedelta(seconds=30), usegmt=True)
         raw = RawTLSServer(
             raw_simulator(),
             [http_error(status, "7"), http_error(status, in_30_seconds), http_error(status)],
         )
         async with (
             raw.running(),
-            client(raw.url, raw.client_context(), fake_time) as collect_client,
+            client(
+                raw.url, raw.client_context(), fake_time, wall_clock=lambda: now
+            ) as collect_client,
         ):
             result = await collect_client.collect(ORDER)
         assert result.status is Status.ATTACHED
         assert raw.requests == 4
-        seconds, date, backoff = fake_time.sleeps
-        assert seconds == 7.0
-        assert 25.0 <= date <= 30.0
-        assert backoff == 1.0
+        assert fake_time.sleeps == [7.0, 30.0, 1.0]
 
     async def test_reset_mid_body(self, transport_kind: str, fake_time: ManualClock) -> None:
         """RST after half the body, twice: 3 requests, OK; each time: 4 requests, TransportError."""
@@ -617,6 +619,76 @@ class TestRawFaults:
         assert isinstance(caught.value.__cause__, httpx.TimeoutException)
 
 
+def _closed_port() -> int:
+    """A loopback port nothing listens on: connecting is refused."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class TestConnectionFailures:
+    """What the network said, in words that fit: refused, unknown host, untrusted certificate."""
+
+    async def test_refused_is_not_a_timeout(
+        self, transport_kind: str, fake_time: ManualClock
+    ) -> None:
+        """A refused connection is retried and reads "Connection refused", never "timed out"."""
+        del transport_kind
+        url = f"https://127.0.0.1:{_closed_port()}/CollectSMIME"
+        async with client(url, ssl.create_default_context(), fake_time) as collect_client:
+            with pytest.raises(TransportError) as caught:
+                await collect_client.collect(ORDER)
+        assert len(fake_time.sleeps) == MAX_RETRIES
+        assert isinstance(caught.value.__cause__, httpx.ConnectError)
+        assert "Connection refused" in str(caught.value)
+        assert "timed out" not in str(caught.value)
+        assert not stops_batch(caught.value)
+
+    async def test_unknown_host_is_a_configuration_error(
+        self, transport_kind: str, fake_time: ManualClock, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A host the DNS does not know is not retried, reads so, and would end a batch."""
+        del transport_kind
+
+        async def no_such_name(*args: Any, **kwargs: Any) -> Any:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+        monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", no_such_name)
+        url = "https://collect.example.invalid/CollectSMIME"
+        async with client(url, ssl.create_default_context(), fake_time) as collect_client:
+            with pytest.raises(TransportError) as caught:
+                await collect_client.collect(ORDER)
+        assert fake_time.sleeps == []
+        assert "Name or service not known" in str(caught.value)
+        assert "host name is not known: check base_url" in str(caught.value)
+        assert "timed out" not in str(caught.value)
+        assert stops_batch(caught.value)
+
+    async def test_untrusted_certificate_ends_the_batch(
+        self, transport_kind: str, fake_time: ManualClock
+    ) -> None:
+        """50 orders, a server certificate not trusted: one handshake, every order that error."""
+        del transport_kind
+        raw = RawTLSServer(raw_simulator(), [])
+        handshakes: list[str | None] = []
+        raw.server_context.sni_callback = lambda _ssl, name, _context: handshakes.append(name)
+        async with (
+            raw.running(),
+            client(
+                raw.url, ssl.create_default_context(), fake_time, max_concurrency=1
+            ) as collect_client,
+        ):
+            outcomes = [o async for o in collect_client.collect_many(range(1, 51))]
+        assert len(handshakes) == 1
+        assert raw.requests == 0
+        assert fake_time.sleeps == []
+        assert sorted(o.order_number for o in outcomes) == list(range(1, 51))
+        for outcome in outcomes:
+            assert isinstance(outcome.error, TransportError)
+            assert "TLS certificate was not trusted" in str(outcome.error)
+            assert stops_batch(outcome.error)
+
+
 class TestDeadline:
     """A wait_for_certificate deadline bounds a request that trickles (slowloris)."""
 
@@ -682,7 +754,7 @@ class TestCancellation:
                 await collect_client.aclose()
             else:
                 await collect_client.aclose()
-                with pytest.raises(CollectError, match="closed"):
+                with pytest.raises(ClientClosedError, match="closed"):
                     await consumer
                 await batch.aclose()  # type: ignore[attr-defined]
             for _ in range(500):  # the server notices each hang-up and ends its request

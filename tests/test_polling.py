@@ -1,4 +1,4 @@
-"""The sans-I/O retry and poll policy: numbers in, decisions out, no clock and no sleeping."""
+"""The sans-I/O retry and poll decisions: values in, decisions out, no clock and no sleeping."""
 
 from __future__ import annotations
 
@@ -7,13 +7,29 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
 
+import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from smime_collect import _polling, _rules
+from smime_collect import (
+    CallLimitError,
+    CertificateRejectedError,
+    InvalidRequestError,
+    TransportError,
+    _polling,
+    _rules,
+)
 from smime_collect._polling import (
+    Failure,
+    GiveUp,
+    PollAgain,
+    PollPolicy,
+    Retry,
     RetryPolicy,
+    TimedOut,
+    decide_poll,
+    decide_retry,
     next_poll_delay,
     parse_retry_after,
     reserve_slot,
@@ -165,7 +181,7 @@ class TestRetryDelay:
     )
     def test_policy_validates(self, kwargs: dict[str, object]) -> None:
         """A policy that could loop forever or never wait is refused."""
-        with pytest.raises(ValueError, match=next(iter(kwargs))):
+        with pytest.raises(InvalidRequestError, match=next(iter(kwargs))):
             RetryPolicy(**kwargs)  # type: ignore[arg-type]
 
 
@@ -207,6 +223,85 @@ class TestPollDelay:
         ceiling = interval + extra
         delay = next_poll_delay(poll, draw, poll_interval=interval, max_poll_interval=ceiling)
         assert interval <= delay <= ceiling * (1 + 1e-9)
+
+
+TRANSIENT = Failure(TransportError("order 1: HTTP 503"), transient=True)
+FINAL = Failure(CertificateRejectedError(-20, "rejected", 1), transient=False)
+RATE_LIMITED = Failure(CallLimitError(-42, "slow down", 1), transient=True, rate_limited=True)
+
+
+class TestDecideRetry:
+    """A failed attempt in, Retry(delay) or GiveUp(error) out."""
+
+    def test_transient_failure_is_retried_after_the_backoff(self) -> None:
+        """Retry 2 of a 503 waits base * 2**2 scaled by the draw, for this request only."""
+        decision = decide_retry(POLICY, 2, TRANSIENT, now=100.0, random=0.5)
+        assert decision == Retry(1.0)
+
+    def test_final_failure_gives_up_at_once(self) -> None:
+        """A rejected order is not retried, whatever retries are left."""
+        assert decide_retry(POLICY, 0, FINAL, now=100.0, random=0.5) == GiveUp(FINAL.error)
+
+    def test_retries_used_up(self) -> None:
+        """After max_retries retries the last error is the answer."""
+        policy = RetryPolicy(max_retries=2)
+        assert isinstance(decide_retry(policy, 1, TRANSIENT, now=0.0, random=0.5), Retry)
+        assert decide_retry(policy, 2, TRANSIENT, now=0.0, random=0.5) == GiveUp(TRANSIENT.error)
+
+    def test_retry_wait_never_passes_the_deadline(self) -> None:
+        """A 60 s Retry-After with 3 s left waits 3 s; with none left, 0 s."""
+        failure = Failure(TRANSIENT.error, transient=True, retry_after=60.0)
+        assert decide_retry(POLICY, 0, failure, now=7.0, deadline=10.0, random=0.5) == Retry(3.0)
+        assert decide_retry(POLICY, 0, failure, now=11.0, deadline=10.0, random=0.5) == Retry(0.0)
+
+    def test_rate_limit_slows_the_whole_client(self) -> None:
+        """A -42 leaves the wait to the client's pacing, for every request, past any deadline."""
+        failure = attrs.evolve(RATE_LIMITED, retry_after=30.0)
+        decision = decide_retry(POLICY, 0, failure, now=100.0, deadline=110.0, random=0.5)
+        assert decision == Retry(0.0, slow_down_until=130.0)
+
+    def test_rate_limit_slows_the_client_even_when_giving_up(self) -> None:
+        """The last 429 of a request still holds back the client's other requests."""
+        policy = RetryPolicy(max_retries=0)
+        decision = decide_retry(policy, 0, RATE_LIMITED, now=100.0, random=0.5)
+        assert decision == GiveUp(RATE_LIMITED.error, slow_down_until=100.25)
+
+
+class TestDecidePoll:
+    """A "not ready yet" answer in, PollAgain(delay) or TimedOut out."""
+
+    POLICY = PollPolicy(timeout=100.0, poll_interval=5.0, max_poll_interval=60.0)
+
+    def test_polls_again_after_the_interval(self) -> None:
+        """The first wait is poll_interval."""
+        decision = decide_poll(self.POLICY, 0, now=10.0, deadline=100.0, random=0.9)
+        assert decision == PollAgain(5.0)
+
+    def test_wait_cut_at_the_deadline(self) -> None:
+        """A 40 s nominal wait with 2 s left waits 2 s."""
+        decision = decide_poll(self.POLICY, 5, now=98.0, deadline=100.0, random=0.9)
+        assert decision == PollAgain(2.0)
+
+    @pytest.mark.parametrize("now", [100.0, 150.0])
+    def test_timed_out_at_the_deadline(self, now: float) -> None:
+        """At or after the deadline nothing more is sent."""
+        assert decide_poll(self.POLICY, 0, now=now, deadline=100.0, random=0.5) == TimedOut()
+
+    @pytest.mark.parametrize(
+        "kwargs",
+        [
+            {"timeout": 0},
+            {"poll_interval": -1},
+            {"max_poll_interval": float("nan")},
+            {"poll_interval": 10, "max_poll_interval": 5},
+            {"timeout": True},
+        ],
+        ids=repr,
+    )
+    def test_policy_validates(self, kwargs: dict[str, object]) -> None:
+        """Nonsense polling options are an InvalidRequestError naming the option."""
+        with pytest.raises(InvalidRequestError, match=next(reversed(kwargs))):
+            PollPolicy(**kwargs)  # type: ignore[arg-type]
 
 
 def test_reserve_slot_spaces_starts() -> None:

@@ -101,7 +101,7 @@ def scenario() -> tuple[Simulator, dict[int, int], dict[int, OrderState]]:
 
 def in_use_connections(client: CollectClient) -> int:
     """Connections of the client's pool that are serving a request right now."""
-    transport = client.http_client._transport
+    transport = client._transport
     if isinstance(transport, _transports._ShardedTransport):
         assert transport._loads == [0] * len(transport._loads)
         return sum(
@@ -115,7 +115,7 @@ def in_use_connections(client: CollectClient) -> int:
 
 def pooled_connections(client: CollectClient) -> int:
     """Connections the client's pool still holds, idle or not."""
-    transport = client.http_client._transport
+    transport = client._transport
     if isinstance(transport, _transports._ShardedTransport):
         return sum(len(pool._pool.connections) for pool in transport._pools)
     session = transport.client  # type: ignore[attr-defined]

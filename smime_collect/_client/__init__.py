@@ -1,15 +1,20 @@
 """The I/O layer: ``CollectClient`` and everything that talks HTTP.
 
-- ``_client``: ``CollectClient``, its pacing, retry and polling loops;
+- ``_client``: ``CollectClient``, its two short loops (the attempts of one poll, the polls of one
+  order) around ``_polling``'s decisions;
+- ``_order``: what the loops know about one order (deadline, last status, last failure);
+- ``_pacing``: the slots, start rate and 429/-42 slow-down every request waits for;
 - ``_config``: option checks (a bad option is an InvalidRequestError before anything is sent);
-- ``_exchange``: one POST and the capped read of its answer;
-- ``_failures``: httpx exceptions and error statuses translated at one boundary;
-- ``_batch``: the worker pool behind ``collect_many``;
+- ``_exchange``: one POST and the capped read of its answer, on one transport;
+- ``_failures``: httpx exceptions and error statuses translated at one boundary, and which
+  errors stop a whole batch (``stops_batch``);
+- ``_batch``: the workers behind ``collect_many``;
 - ``_transports`` and ``_aiohttp``: the transports a client runs on when it owns its connection.
 
 This is the only package of the library core that imports httpx or asyncio.
 """
 
 from ._client import DEFAULT_URL, CollectClient
+from ._failures import stops_batch
 
-__all__ = ["DEFAULT_URL", "CollectClient"]
+__all__ = ["DEFAULT_URL", "CollectClient", "stops_batch"]

@@ -2,9 +2,12 @@
 
 ``httpx_aiohttp.AiohttpTransport`` maps the common aiohttp exceptions to httpx's, but not all: a
 malformed status line or header (``aiohttp.ClientResponseError``) escaped untranslated, past the
-client's one error boundary, and a connection the server closed before answering was reported as
-a *connect timeout*.  This subclass finishes the mapping, so the client sees only httpx exceptions
-whatever the server sends.  Imported only when the extra is installed.
+client's one error boundary; and every connection error that is not a timeout (refused, DNS
+failure, a server that closed before answering) came out as a *connect timeout*, because its
+table maps ``ClientConnectionError``, the base class, to ``httpx.ConnectTimeout`` and keeps that
+over the subclasses' entries.  This subclass finishes the mapping, so the client sees only httpx
+exceptions, named for what happened, whatever the server sends.  Imported only when the extra
+is installed.
 """
 
 from __future__ import annotations
@@ -28,9 +31,14 @@ def _translated(request: httpx.Request) -> Iterator[None]:
         # httpcore's RemoteProtocolError, which the client treats as a dropped connection.
         raise httpx.RemoteProtocolError(str(exc) or type(exc).__name__, request=request) from exc
     except httpx.ConnectTimeout as exc:
-        if isinstance(exc.__cause__, aiohttp.ServerDisconnectedError):
-            raise httpx.RemoteProtocolError(str(exc), request=request) from exc.__cause__
-        raise
+        cause = exc.__cause__
+        if isinstance(cause, TimeoutError) or not isinstance(cause, aiohttp.ClientError):
+            raise  # a real timeout (aiohttp's timeouts are TimeoutErrors)
+        if isinstance(cause, aiohttp.ServerDisconnectedError):
+            raise httpx.RemoteProtocolError(str(exc), request=request) from cause
+        if isinstance(cause, aiohttp.ClientConnectorError):  # refused, DNS, TLS: connecting
+            raise httpx.ConnectError(str(exc), request=request) from cause
+        raise httpx.ReadError(str(exc), request=request) from cause  # e.g. reset mid-answer
 
 
 class TranslatingAiohttpTransport(AiohttpTransport):

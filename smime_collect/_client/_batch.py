@@ -1,18 +1,24 @@
 """The worker pool behind ``CollectClient.collect_many``: lazy, bounded, completion-ordered.
 
-No HTTP here: the client hands in a coroutine function that turns one request into one result;
-a CollectError it raises becomes that order's outcome, and an account-level one stops the batch.
-The pool reads the orders only as fast as it has room for them (at most ``max_active`` orders
-in progress and as many finished outcomes waiting), so a million orders never become a million
-tasks or results in memory.  Tasks are started one per order and tracked in the client's task
-set, so closing the client cancels them too.
+``max_active`` workers each take the next order number from the source, run it, and put its
+outcome on a queue that the batch's async generator yields from.  A worker takes a ticket before
+it reads an order and the generator gives it back once the outcome is taken, so at most
+``max_active`` orders are in progress or finished-but-not-yet-yielded: a million orders never
+become a million tasks or results in memory.  Workers are the client's tasks (closing the
+client cancels them) and the generator cancels them in ``finally``.
+
+No HTTP here: the client hands in a coroutine function that turns one request into one result.
+A CollectError it raises is that order's outcome; one that ``stops_batch`` accepts (a rejected
+login, an untrusted TLS certificate...) also ends the orders in progress and every order still
+to come with that error, without a request.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import deque
+import enum
 from collections.abc import (
+    AsyncGenerator,
     AsyncIterable,
     AsyncIterator,
     Awaitable,
@@ -20,134 +26,171 @@ from collections.abc import (
     Iterable,
     Iterator,
 )
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 
-from .. import _polling
-from .._exceptions import CollectError, SectigoError
+from .._exceptions import (
+    ClientClosedError,
+    CollectError,
+    InvalidRequestError,
+    SectigoError,
+    TransportError,
+)
 from .._models import CollectOutcome, CollectRequest, CollectResult
+from ._failures import restated, stops_batch
 
-__all__ = ["BatchState", "run_batch"]
+__all__ = ["run_batch"]
 
-_END = object()
-_WAIT = object()
-
-
-@attrs.define
-class BatchState:
-    """Shared by the orders of one ``collect_many``: the account-level error that stops it."""
-
-    stop_error: SectigoError | None = None
-
-    def note(self, error: CollectError) -> None:
-        """Keep the batch's first account-level Sectigo error (-1, -2, -3, -16, -17)."""
-        if self.stop_error is None and _polling.is_account_level(error):
-            self.stop_error = error
-
-    def error_for(self, order_number: int) -> SectigoError:
-        """The stopping error, restated for another order of the batch."""
-        assert self.stop_error is not None  # noqa: S101 -- only called once stopped
-        error = SectigoError.from_code(self.stop_error.code, self.stop_error.message, order_number)
-        error.__cause__ = self.stop_error
-        return error
+Work = Callable[[CollectRequest], Awaitable[CollectResult]]
 
 
-class _OrderReader:
-    """Reads the order numbers one at a time, without ever blocking the pool on a slow source.
+class _End(enum.Enum):
+    END = enum.auto()
 
-    A plain iterable is read at once.  An async iterable is read by one pending ``anext`` task,
-    so the pool keeps yielding finished outcomes while the source takes its time (and a source
-    that waits for those outcomes cannot deadlock the batch).
-    """
 
-    def __init__(self, source: Iterable[Any] | AsyncIterable[Any], wakeup: asyncio.Event) -> None:
-        self._sync: Iterator[Any] | None = None
-        self._async: AsyncIterator[Any] | None = None
-        if isinstance(source, AsyncIterable):
-            self._async = aiter(source)
+_END: Literal[_End.END] = _End.END
+
+
+@attrs.frozen
+class _WorkerDone:
+    """Put on the queue by a worker that stopped: with what it ended, None for the source's end."""
+
+    error: BaseException | None
+
+
+class _Source:
+    """The order numbers, shared by the workers: a plain or async iterable, read one at a time."""
+
+    def __init__(self, orders: Iterable[object] | AsyncIterable[object]) -> None:
+        self._sync: Iterator[object] | None = None
+        self._async: AsyncIterator[object] | None = None
+        if isinstance(orders, AsyncIterable):
+            self._async = aiter(orders)
         else:
-            self._sync = iter(source)
-        self._wakeup = wakeup
-        self._pending: asyncio.Future[Any] | None = None
+            self._sync = iter(orders)
+        self._lock = asyncio.Lock()  # an async generator refuses a second anext() in flight
+        self._ended = False
 
-    def take(self) -> Any:
-        """The next order number, ``_END`` at the end, or ``_WAIT`` while the source is busy."""
+    async def next(self) -> object:
+        """The next order number as given, or ``_END``."""
         if self._sync is not None:
             return next(self._sync, _END)
-        assert self._async is not None  # noqa: S101 -- one of the two is set
-        if self._pending is None:
-            self._pending = asyncio.ensure_future(anext(self._async, _END))
-            self._pending.add_done_callback(lambda _: self._wakeup.set())
-        if not self._pending.done():
-            return _WAIT
-        pending, self._pending = self._pending, None
-        return pending.result()
-
-    @property
-    def ready(self) -> bool:
-        """Whether the async source has produced since ``take`` last said ``_WAIT``."""
-        return self._pending is not None and self._pending.done()
+        async with self._lock:
+            if self._ended:
+                return _END
+            assert self._async is not None  # noqa: S101 -- one of the two is set
+            number = await anext(self._async, _END)
+            self._ended = number is _END
+            return number
 
     async def aclose(self) -> None:
-        """Stop a pending read and close the source, when it can be closed."""
-        if self._pending is not None and not self._pending.done():
-            self._pending.cancel()
-            await asyncio.gather(self._pending, return_exceptions=True)
+        """Close an async source that can be closed (an async generator)."""
         close = getattr(self._async, "aclose", None)
         if close is not None:
             await close()
 
 
-async def _settle(
-    work: Callable[[CollectRequest], Awaitable[CollectResult]],
-    request: CollectRequest,
-    batch: BatchState,
-) -> CollectOutcome:
-    try:
-        result = await work(request)
-    except CollectError as error:
-        batch.note(error)
-        return CollectOutcome(request.order_number, error=error)
-    return CollectOutcome(request.order_number, result=result)
+class _Batch:
+    """One ``collect_many`` run: its source, its workers' shared state, its queue of outcomes."""
+
+    def __init__(
+        self,
+        orders: Iterable[object] | AsyncIterable[object],
+        make_request: Callable[[Any], CollectRequest],
+        work: Work,
+        max_active: int,
+    ) -> None:
+        self.source = _Source(orders)
+        self.outcomes: asyncio.Queue[CollectOutcome | _WorkerDone] = asyncio.Queue()
+        self.tickets = asyncio.Semaphore(max_active)
+        self._make_request = make_request
+        self._work = work
+        self._stop: SectigoError | TransportError | None = None
+        self._running: set[asyncio.Task[CollectResult]] = set()
+
+    async def worker(self) -> None:
+        """Take orders until the source ends; report how this worker ended on the queue."""
+        ended: BaseException | None = None
+        try:
+            while True:
+                await self.tickets.acquire()
+                number = await self.source.next()
+                if number is _END:
+                    return
+                self.outcomes.put_nowait(await self._settle(number))
+        except BaseException as exc:  # reported to the generator, which re-raises it
+            ended = exc
+            raise
+        finally:
+            self.outcomes.put_nowait(_WorkerDone(ended))
+
+    async def _settle(self, number: object) -> CollectOutcome:
+        try:
+            request = self._make_request(number)
+        except InvalidRequestError as error:  # "12a": this order's own outcome, as given
+            return CollectOutcome(number, error=error)  # type: ignore[arg-type]
+        order = request.order_number
+        if self._stop is not None:  # no request once the batch has stopped
+            return CollectOutcome(order, error=restated(self._stop, order))
+        job = asyncio.ensure_future(self._run(request))
+        self._running.add(job)
+        try:
+            return CollectOutcome(order, result=await job)
+        except ClientClosedError:
+            raise  # the batch cannot go on: the generator raises it
+        except CollectError as error:
+            return CollectOutcome(order, error=error)
+        except asyncio.CancelledError:
+            stop = self._stopped_by_batch()
+            if stop is None:
+                raise
+            return CollectOutcome(order, error=restated(stop, order))
+        finally:
+            self._running.discard(job)
+
+    def _stopped_by_batch(self) -> SectigoError | TransportError | None:
+        # The error the jobs were cancelled for, unless this worker itself is being cancelled.
+        task = asyncio.current_task()
+        return None if task is not None and task.cancelling() else self._stop
+
+    async def _run(self, request: CollectRequest) -> CollectResult:
+        try:
+            return await self._work(request)
+        except CollectError as error:
+            # Noted here, in the order's own task, before any other order's task runs again:
+            # none of them sends another request once the batch has stopped.
+            if self._stop is None and stops_batch(error):
+                self._stop = error
+                self._cancel_others()
+            raise
+
+    def _cancel_others(self) -> None:
+        # The orders in progress would meet the same error at their next request (after a
+        # poll wait of up to max_poll_interval): end them now, without one.
+        this = asyncio.current_task()
+        for job in self._running:
+            if job is not this:
+                job.cancel()
 
 
-async def _stop_active(
-    active: dict[asyncio.Task[CollectOutcome], int], batch: BatchState
-) -> list[CollectOutcome]:
-    for task in active:
-        task.cancel()
-    await asyncio.gather(*active, return_exceptions=True)
-    outcomes = [
-        CollectOutcome(number, error=batch.error_for(number))
-        if task.cancelled() or task.exception() is not None
-        else task.result()
-        for task, number in active.items()
-    ]
-    active.clear()
-    return outcomes
-
-
-async def run_batch(  # noqa: PLR0912, PLR0915 -- one loop: top up, wait, yield, stop
-    order_numbers: Iterable[Any] | AsyncIterable[Any],
+async def run_batch(
+    orders: Iterable[object] | AsyncIterable[object],
     make_request: Callable[[Any], CollectRequest],
-    work: Callable[[CollectRequest], Awaitable[CollectResult]],
-    batch: BatchState,
+    work: Work,
     *,
     max_active: int,
     tasks: set[asyncio.Task[Any]],
     is_closed: Callable[[], bool],
-) -> AsyncIterator[CollectOutcome]:
+) -> AsyncGenerator[CollectOutcome, None]:
     """Run ``work`` over every order, at most ``max_active`` at a time; yield as they finish.
 
     Args:
-        order_numbers: The orders, read lazily.
+        orders: The order numbers, read lazily.
         make_request: Builds (and validates) the request for one order number.
         work: Turns a request into its result; the CollectError it raises becomes the
-            order's outcome (and an account-level one is noted in ``batch``).
-        batch: The batch's shared state; once it holds an account-level error, the orders
-            not yet started get that error without a request.
-        max_active: Orders in progress at once.
+            order's outcome.
+        max_active: Orders in progress (or finished and not yet yielded) at once.
         tasks: The client's task set (closing the client cancels what is in it).
         is_closed: Whether the client has been closed.
 
@@ -155,71 +198,32 @@ async def run_batch(  # noqa: PLR0912, PLR0915 -- one loop: top up, wait, yield,
         One outcome per order, in completion order.
 
     Raises:
-        InvalidRequestError: An order number is not a positive integer.
-        CollectError: The client was closed while the batch ran.
+        ClientClosedError: The client was closed while the batch ran.
+        Exception: Whatever reading the source raised.
     """
-    finished: deque[asyncio.Task[CollectOutcome]] = deque()
-    wakeup = asyncio.Event()
-    source = _OrderReader(order_numbers, wakeup)
-    active: dict[asyncio.Task[CollectOutcome], int] = {}
-    exhausted = False
-
-    def on_done(task: asyncio.Task[CollectOutcome]) -> None:
-        tasks.discard(task)
-        finished.append(task)
-        wakeup.set()
-
+    if is_closed():
+        raise ClientClosedError("this CollectClient is closed: create a new one")
+    batch = _Batch(orders, make_request, work, max_active)
+    workers = [asyncio.create_task(batch.worker()) for _ in range(max_active)]
+    tasks.update(workers)
     try:
-        while True:
-            # Top up the pool; reading the source is what keeps memory bounded.
-            while not exhausted and len(active) < max_active:
-                number = source.take()
-                if number is _WAIT:
-                    if active or finished:
-                        break  # yield what is done meanwhile; the read wakes the loop
-                    await wakeup.wait()
-                    wakeup.clear()
-                    continue
-                if number is _END:
-                    exhausted = True
-                    break
-                request = make_request(number)
-                if batch.stop_error is not None:
-                    # Account-level failure: no request for the orders still to come.
-                    yield CollectOutcome(
-                        request.order_number, error=batch.error_for(request.order_number)
-                    )
-                    continue
-                task = asyncio.create_task(_settle(work, request, batch))
-                active[task] = request.order_number
-                tasks.add(task)
-                task.add_done_callback(on_done)
-            if not active and not finished:
-                return
-            while not finished and not (source.ready and len(active) < max_active):
-                wakeup.clear()
-                await wakeup.wait()
-            if not finished:
-                continue  # the source produced and there is room: top up first
-            task = finished.popleft()
-            if task not in active:  # already accounted for by _stop_active
+        running = len(workers)
+        while running:
+            item = await batch.outcomes.get()
+            if isinstance(item, CollectOutcome):
+                batch.tickets.release()
+                yield item
                 continue
-            del active[task]
-            if task.cancelled():
-                if is_closed():
-                    raise CollectError(
-                        "the CollectClient was closed while collect_many was running"
-                    )
-                raise asyncio.CancelledError
-            yield task.result()
-            if batch.stop_error is not None and active:
-                # The orders still polling would only meet the same error after their next
-                # sleep: end them now, without another request.
-                for outcome in await _stop_active(active, batch):
-                    yield outcome
+            running -= 1
+            if isinstance(item.error, asyncio.CancelledError) and is_closed():
+                raise ClientClosedError(
+                    "the CollectClient was closed while collect_many was running"
+                ) from None
+            if item.error is not None:
+                raise item.error
     finally:
-        for task in active:
-            task.cancel()
-        if active:
-            await asyncio.gather(*active, return_exceptions=True)
-        await source.aclose()
+        for worker in workers:
+            worker.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+        tasks.difference_update(workers)
+        await batch.source.aclose()

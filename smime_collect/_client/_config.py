@@ -1,7 +1,7 @@
 """``CollectClient``'s option checks: a bad option is an InvalidRequestError, and nothing is sent.
 
-The constructor's URL, timeout, count, rate and TLS options, the polling options of
-``wait_for_certificate`` and ``collect_many``, and the credentials ``from_env`` reads.  It
+The constructor's URL, timeout, count, rate and TLS options, and the credentials ``from_env``
+reads (the polling options check themselves: ``_polling.PollPolicy``).  It
 imports httpx only to build the ``httpx.URL``, ``httpx.Timeout`` and SSL context the client
 runs with, and reads a file only for a ``*_FILE`` credential: it sits on the I/O side of the line.
 """
@@ -22,7 +22,6 @@ from .._exceptions import InvalidRequestError
 
 __all__ = [
     "check_count",
-    "check_polling",
     "check_timeout",
     "check_url",
     "credential_from_env",
@@ -152,31 +151,6 @@ def request_interval(requests_per_second: float | None) -> float | None:
             f"requests_per_second must be a positive number, not {requests_per_second!r}"
         )
     return 1.0 / requests_per_second
-
-
-def check_polling(timeout: object, poll_interval: object, max_poll_interval: object) -> None:
-    """Check the polling options of ``wait_for_certificate`` and ``collect_many``.
-
-    Args:
-        timeout: Seconds before giving up.
-        poll_interval: The first wait between polls.
-        max_poll_interval: The longest wait between polls.
-
-    Raises:
-        InvalidRequestError: One is not a positive finite number, or the longest wait is
-            below the first.
-    """
-    for name, value in (
-        ("timeout", timeout),
-        ("poll_interval", poll_interval),
-        ("max_poll_interval", max_poll_interval),
-    ):
-        if not _positive(value):
-            raise InvalidRequestError(f"{name} must be a positive number of seconds, not {value!r}")
-    if max_poll_interval < poll_interval:  # type: ignore[operator]  # both checked numbers
-        raise InvalidRequestError(
-            f"max_poll_interval ({max_poll_interval}) is below poll_interval ({poll_interval})"
-        )
 
 
 def ssl_context_for(verify: object) -> ssl.SSLContext | bool:
