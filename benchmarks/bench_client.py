@@ -9,8 +9,9 @@ process measures client CPU only.  Paths choose the behaviour:
 - ``/slow/CollectSMIME``: waits 50 ms, then answers "ready".
 - ``GET /count``: requests seen so far.
 
-Sizes follow issue 4 except the memory scenario's batch (SMIME_BENCH_MEMORY_ORDERS, default
-100,000) which uses status queries so it finishes in well under a minute on 2 cores.
+The sizes are those of README's "Performance" table, except the memory scenario's batch
+(SMIME_BENCH_MEMORY_ORDERS, default 100,000), which uses status queries so it finishes in well
+under a minute on 2 cores.
 """
 
 from __future__ import annotations
@@ -117,9 +118,6 @@ async def bare_httpx(url: str, orders: int, concurrency: int, *, parse: bool = F
 
     from smime_collect import CollectRequest, parse_response
 
-    # The plain user's httpx: undo smime_collect's sniffio negative cache (see _transports.py).
-    if "sniffio" in sys.modules and sys.modules["sniffio"] is None:
-        del sys.modules["sniffio"]
     semaphore = asyncio.Semaphore(concurrency)
     headers = {"Content-Type": "application/x-www-form-urlencoded"}
     async with httpx.AsyncClient() as client:

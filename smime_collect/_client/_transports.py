@@ -1,25 +1,27 @@
-"""The HTTP transports ``CollectClient`` runs on when it owns its ``httpx.AsyncClient``.
+"""The HTTP transports ``CollectClient`` sends on when it owns its connection.
 
-Why the default is not a plain ``httpx.AsyncClient()`` (issue 4, "Performance"): httpcore's pool
-re-examines every connection on every request and response, and its cleanup loop is quadratic in
-the number of connections; it also closes any idle connection once the pool holds more than
+Why not the transport of a plain ``httpx.AsyncClient()`` (measured by
+``benchmarks/bench_client.py``; README, "Concurrency, limits and transports"): httpcore's pool
+re-examines every connection on every request and response, and its clean-up loop is quadratic
+in the number of connections; it also closes any idle connection once the pool holds more than
 ``max_keepalive_connections`` (default 20), so concurrency above 20 reconnects constantly.  So:
 
 - with ``httpx-aiohttp`` installed (``smime-collect[aiohttp]``), aiohttp's connection pool under
-  httpx (``AiohttpTransport``);
+  httpx (``TranslatingAiohttpTransport``);
 - otherwise several small httpcore pools whose keep-alive limit matches their size
   (``_ShardedTransport``).
 
-Either way the public client type stays ``httpx.AsyncClient``.  Like ``_client``, this module is
-on the I/O side of the line.
+httpcore 1.0 also runs ``import sniffio`` for every lock and event it creates, several times per
+request; when sniffio is missing, each failed import scans all of ``sys.path`` (upstream:
+encode/httpcore PR #1103).  smime-collect depends on sniffio, so that import succeeds at once.
+
+Like ``_client``, this module is on the I/O side of the line.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import ssl
-import sys
 from collections.abc import AsyncIterator
 from typing import Final
 
@@ -44,26 +46,11 @@ def default_transport(verify: ssl.SSLContext | bool, size: int) -> httpx.AsyncBa
     try:
         import httpx_aiohttp  # noqa: F401, PLC0415 -- is the optional extra installed?
     except ImportError:
-        _cache_missing_sniffio()
         return _ShardedTransport(verify, size)
     from ._aiohttp import TranslatingAiohttpTransport  # noqa: PLC0415 -- needs the extra
 
     transport: httpx.AsyncBaseTransport = TranslatingAiohttpTransport(verify=verify, limits=limits)
     return transport
-
-
-def _cache_missing_sniffio() -> None:
-    """Make httpcore's per-lock ``import sniffio`` cheap when sniffio is not installed.
-
-    httpcore (1.0.x) runs ``import sniffio`` each time it creates a lock or event, several
-    times per request.  anyio 4 no longer depends on sniffio, so it is often absent, and a
-    failed import is not cached: every attempt scans the whole ``sys.path`` (measured: most of
-    the core-only path's CPU per request).  ``sys.modules[name] = None`` is Python's own
-    negative import cache ("import of sniffio halted"): the import fails at once, exactly as
-    it would have failed slowly.  Nothing changes when sniffio is installed.
-    """
-    if importlib.util.find_spec("sniffio") is None:
-        sys.modules.setdefault("sniffio", None)  # type: ignore[arg-type]  # the documented negative cache
 
 
 class _ShardedTransport(httpx.AsyncBaseTransport):
@@ -75,7 +62,6 @@ class _ShardedTransport(httpx.AsyncBaseTransport):
     """
 
     def __init__(self, verify: ssl.SSLContext | bool, size: int) -> None:
-        _cache_missing_sniffio()
         if verify is True:  # one context for every pool: creating one loads the CA store
             verify = httpx.create_ssl_context()
         count = max(1, math.ceil(size / _SHARD_SIZE))
