@@ -64,7 +64,11 @@ class CollectError(Exception):
 
 
 class InvalidRequestError(CollectError, ValueError):
-    """Bad arguments or configuration, found before anything was sent."""
+    """Bad arguments or configuration, found before anything was sent.
+
+    Also a call that does not fit the value it is made on, such as
+    ``CollectResult.require_chain()`` on a result without certificates.
+    """
 
 
 class ResponseFormatError(CollectError):

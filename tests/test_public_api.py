@@ -41,6 +41,7 @@ PUBLIC_NAMES = {
     "ResponseFormatError",
     "CertificateFormatError",
     "ChainError",
+    "ClientClosedError",
     "TransportError",
     "PollTimeoutError",
     "SectigoError",
