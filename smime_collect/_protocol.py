@@ -1,6 +1,6 @@
 """SANS-I/O: a CollectSMIME response body in, a CollectResult or a typed error out.
 
-The response format (endpoint page, "Response")::
+The response format (``docs/reference/endpoint.md``, "The response")::
 
     line 1   status: 2 attached, 1 available, 0 being processed, < 0 an error
     line 2   the error message (status < 0), or with showValidityPeriod=Y and status > 0
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 
-from ._certs import load_certificates
+from ._certs import load_certificates, looks_like_asn1_sequence
 from ._exceptions import ResponseFormatError, SectigoError
 from ._models import CollectRequest, CollectResult, Status, ValidityPeriod
 
@@ -32,34 +32,20 @@ _STATUS_LINE = re.compile(rb"[ \t]*(-?[0-9]{1,9})[ \t\r]*")
 # Anything past this in line 2 of an error is not a message, it is a broken body.
 _MAX_MESSAGE = 1024
 
-
-def looks_like_asn1_sequence(body: bytes) -> bool:
-    """Whether ``body`` is one ASN.1 SEQUENCE spanning exactly the whole body.
-
-    Args:
-        body: A response body.
-
-    Returns:
-        True when the first header declares exactly ``len(body)`` bytes (or is an indefinite-length
-        SEQUENCE ending in end-of-contents octets).
-    """
-    if len(body) < 2 or body[0] != 0x30:
-        return False
-    first = body[1]
-    if first < 0x80:
-        return 2 + first == len(body)
-    if first == 0x80:  # BER indefinite length, as some PKCS#7 writers emit
-        return len(body) >= 4 and body.endswith(b"\x00\x00")
-    count = first & 0x7F
-    if count > 4 or len(body) < 2 + count:
-        return False
-    length = int.from_bytes(body[2 : 2 + count], "big")
-    return 2 + count + length == len(body)
+_STATUS_BY_VALUE = {int(status): status for status in Status}
 
 
 def _status_of(line: bytes) -> int | None:
+    status = _PLAIN_STATUS_LINES.get(line)  # what the endpoint sends; the pattern reads the rest
+    if status is not None:
+        return status
     match = _STATUS_LINE.fullmatch(line)
     return int(match.group(1)) if match else None
+
+
+_PLAIN_STATUS_LINES = {b"%d" % status: int(status) for status in Status} | {
+    b"%d\r" % status: int(status) for status in Status
+}
 
 
 def parse_response(
@@ -101,11 +87,12 @@ def parse_response(
         message_line, _, _ = rest.partition(b"\n")
         message = message_line.strip()[:_MAX_MESSAGE].decode("utf-8", "replace")
         raise SectigoError.from_code(status, message, request.order_number)
-    if status not in Status._value2member_map_:
+    known = _STATUS_BY_VALUE.get(status)
+    if known is None:
         raise ResponseFormatError(
             f"unknown status {status}: CollectSMIME answers 0, 1, 2 or a negative error code"
         )
-    return _parse_success(Status(status), rest, request)
+    return _parse_success(known, rest, request)
 
 
 def _parse_success(status: Status, rest: bytes, request: CollectRequest) -> CollectResult:
@@ -117,7 +104,7 @@ def _parse_success(status: Status, rest: bytes, request: CollectRequest) -> Coll
             rest = after
     if status is not Status.ATTACHED:
         return CollectResult(request.order_number, status, validity)
-    if not rest.strip():
+    if not rest or rest.isspace():  # (strip() would copy the certificate data)
         raise ResponseFormatError("status 2 (certificates attached) but no certificate data")
     return CollectResult(
         order_number=request.order_number,

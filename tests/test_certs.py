@@ -2,23 +2,30 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import itertools
 import shutil
 import subprocess
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import cryptography_vectors
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.serialization import Encoding, pkcs7
-from cryptography.x509.oid import ExtendedKeyUsageOID
+from cryptography.x509 import name as x509_name
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+import smime_collect._certs._node
 from smime_collect import CertificateChain, load_certificates
-from smime_collect._certs._facts import clear_ca_cache
+from smime_collect._certs import _fast, email_addresses, identify_payload, rfc4514
+from smime_collect._certs._names import common_name
 from smime_collect.testing._formats import (
     to_base64,
     to_cmmf_der,
@@ -28,7 +35,7 @@ from smime_collect.testing._formats import (
     to_pkcs7_der,
     to_zip,
 )
-from smime_collect.testing._pki import IssuedChain, TestCA
+from smime_collect.testing._pki import IssuedChain, TestCA, certificate_builder
 
 Certs = Sequence[x509.Certificate]
 
@@ -52,6 +59,13 @@ def _assert_classified(chain: CertificateChain, issued: IssuedChain) -> None:
     assert chain.end_entity == issued.end_entity
     assert chain.intermediates == issued.intermediates
     assert chain.roots == (issued.root,)
+
+
+@pytest.fixture(autouse=True, params=["shortcuts", "plain"])
+def shortcuts(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Run every test with the certificate shortcuts on, then off (``_fast.disabled``)."""
+    with _fast.disabled() if request.param == "plain" else contextlib.nullcontext():
+        yield
 
 
 class TestTestPKI:
@@ -377,15 +391,59 @@ class TestLoadOpenSSLOutput:
 class TestCACache:
     """CA certificates seen before are reused; results never depend on the cache."""
 
+    @pytest.mark.parametrize("shortcuts", ["shortcuts"], indirect=True)
     def test_repeated_loads_reuse_ca_objects(self, issued: IssuedChain) -> None:
-        """From the third load of a body on, the CA certificates are the cached objects."""
-        clear_ca_cache()
+        """From the second load of a body on, the CA certificates are the cached objects."""
+        _fast.ca_cache.clear()
         body = to_pem_blocks(issued.certificates())
         first, second, third = (load_certificates(body) for _ in range(3))
         assert first == second == third
-        assert third.intermediates[0] is second.intermediates[0]
+        assert third.intermediates[0] is second.intermediates[0] is first.intermediates[0]
         assert third.roots[0] is second.roots[0]
         assert third.end_entity is not second.end_entity  # end entities are never cached
+
+    @pytest.mark.parametrize("shortcuts", ["shortcuts"], indirect=True)
+    def test_root_self_signature_is_checked_once(
+        self, real_shaped: TestCA, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A batch under a root with an SKI and no AKI checks the root's signature once."""
+        checks: list[x509.Certificate] = []
+        real_check = smime_collect._certs._node.signature_check
+
+        def counting(child: x509.Certificate, parent: x509.Certificate) -> bool | None:
+            checks.append(child)
+            return real_check(child, parent)
+
+        monkeypatch.setattr(smime_collect._certs._node, "signature_check", counting)
+        _fast.ca_cache.clear()
+        for number in range(5):
+            issued = real_shaped.issue_smime(f"batch{number}@example.com")
+            _assert_classified(load_certificates(to_pem_blocks(issued.certificates())), issued)
+        assert checks == [real_shaped.root]
+
+    @pytest.mark.parametrize("shortcuts", ["shortcuts"], indirect=True)
+    def test_cache_is_bounded(self, issued: IssuedChain) -> None:
+        """Past its size the cache forgets the oldest CA first, and still answers."""
+        cache = _fast.CACache(max_entries=2)
+        nodes = [
+            smime_collect._certs._node.read_node(c, c.public_bytes(Encoding.DER))
+            for c in issued.certificates()
+        ]
+        for node in nodes:
+            cache.put(node)
+            cache.put_base64(b"base64 of " + node.der, node.der)
+        assert [cache.get(node.der) for node in nodes] == [None, nodes[1], nodes[2]]
+        assert cache.get_by_base64(b"base64 of " + nodes[0].der) is None
+        assert cache.get_by_base64(b"base64 of " + nodes[2].der) is nodes[2]
+        cache.clear()
+        assert cache.get(nodes[2].der) is None
+
+    def test_nothing_is_cached_without_the_shortcuts(self, issued: IssuedChain) -> None:
+        """With the shortcuts off the cache neither keeps nor answers."""
+        with _fast.disabled():
+            load_certificates(to_pem_blocks(issued.certificates()))
+            assert _fast.ca_cache.get(issued.root.public_bytes(Encoding.DER)) is None
+        assert _fast.ca_cache.get(issued.root.public_bytes(Encoding.DER)) is None
 
     @pytest.mark.parametrize("render", FORMATS.values(), ids=FORMATS.keys())
     def test_cold_and_warm_agree(
@@ -393,8 +451,184 @@ class TestCACache:
     ) -> None:
         """Every format classifies the same with an empty and with a warm cache."""
         data = render(issued.certificates()[::-1])
-        clear_ca_cache()
+        _fast.ca_cache.clear()
         cold = load_certificates(data)
         warm = load_certificates(data)
         assert cold == warm
         _assert_classified(warm, issued)
+
+
+class TestRealShapedChain:
+    """Sectigo's shape: an RSA root with an SKI and no AKI over one intermediate."""
+
+    def test_classified_and_verified(self, real_shaped: TestCA) -> None:
+        """The root is recognised by its signature, in every order, and the chain verifies."""
+        issued = real_shaped.issue_smime("real@example.com")
+        with pytest.raises(x509.ExtensionNotFound):
+            issued.root.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier)
+        for order in itertools.permutations(issued.certificates()):
+            chain = load_certificates(to_pem_blocks(order))
+            _assert_classified(chain, issued)
+        chain.verify()
+
+
+@pytest.fixture(scope="module")
+def real_shaped() -> TestCA:
+    """A real-shaped hierarchy with a 2048-bit root (the shape matters here, not the size)."""
+    return TestCA.create_real_shaped("Real", root_key_size=2048)
+
+
+_ASN1 = x509_name._ASN1Type
+_ATTRIBUTE_TYPES = [
+    NameOID.COMMON_NAME,
+    NameOID.ORGANIZATION_NAME,
+    NameOID.ORGANIZATIONAL_UNIT_NAME,
+    NameOID.LOCALITY_NAME,
+    NameOID.STATE_OR_PROVINCE_NAME,
+    NameOID.STREET_ADDRESS,
+    NameOID.DOMAIN_COMPONENT,
+    NameOID.USER_ID,
+    NameOID.EMAIL_ADDRESS,
+    NameOID.SERIAL_NUMBER,
+    NameOID.TITLE,
+    x509.ObjectIdentifier("1.2.3.4.5"),
+    x509.ObjectIdentifier("2.999.1"),
+]
+_TEXT = st.text(
+    st.sampled_from([*"az AZ09", *',+"\\<>;#=', "\0", "é", "ß", "中", "😀"]),
+    min_size=1,
+    max_size=12,
+)
+
+
+@st.composite
+def _attributes(draw: st.DrawFn) -> x509.NameAttribute[str | bytes]:
+    """One attribute of any type, with a value and string type cryptography can encode."""
+    oid = draw(st.sampled_from(_ATTRIBUTE_TYPES))
+    value = draw(_TEXT)
+    kinds = [_ASN1.UTF8String, _ASN1.BMPString, _ASN1.UniversalString]
+    if value.isascii() and "\0" not in value:
+        kinds.append(_ASN1.IA5String)
+    return x509.NameAttribute(oid, value, draw(st.sampled_from(kinds)))
+
+
+_NAMES = st.lists(
+    st.lists(_attributes(), min_size=1, max_size=2, unique_by=lambda a: (a.oid, a.value)).map(
+        x509.RelativeDistinguishedName
+    ),
+    max_size=4,
+).map(x509.Name)
+_NAME_KEY = ec.generate_private_key(ec.SECP256R1())
+
+
+def _with_subject(subject: x509.Name) -> x509.Certificate:
+    return (
+        certificate_builder(
+            subject,
+            x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Issuer")]),
+            _NAME_KEY.public_key(),
+            dt.datetime(2025, 1, 1, tzinfo=dt.UTC),
+            dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+        )
+    ).sign(_NAME_KEY, hashes.SHA256())
+
+
+class TestNames:
+    """Names for messages and reports, read from the DER, read as cryptography reads them."""
+
+    @settings(max_examples=200, deadline=None)
+    @given(subject=_NAMES)
+    def test_same_as_cryptography(self, subject: x509.Name) -> None:
+        """RFC 4514 text, common name and e-mail addresses equal cryptography's for any name."""
+        certificate = _with_subject(subject)
+        names = certificate.subject
+        common = names.get_attributes_for_oid(NameOID.COMMON_NAME)
+        emails = [a.value for a in names.get_attributes_for_oid(NameOID.EMAIL_ADDRESS)]
+        assert rfc4514(certificate, "subject") == names.rfc4514_string()
+        assert rfc4514(certificate, "issuer") == "CN=Issuer"
+        assert common_name(certificate) == (
+            common[0].value if common else names.rfc4514_string() or "<empty subject>"
+        )
+        assert email_addresses(certificate) == tuple(dict.fromkeys(emails))
+
+    def test_unique_identifier_bit_string(self) -> None:
+        """The one attribute a BIT STRING may hold is written as # and hex, as cryptography does."""
+        unique = x509.NameAttribute(NameOID.X500_UNIQUE_IDENTIFIER, b"\x01\xff", _ASN1.BitString)
+        certificate = _with_subject(x509.Name([unique]))
+        assert (
+            rfc4514(certificate, "subject")
+            == certificate.subject.rfc4514_string()
+            == "2.5.4.45=#01ff"
+        )
+
+
+# The name each format gets; the payload is rendered from an EE, intermediate and root.
+PAYLOAD_FORMATS = {
+    "pem": (".pem", "PEM"),
+    "pem-crlf": (".pem", "PEM"),
+    "pem-seed-markers": (".pem", "PEM"),
+    "pem-as-str": (".pem", "PEM"),
+    "pem-with-text-around": (".pem", "PEM"),
+    "pem-after-a-zero-line": (".pem", "PEM"),
+    "der-concatenated": (".der", "X.509 certificate, DER"),
+    "pkcs7-der-sorted": (".p7b", "PKCS#7 SignedData, DER"),
+    "pkcs7-der-unsorted": (".p7b", "PKCS#7 SignedData, DER"),
+    "pkcs7-base64-bare": (".p7b.b64", "PKCS#7 SignedData, base64"),
+    "pkcs7-base64-one-line": (".p7b.b64", "PKCS#7 SignedData, base64"),
+    "pkcs7-pem": (".pem", "PEM"),
+    "pkcs7-pem-crlf-unsorted": (".pem", "PEM"),
+    "netscape-der": (".nsc", "Netscape certificate sequence, DER"),
+    "netscape-base64": (".nsc.b64", "Netscape certificate sequence, base64"),
+    "netscape-pem-certificate-label": (".pem", "PEM"),
+    "cmmf-explicit-der": (".cmmf", "CMMF/CMP CertRepContent, DER"),
+    "cmmf-implicit-der": (".cmmf", "CMMF/CMP CertRepContent, DER"),
+    "cmmf-explicit-base64": (".cmmf.b64", "CMMF/CMP CertRepContent, base64"),
+    "cmmf-implicit-base64": (".cmmf.b64", "CMMF/CMP CertRepContent, base64"),
+    "zip-of-pem": (".zip", "ZIP archive"),
+    "zip-one-file-each": (".zip", "ZIP archive"),
+}
+
+
+class TestIdentifyPayload:
+    """The loader names what it read: a container, its encoding and a file extension."""
+
+    def test_every_format_is_named(self) -> None:
+        """The table above names every format the loader reads."""
+        assert PAYLOAD_FORMATS.keys() == FORMATS.keys()
+
+    @pytest.mark.parametrize("name", FORMATS.keys())
+    def test_format(self, issued: IssuedChain, name: str) -> None:
+        """Each format gets its extension and description, without loading a certificate."""
+        data = FORMATS[name](issued.certificates())
+        found = identify_payload(data)
+        assert (found.extension, found.description) == PAYLOAD_FORMATS[name]
+
+    @pytest.mark.parametrize(
+        ("data", "extension", "description"),
+        [
+            pytest.param(b"\x00\x01\x02 junk", ".bin", "unrecognised bytes", id="junk"),
+            pytest.param(b"", ".bin", "unrecognised bytes", id="empty"),
+            pytest.param(b"MIIBkTCCATeg\nAAAA\n", ".b64", "base64", id="base64-of-junk"),
+            pytest.param(b"-----BEGIN X-----\nAAAA\n-----END X-----\n", ".pem", "PEM", id="pem"),
+            pytest.param(
+                to_base64(to_zip({"a": b"x"})), ".zip.b64", "ZIP archive, base64", id="zip"
+            ),
+        ],
+    )
+    def test_what_does_not_load(self, data: bytes, extension: str, description: str) -> None:
+        """Data that does not load is named as far as the loader got."""
+        found = identify_payload(data)
+        assert (found.extension, found.description) == (extension, description)
+
+    def test_no_certificate_is_parsed(
+        self, issued: IssuedChain, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Naming a payload parses nothing, so it neither warns nor swaps warning filters."""
+
+        def forbidden(*_: object) -> None:
+            raise AssertionError("a certificate was parsed")
+
+        monkeypatch.setattr(x509, "load_der_x509_certificate", forbidden)
+        monkeypatch.setattr(pkcs7, "load_der_pkcs7_certificates", forbidden)
+        for render in FORMATS.values():
+            assert identify_payload(render(issued.certificates())).container is not None

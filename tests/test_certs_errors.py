@@ -3,20 +3,27 @@
 from __future__ import annotations
 
 import base64
+import contextlib
+import datetime as dt
 import io
 import re
 import warnings
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import cryptography_vectors
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.utils import CryptographyDeprecationWarning
+from cryptography.x509.oid import NameOID
 
 import smime_collect._certs._load
-from smime_collect import CertificateChain, CertificateFormatError, load_certificates
+from smime_collect import CertificateChain, CertificateFormatError, ChainError, load_certificates
+from smime_collect._certs import _fast, email_addresses, rfc4514
+from smime_collect._certs._names import common_name, issuer_common_name
 from smime_collect.testing._formats import (
     der_tlv,
     to_base64,
@@ -25,7 +32,7 @@ from smime_collect.testing._formats import (
     to_pkcs7_der,
     to_zip,
 )
-from smime_collect.testing._pki import IssuedChain
+from smime_collect.testing._pki import IssuedChain, TestCA
 
 
 def _der(certs: Sequence[x509.Certificate]) -> list[bytes]:
@@ -58,6 +65,13 @@ def _zip_with_sizes(members: dict[str, bytes], declared: int) -> bytes:
 def _cmmf(response: bytes, ca_pubs: bytes = b"") -> bytes:
     """CertRepContent around one hand-made CertResponse body."""
     return der_tlv(0x30, ca_pubs + der_tlv(0x30, der_tlv(0x30, response)))
+
+
+@pytest.fixture(autouse=True, params=["shortcuts", "plain"])
+def shortcuts(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Run every test with the certificate shortcuts on, then off (``_fast.disabled``)."""
+    with _fast.disabled() if request.param == "plain" else contextlib.nullcontext():
+        yield
 
 
 _STATUS_GRANTED = der_tlv(0x02, b"\x00") + der_tlv(0x30, der_tlv(0x02, b"\x00"))
@@ -353,3 +367,84 @@ class TestLenientCryptography:
         chain = load_certificates(broken)
         assert "<malformed subject, SHA-256" in repr(chain)
         assert chain.email_addresses == ("alice@example.com",)
+
+    def test_malformed_subject_is_a_typed_chain_error(self, issued: IssuedChain) -> None:
+        """verify() on a chain whose end entity has a broken name raises ChainError, no KeyError.
+
+        cryptography before 50 raised a bare KeyError for an unknown name value type
+        (pyca/cryptography#15076); names here never go through its Name objects.
+        """
+        der = issued.end_entity.public_bytes(Encoding.DER)
+        broken = der.replace(b"\x0c\x05Alice", b"\x0d\x05Alice", 1)
+        chain = load_certificates(to_pem(broken) + to_pem_blocks(issued.certificates()[1:]))
+        assert chain.end_entity is not None
+        assert rfc4514(chain.end_entity, "subject") == "<malformed subject>"
+        assert issuer_common_name(chain.end_entity) == "smime_collect Test Email CA 1"
+        with pytest.raises(
+            ChainError, match=r"broken link '<malformed subject, SHA-256 \w+\.\.\.>'"
+        ):
+            chain.verify()
+
+
+def _odd_names_certificate() -> x509.Certificate:
+    """A certificate whose names make cryptography warn: a 3-letter country, a 70-character CN."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    with pytest.warns(UserWarning, match="Attribute's length"):
+        country = x509.NameAttribute(NameOID.COUNTRY_NAME, "GBR", _validate=False)
+    with pytest.warns(UserWarning, match="Attribute's length"):
+        long_cn = x509.NameAttribute(NameOID.COMMON_NAME, "x" * 70, _validate=False)
+    subject = x509.Name(
+        [country, long_cn, x509.NameAttribute(NameOID.EMAIL_ADDRESS, "o@dd.example")]
+    )
+    issuer = TestCA.create().intermediates[0].subject
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(key.public_key())
+        .serial_number(9)
+        .not_valid_before(dt.datetime(2025, 1, 1, tzinfo=dt.UTC))
+        .not_valid_after(dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.RFC822Name("san@dd.example")]), critical=False
+        )
+        .sign(TestCA.create().issuing_key, hashes.SHA256())
+    )
+
+
+class TestNamesNeverWarn:
+    """Names for messages and reports are read from the DER: no warning, no filter swapped."""
+
+    def test_odd_names_without_catch_warnings(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Names cryptography warns about are rendered with warnings as errors, no filter swap.
+
+        ``warnings.catch_warnings`` swaps process-wide state (not thread-safe before 3.14), and
+        these run from worker threads, so they must not enter it.
+        """
+        certificate = _odd_names_certificate()
+        chain = CertificateChain(certificate)
+
+        def forbidden(*_: object, **__: object) -> None:
+            raise AssertionError("catch_warnings entered while rendering names")
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            monkeypatch.setattr(warnings, "catch_warnings", forbidden)
+            assert common_name(certificate) == "x" * 70
+            assert rfc4514(certificate, "subject") == (
+                f"1.2.840.113549.1.9.1=o@dd.example,CN={'x' * 70},C=GBR"
+            )
+            assert email_addresses(certificate) == ("san@dd.example", "o@dd.example")
+            assert (
+                repr(chain)
+                == f"<CertificateChain end_entity={'x' * 70!r} intermediates=[] roots=[]>"
+            )
+            chain.verify()
+
+    def test_same_text_as_cryptography(self) -> None:
+        """The RFC 4514 text is what cryptography writes for the same name."""
+        certificate = _odd_names_certificate()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            expected = certificate.subject.rfc4514_string()
+        assert rfc4514(certificate, "subject") == expected

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import functools
+from collections.abc import Iterator
 
+import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from smime_collect import CertificateChain, CertificateFormatError, ChainError, load_certificates
+from smime_collect._certs import _fast, identify_payload
 from smime_collect.testing._formats import (
     der_tlv,
     to_base64,
@@ -23,6 +26,13 @@ from smime_collect.testing._formats import (
 from smime_collect.testing._pki import TestCA
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@pytest.fixture(autouse=True, params=["shortcuts", "plain"])
+def shortcuts(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Run every test with the certificate shortcuts on, then off (``_fast.disabled``)."""
+    with _fast.disabled() if request.param == "plain" else contextlib.nullcontext():
+        yield
 
 
 @functools.cache
@@ -46,6 +56,7 @@ def _seeds() -> tuple[bytes, ...]:
 
 def _check(data: bytes | str) -> None:
     """The only acceptable outcomes: a consistent chain, or CertificateFormatError."""
+    assert identify_payload(data).extension
     try:
         chain = load_certificates(data)
     except CertificateFormatError as exc:
@@ -138,3 +149,25 @@ class TestNeverCrashes:
         netscape = der_tlv(0x30, bytes.fromhex("06096086480186f8420205") + der_tlv(0xA0, body))
         _check(netscape)
         _check(der_tlv(0x30, der_tlv(0xA1, body) + der_tlv(0x30, body)))
+
+
+def _outcome(data: bytes) -> object:
+    """The chain, or the error message."""
+    try:
+        return load_certificates(data)
+    except CertificateFormatError as exc:
+        return str(exc)
+
+
+class TestShortcutsChangeNothing:
+    """Whatever the bytes, the shortcuts give the plain path's chain or error message."""
+
+    @FUZZ
+    @given(mutated())
+    def test_mutated_containers(self, data: bytes) -> None:
+        """Cold, warm and without the shortcuts: the same outcome."""
+        _fast.ca_cache.clear()
+        cold, warm = _outcome(data), _outcome(data)
+        with _fast.disabled():
+            plain = _outcome(data)
+        assert cold == warm == plain

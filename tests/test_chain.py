@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import shutil
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import attrs
@@ -23,7 +24,8 @@ from smime_collect import (
     InvalidRequestError,
     load_certificates,
 )
-from smime_collect._certs._facts import signature_check
+from smime_collect._certs import _fast
+from smime_collect._certs._node import signature_check
 from smime_collect.testing._formats import to_pem_blocks, to_pkcs7_der
 from smime_collect.testing._pki import IssuedChain, PrivateKey, TestCA
 
@@ -62,6 +64,13 @@ def _cross_signed_intermediate(
         )
         .sign(issuer.root_key, hashes.SHA256())
     )
+
+
+@pytest.fixture(autouse=True, params=["shortcuts", "plain"])
+def shortcuts(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Run every test with the certificate shortcuts on, then off (``_fast.disabled``)."""
+    with _fast.disabled() if request.param == "plain" else contextlib.nullcontext():
+        yield
 
 
 def pem(certificates: Sequence[x509.Certificate]) -> bytes:
@@ -319,6 +328,41 @@ class TestVerify:
         """An end entity and a root without the intermediate between them is a broken chain."""
         chain = CertificateChain.from_certificates([issued.end_entity, issued.root])
         with pytest.raises(ChainError, match=r"'Alice' is not linked.*'smime_collect Test Email"):
+            chain.verify()
+
+    def test_extra_root_that_issued_nothing(
+        self,
+        issued: IssuedChain,
+        cross: tuple[IssuedChain, x509.Certificate, x509.Certificate],
+    ) -> None:
+        """A bundle that also holds an unrelated root verifies: a root is its own issuer."""
+        _, _, legacy_root = cross
+        chain = load_certificates(to_pem_blocks([*issued.certificates(), legacy_root]))
+        assert chain.roots == (issued.root, legacy_root)
+        chain.verify()
+
+    def test_missing_cross_certificate(
+        self, cross: tuple[IssuedChain, x509.Certificate, x509.Certificate]
+    ) -> None:
+        """End entity, intermediate and the SHA-1 root without the cross-certificate verify."""
+        issued, _, legacy_root = cross
+        chain = load_certificates(to_pem_blocks([*issued.certificates()[:2], legacy_root]))
+        assert _roles(chain) == ("Carol", ["USERTrust Email CA 1"], ["AAA Root CA"])
+        chain.verify()
+
+    def test_roots_only(self, issued: IssuedChain) -> None:
+        """A bundle of unrelated roots verifies; a broken one among them does not."""
+        other = TestCA.create("Other Roots")
+        CertificateChain.from_certificates([issued.root, other.root]).verify()
+        broken = CertificateChain(None, (), (issued.root, _tampered(other.root)))
+        with pytest.raises(ChainError, match="root 'Other Roots Root CA' is not validly"):
+            broken.verify()
+
+    def test_end_entity_beside_an_unrelated_root(self, issued: IssuedChain) -> None:
+        """A root does not vouch for a certificate it did not issue: that one is not linked."""
+        stranger = TestCA.create("Stranger").root
+        chain = CertificateChain.from_certificates([issued.end_entity, stranger])
+        with pytest.raises(ChainError, match="'Alice' is not linked"):
             chain.verify()
 
 

@@ -1,16 +1,20 @@
-"""Tests that classify's shortcut for small chains gives what the issuer graph gives.
+"""Tests that the classification shortcuts give what the plain path gives.
 
 ``classify`` answers an end entity + at most one CA + at most one root without building the issuer
-graph, when nothing is left to sort.  Every set here, in every order, is classified with the
-shortcut and with the graph only (the shortcut disabled), and the chains must be equal.
+graph, when nothing is left to sort, and reads each certificate's names and key identifiers with an
+inline DER walk.  Every set here, in every order, is classified with the shortcuts and with them
+off (``_fast.disabled``), and the chains must be equal; the walk must read what the strict reader
+reads from every certificate at hand.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import itertools
 from collections.abc import Sequence
 
+import cryptography_vectors
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -18,9 +22,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
-import smime_collect._certs._chain
+from smime_collect._certs import _fast, _x509
 from smime_collect._certs._chain import CertificateChain, classify
-from smime_collect._certs._facts import Facts, clear_ca_cache
+from smime_collect._certs._der import DERError, read_single
+from smime_collect._certs._node import read_node
+from smime_collect.testing._formats import der_tlv
 from smime_collect.testing._pki import IssuedChain, TestCA
 
 _NOW = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
@@ -51,16 +57,14 @@ def _issue(
 
 
 def _both_ways(
-    certificates: Sequence[x509.Certificate], monkeypatch: pytest.MonkeyPatch
+    certificates: Sequence[x509.Certificate],
 ) -> tuple[CertificateChain, CertificateChain]:
     pairs = [(c, c.public_bytes(Encoding.DER)) for c in certificates]
-    clear_ca_cache()
+    _fast.ca_cache.clear()
     fast = classify(pairs)
-    with monkeypatch.context() as patch:
-        patch.setattr(smime_collect._certs._chain, "_simple_chain", lambda *_: None)
-        clear_ca_cache()
-        slow = classify(pairs)
-    return fast, slow
+    with _fast.disabled():
+        plain = classify(pairs)
+    return fast, plain
 
 
 def _sets(issued: IssuedChain) -> dict[str, tuple[x509.Certificate, ...]]:
@@ -87,14 +91,12 @@ def _sets(issued: IssuedChain) -> dict[str, tuple[x509.Certificate, ...]]:
 class TestShortcutAgreesWithTheGraph:
     """Small sets give the same chain with and without the shortcut, in every order."""
 
-    def test_every_set_and_order(
-        self, issued: IssuedChain, monkeypatch: pytest.MonkeyPatch
-    ) -> None:
+    def test_every_set_and_order(self, issued: IssuedChain) -> None:
         """Each permutation of each set: shortcut chain == graph chain."""
         for name, certificates in _sets(issued).items():
             for order in itertools.permutations(certificates):
-                fast, slow = _both_ways(order, monkeypatch)
-                assert fast == slow, (name, fast, slow)
+                fast, plain = _both_ways(order)
+                assert fast == plain, (name, fast, plain)
 
     def test_ca_issued_by_the_end_entity_name_is_left_to_the_graph(
         self, issued: IssuedChain
@@ -114,7 +116,170 @@ class TestShortcutAgreesWithTheGraph:
 
 def _shortcut(certificates: Sequence[x509.Certificate]) -> CertificateChain | None:
     """What the shortcut answers for this set (roots told apart as classify does)."""
-    facts = [Facts.read(c, c.public_bytes(Encoding.DER)) for c in certificates]
-    roots = [f for f in facts if smime_collect._certs._chain._self_signed(f)]
-    others = [f for f in facts if f not in roots]
-    return smime_collect._certs._chain._simple_chain(others, roots)
+    nodes = [read_node(c, c.public_bytes(Encoding.DER)) for c in certificates]
+    roots = [node for node in nodes if node.self_signed]
+    answer = _fast.simple_chain([node for node in nodes if not node.self_signed], roots)
+    if answer is None:
+        return None
+    end_entity, cas = answer
+    return CertificateChain(
+        end_entity.certificate, [n.certificate for n in cas], [n.certificate for n in roots]
+    )
+
+
+def _vector(path: str) -> bytes:
+    with cryptography_vectors.open_vector_file(path, "rb") as handle:
+        data: bytes = handle.read()
+    return data
+
+
+def _vector_certificates() -> dict[str, x509.Certificate]:
+    """Real certificates of many shapes from cryptography-vectors (PEM and DER files)."""
+    found: dict[str, x509.Certificate] = {}
+    for path in [
+        "x509/cryptography.io.pem",
+        "x509/ecdsa_root.pem",
+        "x509/verisign_md2_root.pem",
+        "x509/v1_cert.pem",
+        "x509/custom/ca/ca.pem",
+        "x509/PKITS_data/certs/TrustAnchorRootCertificate.crt",
+        "x509/PKITS_data/certs/GoodCACert.crt",
+        "x509/PKITS_data/certs/BasicSelfIssuedNewKeyOldWithNewCACert.crt",
+        "x509/PKITS_data/certs/ValidCertificatePathTest1EE.crt",
+    ]:
+        data = _vector(path)
+        loaded = (
+            x509.load_pem_x509_certificates(data)
+            if data.startswith(b"-----")
+            else [x509.load_der_x509_certificate(data)]
+        )
+        for number, certificate in enumerate(loaded):
+            found[f"{path}#{number}"] = certificate
+    return found
+
+
+def _test_pki_certificates(issued: IssuedChain) -> dict[str, x509.Certificate]:
+    usertrust = TestCA.create("USERTrust", key_type="rsa")
+    aaa = TestCA.create("AAA", key_type="rsa", root_hash="sha1")
+    return {
+        "ec end entity": issued.end_entity,
+        "ec intermediate": issued.intermediates[0],
+        "ec root": issued.root,
+        "rsa end entity": usertrust.issue_smime("rsa@example.com").end_entity,
+        "sha1 root, SKI no AKI": aaa.root,
+        "cross-certificate": usertrust.cross_certificate(aaa),
+        "v1 root": TestCA.create("Old", root_v1=True).root,
+        "no basicConstraints": _issue("Dave", issued.intermediates[0].subject, _KEY, ca=None),
+    }
+
+
+_KEY = ec.generate_private_key(ec.SECP256R1())
+
+
+class TestInlineWalkAgreesWithTheStrictReader:
+    """The inline DER walk reads what the strict reader reads, on every certificate at hand."""
+
+    def test_every_certificate(self, issued: IssuedChain) -> None:
+        """Names, cA flag, SKI and AKI are equal, read both ways."""
+        certificates = {**_vector_certificates(), **_test_pki_certificates(issued)}
+        for name, certificate in certificates.items():
+            der = certificate.public_bytes(Encoding.DER)
+            assert _fast.read_fields(der) == _x509.read_fields(der), name
+
+    def test_the_walk_declines_what_it_cannot_read(self) -> None:
+        """Bytes the walk does not fit give None, so the strict reader reads them instead."""
+        assert _fast.read_fields(b"\x30\x03\x30\x01") is None
+
+    def test_repeated_extension_counts_once(self, issued: IssuedChain) -> None:
+        """A repeated SKI (RFC 5280 forbids it): both readers keep the first one."""
+        original = issued.end_entity.extensions.get_extension_for_class(x509.SubjectKeyIdentifier)
+        der = _with_extra_extensions(issued.end_entity, after=b"\x55\x1d\x0e", extra=_SECOND_SKI)
+        assert _fast.read_fields(der) == _x509.read_fields(der)
+        assert _x509.read_fields(der).ski == original.value.digest
+
+    @pytest.mark.parametrize(
+        "value",
+        [b"\x30\x05\x01", b"\x30\x03\x01\x01\xff\x00", b"\x01\x01\xff"],
+        ids=["truncated", "trailing-byte", "not-a-sequence"],
+    )
+    def test_malformed_basic_constraints(self, issued: IssuedChain, value: bytes) -> None:
+        """A basicConstraints value that does not parse: the walk declines, the node links nowhere.
+
+        cryptography loads such a certificate (it reads extension values only when asked).
+        """
+        extension = _extension(b"\x55\x1d\x13", value)
+        der = _with_extra_extensions(issued.end_entity, replace=b"\x55\x1d\x13", extra=extension)
+        certificate = x509.load_der_x509_certificate(der)
+        assert _fast.read_fields(der) is None
+        with pytest.raises(DERError):
+            _x509.read_fields(der)
+        for shortcuts in (True, False):
+            with contextlib.nullcontext() if shortcuts else _fast.disabled():
+                _fast.ca_cache.clear()
+                node = read_node(certificate, der)
+            assert node[2:] == (*_x509.unreadable_fields(der), False)
+
+
+def _extension(oid: bytes, value: bytes) -> bytes:
+    """An Extension: SEQUENCE { OID 2.5.29.x, extnValue OCTET STRING }."""
+    return der_tlv(0x30, der_tlv(0x06, oid) + der_tlv(0x04, value))
+
+
+_SECOND_SKI = _extension(b"\x55\x1d\x0e", der_tlv(0x04, b"\x02" * 20))
+
+
+def _with_extra_extensions(
+    certificate: x509.Certificate, *, extra: bytes, after: bytes = b"", replace: bytes = b""
+) -> bytes:
+    """The certificate's DER with ``extra`` after one extension, or instead of one.
+
+    ``after`` and ``replace`` name an extension by its OID's content octets.  The signature no
+    longer matches, which the readers do not look at.
+    """
+    fields = read_single(certificate.tbs_certificate_bytes).children()
+    pieces: list[bytes] = []
+    for extension in fields[-1].children()[0].children():
+        oid = extension.children()[0].content
+        if oid != replace:
+            pieces.append(extension.encoded)
+        if oid in (after, replace):
+            pieces.append(extra)
+    extensions = der_tlv(0xA3, der_tlv(0x30, b"".join(pieces)))
+    tbs = der_tlv(0x30, b"".join(field.encoded for field in fields[:-1]) + extensions)
+    _, algorithm, signature = read_single(certificate.public_bytes(Encoding.DER)).children()
+    return der_tlv(0x30, tbs + algorithm.encoded + signature.encoded)
+
+
+class TestNodes:
+    """A certificate's node: what classification reads, and whether it is self-signed."""
+
+    @pytest.mark.parametrize(
+        ("name", "self_signed"),
+        [
+            ("ec root", True),
+            ("sha1 root, SKI no AKI", True),
+            ("v1 root", True),
+            ("cross-certificate", False),
+            ("ec intermediate", False),
+        ],
+    )
+    def test_self_signed(self, issued: IssuedChain, name: str, self_signed: bool) -> None:
+        """Self-issued and signed by its own key, with the shortcuts on and off alike."""
+        certificate = _test_pki_certificates(issued)[name]
+        der = certificate.public_bytes(Encoding.DER)
+        _fast.ca_cache.clear()
+        node = read_node(certificate, der)
+        with _fast.disabled():
+            plain = read_node(certificate, der)
+        assert node.self_signed is plain.self_signed is self_signed
+        assert node[:-1] == plain[:-1]
+
+    def test_a_node_that_cannot_be_read_links_to_nothing(self, issued: IssuedChain) -> None:
+        """A certificate with an unreadable key identifier is kept, linked to nothing."""
+        extension = _extension(b"\x55\x1d\x23", b"\x30\x05")
+        der = _with_extra_extensions(issued.end_entity, replace=b"\x55\x1d\x23", extra=extension)
+        odd = x509.load_der_x509_certificate(der)
+        for certificates in ([odd, *issued.certificates()[1:]], [*issued.certificates()[1:], odd]):
+            chain = CertificateChain.from_certificates(certificates)
+            assert chain.end_entity == odd
+            assert chain.intermediates == issued.intermediates

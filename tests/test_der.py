@@ -7,11 +7,12 @@ import pytest
 from smime_collect._certs._der import (
     DEFAULT_MAX_DEPTH,
     DERError,
+    looks_like_asn1_sequence,
     read_element,
-    read_elements,
     read_header,
     read_single,
     tag_name,
+    trusted_bounds,
 )
 
 
@@ -124,12 +125,29 @@ class TestElement:
         """read_element reads one element and leaves the rest."""
         assert read_element(b"\x05\x00\x05\x00", 2).end == 4
 
-    def test_read_elements_reads_a_run(self) -> None:
-        """read_elements splits concatenated elements and rejects a truncated last one."""
-        assert [e.start for e in read_elements(b"\x05\x00\x04\x01x")] == [0, 2]
-        assert read_elements(b"") == ()
-        with pytest.raises(DERError):
-            read_elements(b"\x05\x00\x04\x05x")
+
+class TestShortcutHelpers:
+    """The header helpers for known-good DER and for sniffing a body."""
+
+    @pytest.mark.parametrize(
+        ("data", "bounds"),
+        [
+            pytest.param(b"\x04\x03abc", (2, 5), id="short"),
+            pytest.param(b"\x30\x81\x80" + bytes(128), (3, 131), id="one-length-octet"),
+            pytest.param(b"\x30\x82\x01\x00" + bytes(256), (4, 260), id="two-length-octets"),
+        ],
+    )
+    def test_trusted_bounds(self, data: bytes, bounds: tuple[int, int]) -> None:
+        """trusted_bounds gives what read_header gives on sound DER."""
+        assert trusted_bounds(data, 0) == bounds == read_header(data)[1:]
+
+    def test_sequence_spanning_the_body(self) -> None:
+        """Only one SEQUENCE whose header declares exactly the body counts (BER: its EOC)."""
+        assert looks_like_asn1_sequence(b"\x30\x03\x02\x01\x05")
+        assert looks_like_asn1_sequence(b"\x30\x80\x02\x01\x05\x00\x00")
+        assert not looks_like_asn1_sequence(b"\x30\x03\x02\x01\x05\x00")
+        assert not looks_like_asn1_sequence(b"\x30\x85\x01\x00\x00\x00\x00")
+        assert not looks_like_asn1_sequence(b"0\n")
 
 
 class TestTagName:

@@ -1,8 +1,8 @@
 """Tests for the standard-PEM shortcut of load_certificates: it reads what the scanner reads.
 
 ``load_certificates`` cuts plain RFC 7468 ``CERTIFICATE`` blocks with one split and leaves every
-other text to the tolerant marker scanner.  Each case here loads the same bytes both ways (the
-shortcut disabled with monkeypatch) and requires the same chain, or the same error message.
+other text to the tolerant marker scanner.  Each case here loads the same bytes both ways (every
+shortcut off with ``_fast.disabled``) and requires the same chain, or the same error message.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 
 import smime_collect._certs._load
 from smime_collect import CertificateChain, CertificateFormatError, load_certificates
-from smime_collect._certs._facts import clear_ca_cache
-from smime_collect._certs._pem import standard_certificate_bodies
+from smime_collect._certs import _fast
+from smime_collect._certs._fast import load_standard_pem, standard_certificate_bodies
 from smime_collect.testing._formats import (
     to_netscape_sequence_der,
     to_pem,
@@ -41,15 +41,11 @@ def _der(certificate: x509.Certificate) -> bytes:
     return certificate.public_bytes(Encoding.DER)
 
 
-def _scanner_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(smime_collect._certs._load, "standard_certificate_bodies", lambda *_: None)
-
-
-def _both_ways(data: bytes, monkeypatch: pytest.MonkeyPatch) -> tuple[object, object]:
-    """The outcome (chain, or error message) with the shortcut and with the scanner only."""
+def _both_ways(data: bytes) -> tuple[object, object]:
+    """The outcome (chain, or error message) with the shortcuts and with the scanner only."""
 
     def outcome() -> object:
-        clear_ca_cache()  # the first load of a text, then a warm one, must agree too
+        _fast.ca_cache.clear()  # the first load of a text, then a warm one, must agree too
         try:
             first = load_certificates(data)
             assert load_certificates(data) == first
@@ -58,8 +54,7 @@ def _both_ways(data: bytes, monkeypatch: pytest.MonkeyPatch) -> tuple[object, ob
         return first
 
     fast = outcome()
-    with monkeypatch.context() as patch:
-        _scanner_only(patch)
+    with _fast.disabled():
         slow = outcome()
     return fast, slow
 
@@ -88,23 +83,19 @@ class TestShortcutTakesStandardText:
         assert decoded == list(certificates[: len(bodies)])
 
     @pytest.mark.parametrize("render", STANDARD.values(), ids=STANDARD.keys())
-    def test_same_chain(
-        self, issued: IssuedChain, render: Callable[[Certs], bytes], monkeypatch: pytest.MonkeyPatch
-    ) -> None:
+    def test_same_chain(self, issued: IssuedChain, render: Callable[[Certs], bytes]) -> None:
         """The shortcut and the scanner classify standard text the same."""
-        fast, slow = _both_ways(render(issued.certificates()[::-1]), monkeypatch)
+        fast, slow = _both_ways(render(issued.certificates()[::-1]))
         assert isinstance(fast, CertificateChain)
         assert fast == slow
 
-    def test_containers_under_a_certificate_label(
-        self, issued: IssuedChain, monkeypatch: pytest.MonkeyPatch
-    ) -> None:
+    def test_containers_under_a_certificate_label(self, issued: IssuedChain) -> None:
         """A Netscape sequence or PKCS7 in a CERTIFICATE block (OpenSSL nseq) loads both ways."""
         certificates = issued.certificates()
         data = to_pem(to_netscape_sequence_der(certificates)) + to_pem(
             to_pkcs7_der(certificates[:1])
         )
-        fast, slow = _both_ways(data, monkeypatch)
+        fast, slow = _both_ways(data)
         assert isinstance(fast, CertificateChain)
         assert fast == slow
         assert fast.end_entity == issued.end_entity
@@ -130,13 +121,12 @@ class TestShortcutDeclines:
         self,
         issued: IssuedChain,
         edit: Callable[[bytes, bytes], bytes],
-        monkeypatch: pytest.MonkeyPatch,
     ) -> None:
         """The shortcut returns None and the result is the scanner's."""
         first, second = (to_pem(_der(c)) for c in issued.certificates()[:2])
         data = edit(first, second)
         assert standard_certificate_bodies(data, 16) is None
-        fast, slow = _both_ways(data, monkeypatch)
+        fast, slow = _both_ways(data)
         assert fast == slow
 
     def test_more_blocks_than_the_cap(self, issued: IssuedChain) -> None:
@@ -159,13 +149,11 @@ class TestBrokenBlocksKeepTheirMessages:
     """A block the shortcut cannot load is read again by the scanner, which names it."""
 
     @pytest.mark.parametrize("body", BROKEN.values(), ids=BROKEN.keys())
-    def test_same_outcome(
-        self, issued: IssuedChain, body: bytes, monkeypatch: pytest.MonkeyPatch
-    ) -> None:
+    def test_same_outcome(self, issued: IssuedChain, body: bytes) -> None:
         """The second block is broken: same message both ways, naming PEM block 2."""
         good = to_pem(_der(issued.end_entity))
         broken = b"-----BEGIN CERTIFICATE-----\n" + body + b"-----END CERTIFICATE-----\n"
-        fast, slow = _both_ways(good + broken, monkeypatch)
+        fast, slow = _both_ways(good + broken)
         assert fast == slow
         if isinstance(fast, str):
             assert "PEM block 2 (CERTIFICATE)" in fast
@@ -176,8 +164,13 @@ class TestBrokenBlocksKeepTheirMessages:
         good = to_pem(_der(issued.end_entity))
         bodies = standard_certificate_bodies(good + good.replace(b"MII", b"!II"), 16)
         assert bodies is not None
-        assert loader.load_standard_pem(bodies) is None
+        assert load_standard_pem(loader, bodies) is None
         assert loader.count == 0
+
+    def test_off_means_off(self, issued: IssuedChain) -> None:
+        """With the shortcuts off the split declines even plain text."""
+        with _fast.disabled():
+            assert standard_certificate_bodies(to_pem(_der(issued.root)), 16) is None
 
 
 # Pieces that matter to marker parsing: dashes, spaces, line ends, the label, base64 characters.
@@ -240,7 +233,7 @@ class TestEditedText:
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
     )
     @given(data=_edited_pem())
-    def test_same_outcome(self, data: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+    def test_same_outcome(self, data: bytes) -> None:
         """Same chain or same error message, with and without the shortcut."""
-        fast, slow = _both_ways(data, monkeypatch)
+        fast, slow = _both_ways(data)
         assert fast == slow

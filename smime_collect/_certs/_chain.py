@@ -1,7 +1,8 @@
 """SANS-I/O: sort a set of certificates into end entity, intermediates and roots.
 
 Classification never trusts input order: a PKCS#7 SET is sorted by its DER bytes and the
-endpoint's own sample lists the root first (DOMAIN.md, "The response").  It follows content only:
+endpoint's own sample lists the root first (``docs/reference/endpoint.md``, "Traps").  It follows
+content only:
 
 * **link** parent -> child: ``child.issuer == parent.subject`` (compared as DER bytes) and, when
   both are present, the child's authority key identifier equals the parent's subject key
@@ -11,7 +12,8 @@ endpoint's own sample lists the root first (DOMAIN.md, "The response").  It foll
   (a self-signature is made by the key the AKI names, so AKI == SKI); otherwise the signature is
   checked directly with the public key, which also accepts SHA-1 RSA self-signatures that
   ``verify_directly_issued_by`` refuses (a signature no library can check any more, MD2 on a
-  1990s v1 root, leaves the names to decide).  Self-signed wins over everything else: an old v1 root
+  1990s v1 root, leaves the names to decide).  The verdict is reached once per distinct CA
+  certificate in a process (``_node``).  Self-signed wins over everything else: an old v1 root
   without basicConstraints is a root.  A cross-certificate (a root's subject and key, issued by
   another root) is not self-signed, so it is an intermediate.
 * **end entity**: not a CA (basicConstraints absent or ``cA=False``) and the issuer of nothing
@@ -29,6 +31,7 @@ distance, the certificate with the later ``notBefore`` comes first, then the one
 SHA-256 fingerprint.  The same rule picks the end entity among several candidates, after
 preferring one that links to the rest of the set.
 
+The rules are explained in ``docs/explanation/formats.md``, "How certificates are classified".
 This module does no I/O.
 """
 
@@ -43,14 +46,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
 
 from .._exceptions import ChainError, InvalidRequestError
-from ._facts import (
-    Facts,
-    common_name,
-    email_addresses,
-    issuer_common_name,
-    signature_check,
-    signed_by,
-)
+from . import _fast
+from ._names import common_name, email_addresses, issuer_common_name
+from ._node import ChainNode, read_node, signature_check, signed_by
 
 __all__ = ["CertificateChain", "classify"]
 
@@ -59,93 +57,92 @@ _MAX_PARENTS = 4  # candidate issuers kept per certificate; real chains have one
 _PEM = serialization.Encoding.PEM
 
 
-_NONE: list[Facts] = []  # an empty candidate list, never modified
-_CERTIFICATE = operator.attrgetter("certificate")
-
-
-def _index(
-    facts: Sequence[Facts],
-) -> tuple[
-    dict[bytes, list[Facts]], dict[tuple[bytes, bytes], list[Facts]], dict[bytes, list[Facts]]
-]:
-    """Certificates by subject, by (subject, SKI) and, without an SKI, by subject."""
-    by_subject: dict[bytes, list[Facts]] = {}
-    by_key: dict[tuple[bytes, bytes], list[Facts]] = {}
-    without_key: dict[bytes, list[Facts]] = {}
-    without_aki = False
-    for fact in facts:
-        without_aki = without_aki or fact.aki is None
-        if fact.ski is None:
-            without_key.setdefault(fact.subject, []).append(fact)
-        else:
-            by_key.setdefault((fact.subject, fact.ski), []).append(fact)
-    if without_aki:  # only a certificate without an AKI looks its issuer up by name alone
-        for fact in facts:
-            by_subject.setdefault(fact.subject, []).append(fact)
-    return by_subject, by_key, without_key
-
-
 class _Graph:
     """Issuer links between the certificates of one set."""
 
-    def __init__(self, facts: Sequence[Facts], roots: Iterable[Facts] = ()) -> None:
-        self.facts = facts
-        # Plain loops rather than comprehensions: this runs on every load, for a handful of
-        # certificates, where a comprehension's own frame costs as much as its work.
+    def __init__(self, nodes: Sequence[ChainNode], roots: Iterable[ChainNode] = ()) -> None:
+        self.nodes = nodes
         root_ids = set(map(id, roots))
         # Candidate issuers are looked up by name and key identifier, so even a hostile set of
         # thousands of certificates sharing one subject costs a bounded amount per certificate.
-        by_subject, by_key, without_key = _index(facts)
-        children: dict[int, list[Facts]] = {id(f): [] for f in facts}
-        parents_of: dict[int, list[Facts]] = {}
-        for fact in facts:
-            if id(fact) in root_ids:
+        by_subject, by_key, without_key = _index(nodes)
+        self.children: dict[int, list[ChainNode]] = {id(node): [] for node in nodes}
+        self.parents: dict[int, list[ChainNode]] = {}
+        for node in nodes:
+            if id(node) in root_ids:
                 # A root's issuer is itself; its cross-certificate shares its subject and key
                 # and would otherwise look like its parent.
-                parents_of[id(fact)] = []
+                self.parents[id(node)] = []
                 continue
-            if fact.aki is None:
-                pool = by_subject.get(fact.issuer, _NONE)
+            if node.aki is None:
+                pool = by_subject.get(node.issuer, [])
             else:
-                pool = by_key.get((fact.issuer, fact.aki), _NONE)
-                unkeyed = without_key.get(fact.issuer)
-                if unkeyed:
-                    pool = list(itertools.islice(itertools.chain(pool, unkeyed), _MAX_PARENTS + 1))
-            if len(pool) == 1:  # the usual case: one candidate
-                parents = [] if pool[0] is fact else [pool[0]]
-            else:
-                parents = list(itertools.islice((p for p in pool if p is not fact), _MAX_PARENTS))
-                if len(parents) > 1 and (fact.aki is None or any(p.ski is None for p in parents)):
-                    # Names alone do not decide (old CAs without key identifiers): ask
-                    # signatures.
-                    verified = [p for p in parents if signed_by(fact.certificate, p.certificate)]
-                    parents = verified or parents
-            parents_of[id(fact)] = parents
+                pool = by_key.get((node.issuer, node.aki), [])
+                unkeyed = without_key.get(node.issuer, [])
+                pool = list(itertools.islice(itertools.chain(pool, unkeyed), _MAX_PARENTS + 1))
+            parents = list(itertools.islice((p for p in pool if p is not node), _MAX_PARENTS))
+            if len(parents) > 1 and (node.aki is None or any(p.ski is None for p in parents)):
+                # Names alone do not decide (old CAs without key identifiers): ask signatures.
+                verified = [p for p in parents if signed_by(node.certificate, p.certificate)]
+                parents = verified or parents
+            self.parents[id(node)] = parents
             for parent in parents:
-                children[id(parent)].append(fact)
-        self.parents = parents_of
-        self.children = children
+                self.children[id(parent)].append(node)
 
-    def distances(self, sources: Iterable[Facts]) -> dict[int, int]:
-        """Links from the nearest source, following child -> parent."""
-        distance = {id(s): 0 for s in sources}
-        queue = deque(s for s in sources)
+    def distances(self, sources: Iterable[ChainNode]) -> dict[int, int]:
+        """Links from the nearest source, following child -> parent.
+
+        Args:
+            sources: Where every path starts.
+
+        Returns:
+            The distance of every certificate reached, by ``id``.
+        """
+        distance = {id(source): 0 for source in sources}
+        queue = deque(sources)
         while queue:
-            fact = queue.popleft()
-            for parent in self.parents[id(fact)]:
+            node = queue.popleft()
+            for parent in self.parents[id(node)]:
                 if id(parent) not in distance:
-                    distance[id(parent)] = distance[id(fact)] + 1
+                    distance[id(parent)] = distance[id(node)] + 1
                     queue.append(parent)
         return distance
 
 
-def _self_signed(fact: Facts) -> bool:
-    if not fact.self_issued:
-        return False
-    if fact.aki is not None and fact.ski is not None:
-        return fact.aki == fact.ski
-    # None (an algorithm nobody implements any more, MD2 on 1990s v1 roots): the names decide.
-    return signature_check(fact.certificate, fact.certificate) is not False
+def _index(
+    nodes: Sequence[ChainNode],
+) -> tuple[
+    dict[bytes, list[ChainNode]],
+    dict[tuple[bytes, bytes], list[ChainNode]],
+    dict[bytes, list[ChainNode]],
+]:
+    """Certificates by subject, by (subject, SKI) and, without an SKI, by subject."""
+    by_subject: dict[bytes, list[ChainNode]] = {}
+    by_key: dict[tuple[bytes, bytes], list[ChainNode]] = {}
+    without_key: dict[bytes, list[ChainNode]] = {}
+    for node in nodes:
+        by_subject.setdefault(node.subject, []).append(node)
+        if node.ski is None:
+            without_key.setdefault(node.subject, []).append(node)
+        else:
+            by_key.setdefault((node.subject, node.ski), []).append(node)
+    return by_subject, by_key, without_key
+
+
+def read_nodes(pairs: Iterable[tuple[x509.Certificate, bytes]]) -> list[ChainNode]:
+    """The node of each distinct certificate (by DER), in first-seen order.
+
+    Args:
+        pairs: ``(certificate, its DER)``, duplicates allowed.
+
+    Returns:
+        The nodes.
+    """
+    unique: dict[bytes, ChainNode] = {}
+    for certificate, der in pairs:
+        if der not in unique:
+            unique[der] = read_node(certificate, der)
+    return list(unique.values())
 
 
 def classify(certificates: Iterable[tuple[x509.Certificate, bytes]]) -> "CertificateChain":
@@ -157,87 +154,54 @@ def classify(certificates: Iterable[tuple[x509.Certificate, bytes]]) -> "Certifi
     Returns:
         The classified chain; duplicates (same DER) appear once.
     """
-    unique: dict[bytes, Facts] = {}
-    read = Facts.read
-    for certificate, der in certificates:
-        if der not in unique:
-            unique[der] = read(certificate, der)
-    facts = list(unique.values())
-    roots: list[Facts] = []
-    others: list[Facts] = []
-    for fact in facts:
-        # self_issued first: most certificates are not, and that needs no call.
-        (roots if fact.subject == fact.issuer and _self_signed(fact) else others).append(fact)
-    if len(roots) <= 1 and len(others) <= 2:
-        simple = _simple_chain(others, roots)
-        if simple is not None:
-            return simple
-    graph = _Graph(facts, roots)
+    nodes = read_nodes(certificates)
+    roots: list[ChainNode] = []
+    others: list[ChainNode] = []
+    for node in nodes:
+        (roots if node.self_signed else others).append(node)
+    simple = _fast.simple_chain(others, roots)
+    if simple is not None:
+        return CertificateChain(
+            simple[0].certificate, _certificates(simple[1]), _certificates(roots)
+        )
+    graph = _Graph(nodes, roots)
     # A CA by basicConstraints, or (no basicConstraints, or cA=False) yet the issuer of
     # another certificate here: either way not an end entity.
-    cas: list[Facts] = []
-    leaves: list[Facts] = []
-    children = graph.children
-    for fact in others:
-        (cas if fact.ca or children[id(fact)] else leaves).append(fact)
-    end_entity: Facts | None = None
-    if len(leaves) == 1:
-        end_entity = leaves.pop()
-    elif leaves:
-        end_entity = min(leaves, key=lambda f: (not graph.parents[id(f)], f.tie_break()))
+    cas = [node for node in others if node.ca or graph.children[id(node)]]
+    leaves = [node for node in others if not (node.ca or graph.children[id(node)])]
+    end_entity: ChainNode | None = None
+    if leaves:
+        # Prefer a leaf that links to the rest of the set, then the tie-break.
+        end_entity = min(leaves, key=lambda n: (not graph.parents[id(n)], n.tie_break()))
         leaves.remove(end_entity)
-        leaves.sort(key=Facts.tie_break)
-    if len(cas) > 1 or len(roots) > 1:
-        _sort_by_distance(graph, end_entity, cas, roots)
+        leaves.sort(key=ChainNode.tie_break)
+    _sort_by_distance(graph, end_entity, cas, roots)
     return CertificateChain(
         end_entity.certificate if end_entity else None,
-        tuple(map(_CERTIFICATE, cas + leaves)),
-        tuple(map(_CERTIFICATE, roots)),
+        _certificates(cas + leaves),
+        _certificates(roots),
     )
 
 
-def _simple_chain(others: list[Facts], roots: list[Facts]) -> "CertificateChain | None":
-    """The chain without building the issuer graph, when the rules leave nothing to sort.
+def _certificates(nodes: Iterable[ChainNode]) -> Iterator[x509.Certificate]:
+    return map(_CERTIFICATE_OF, nodes)
 
-    At most one root, one CA and one non-CA that issued nothing here (no other certificate names
-    its subject as issuer, so the graph would give it no child): then the non-CA is the end
-    entity, the CA the only intermediate, and no order or tie-break is involved.  The common
-    EE + CA + root answer takes this path; anything else returns None for :func:`classify`'s
-    general path.
-    """
-    end_entity: Facts | None = None
-    cas: list[Facts] = []
-    for fact in others:
-        if fact.ca:
-            cas.append(fact)
-        elif end_entity is None:
-            end_entity = fact
-        else:
-            return None  # two end entity candidates: a tie-break
-    if end_entity is None or len(cas) > 1:
-        return None
-    for fact in others:
-        if fact is not end_entity and fact.issuer == end_entity.subject:
-            return None  # it may have issued the other one: the graph decides
-    return CertificateChain(
-        end_entity.certificate,
-        tuple(map(_CERTIFICATE, cas)),
-        tuple(map(_CERTIFICATE, roots)),
-    )
+
+_CERTIFICATE_OF = operator.attrgetter("certificate")
 
 
 def _sort_by_distance(
-    graph: _Graph, end_entity: Facts | None, cas: list[Facts], roots: list[Facts]
+    graph: _Graph, end_entity: ChainNode | None, cas: list[ChainNode], roots: list[ChainNode]
 ) -> None:
     """Order CAs and roots by links from the end entity, then from the lowest CAs."""
     from_end_entity = graph.distances([end_entity]) if end_entity else {}
-    lowest = [f for f in cas if id(f) not in from_end_entity and not graph.children[id(f)]]
+    lowest = [n for n in cas if id(n) not in from_end_entity and not graph.children[id(n)]]
     from_lowest = graph.distances(lowest)
 
-    def order(fact: Facts) -> tuple[int, int, tuple[float, bytes]]:
-        if id(fact) in from_end_entity:
-            return (0, from_end_entity[id(fact)], fact.tie_break())
-        return (1, from_lowest.get(id(fact), 0), fact.tie_break())
+    def order(node: ChainNode) -> tuple[int, int, tuple[float, bytes]]:
+        if id(node) in from_end_entity:
+            return (0, from_end_entity[id(node)], node.tie_break())
+        return (1, from_lowest.get(id(node), 0), node.tie_break())
 
     cas.sort(key=order)
     roots.sort(key=order)
@@ -396,54 +360,54 @@ class CertificateChain:
 
         Each certificate is checked against every certificate here that names it (issuer name
         and key identifiers); one that verifies is enough.  A root's self-signature is checked
-        too.  Validity dates, extensions and trust are not: this proves the pieces fit.
+        too, and a root is its own issuer: one that issued nothing else here (a bundle with an
+        extra root, a chain whose cross-certificate is missing) is not a broken link.  Validity
+        dates, extensions, trust anchors and revocation are not checked: this proves the pieces
+        fit, not that they are to be trusted.
 
         Raises:
-            ChainError: A signature does not verify, or a certificate links to nothing else in a
-                chain of more than one certificate; the message names the subjects' CNs.
+            ChainError: A signature does not verify, or a certificate other than a root links to
+                nothing else in a chain of more than one certificate; the message names the
+                subjects' CNs.
         """
-        unique: dict[bytes, Facts] = {}
-        for certificate in self:
-            der = certificate.public_bytes(_DER)
-            if der not in unique:
-                unique[der] = Facts.read(certificate, der)
-        facts = list(unique.values())
-        # Roles by content, not object identity: Facts.read may hand back an equal certificate
-        # object cached from an earlier load.
-        root_ders = {c.public_bytes(_DER) for c in self.roots}
-        roots = [f for f in facts if f.der in root_ders]
-        root_ids = {id(f) for f in roots}
-        graph = _Graph(facts, roots)
-        linked: set[int] = set()
-        for fact in facts:
-            name = common_name(fact.certificate)
-            if id(fact) in root_ids:
-                status = signature_check(fact.certificate, fact.certificate)
-                if status is None:
-                    raise ChainError(
-                        f"the self-signature of the root {name!r} uses an algorithm that "
-                        "cannot be checked"
-                    )
-                if not status:
-                    raise ChainError(f"the root {name!r} is not validly self-signed")
-                continue
-            parents = graph.parents[id(fact)]
+        nodes = read_nodes((certificate, certificate.public_bytes(_DER)) for certificate in self)
+        # Roles by content, not object identity: the CA cache may hand back an equal certificate
+        # object loaded earlier.
+        root_ders = {root.public_bytes(_DER) for root in self.roots}
+        roots = [node for node in nodes if node.der in root_ders]
+        graph = _Graph(nodes, roots)
+        linked = {id(root) for root in roots}
+        for root in roots:
+            _check_self_signature(root)
+        for node in nodes:
+            parents = graph.parents[id(node)]
             if not parents:
-                continue
-            if not any(signed_by(fact.certificate, p.certificate) for p in parents):
-                issuer = common_name(parents[0].certificate)
+                continue  # a root, or a certificate whose issuer is not here
+            if not any(signed_by(node.certificate, parent.certificate) for parent in parents):
+                name, issuer = common_name(node.certificate), common_name(parents[0].certificate)
                 raise ChainError(
                     f"broken link {name!r} <- {issuer!r}: the signature on {name!r} "
                     f"does not verify with the key of {issuer!r}"
                 )
-            linked.add(id(fact))
-            linked.update(id(p) for p in parents)
-        if len(facts) > 1:
-            for fact in facts:
-                if id(fact) not in linked:
-                    name = common_name(fact.certificate)
-                    issuer_name = issuer_common_name(fact.certificate)
+            linked.add(id(node))
+            linked.update(id(parent) for parent in parents)
+        if len(nodes) > 1:
+            for node in nodes:
+                if id(node) not in linked:
+                    name = common_name(node.certificate)
+                    issuer_name = issuer_common_name(node.certificate)
                     raise ChainError(
                         f"broken link: {name!r} is not linked to the rest of the chain "
                         f"({issuer_name!r} is missing, and {name!r} issued none of the others)"
                     )
+
+
+def _check_self_signature(root: ChainNode) -> None:
+    status = signature_check(root.certificate, root.certificate)
+    if status is None:
+        raise ChainError(
+            f"the self-signature of the root {common_name(root.certificate)!r} uses an "
+            "algorithm that cannot be checked"
+        )
+    if not status:
+        raise ChainError(f"the root {common_name(root.certificate)!r} is not validly self-signed")

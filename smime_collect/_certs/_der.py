@@ -5,7 +5,7 @@ CollectSMIME sends: the Netscape Certificate Sequence (responseType 1) and CMMF 
 ``CertRepContent`` (responseType 4).  This module reads just enough ASN.1 to take them apart and
 hand every certificate back to cryptography.
 
-Why our own reader (DOMAIN.md, "Ways to read the two ASN.1 wrappers"):
+Why our own reader (``docs/explanation/formats.md``, "Why our own DER reader"):
 
 * ``cryptography.hazmat.asn1`` (added in 47.0) is documented as unstable, outside cryptography's
   compatibility policy, and cannot express the optional TLV fields CMMF needs;
@@ -36,11 +36,12 @@ __all__ = [
     "DEFAULT_MAX_DEPTH",
     "DERError",
     "Element",
+    "looks_like_asn1_sequence",
     "read_element",
-    "read_elements",
     "read_header",
     "read_single",
     "tag_name",
+    "trusted_bounds",
 ]
 
 # Certificates nest about 10 levels (Certificate > TBS > extensions > ... > GeneralName); the
@@ -239,17 +240,46 @@ def read_single(data: bytes, *, max_depth: int = DEFAULT_MAX_DEPTH) -> Element:
     return element
 
 
-def read_elements(data: bytes, *, max_depth: int = DEFAULT_MAX_DEPTH) -> tuple[Element, ...]:
-    """Read consecutive top-level elements that fill the buffer exactly.
+def looks_like_asn1_sequence(data: bytes) -> bool:
+    """Whether ``data`` is one ASN.1 SEQUENCE whose header declares exactly its length.
+
+    Only the header is read: this tells a binary answer from a text one, it does not parse it.
 
     Args:
-        data: The buffer.
-        max_depth: How deep :meth:`Element.children` may descend.
+        data: The bytes.
 
     Returns:
-        The elements, in order (empty for an empty buffer).
-
-    Raises:
-        DERError: Any element is malformed or truncated.
+        True when the first header declares exactly ``len(data)`` bytes, or opens a BER
+        indefinite-length SEQUENCE (some PKCS#7 writers emit one) that ends in end-of-contents
+        octets.
     """
-    return _read_run(data, 0, len(data), 0, max_depth)
+    if data[:1] != b"\x30":
+        return False
+    if data[1:2] == b"\x80":
+        return len(data) >= 4 and data.endswith(b"\x00\x00")
+    try:
+        _, _, end = read_header(data)
+    except DERError:
+        return False
+    return end == len(data)
+
+
+def trusted_bounds(der: bytes, offset: int) -> tuple[int, int]:
+    """Where the content of the element at ``offset`` starts and ends, without any check.
+
+    Only for DER that cryptography has already parsed as a certificate, whose structure is known
+    to be sound: nothing is checked against the bytes available (an IndexError or a wrong offset
+    is all a lie could cause, and callers catch the first).
+
+    Args:
+        der: A certificate's DER.
+        offset: Where the element starts.
+
+    Returns:
+        ``(content_start, content_end)``.
+    """
+    first = der[offset + 1]
+    if first < 0x80:
+        return offset + 2, offset + 2 + first
+    start = offset + 2 + (first & 0x7F)
+    return start, start + int.from_bytes(der[offset + 2 : start], "big")

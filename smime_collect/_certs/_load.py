@@ -1,6 +1,7 @@
 """SANS-I/O: certificate data in any CollectSMIME format, into a classified chain.
 
-:func:`load_certificates` sniffs the format itself (DOMAIN.md, "The containers"):
+:func:`load_certificates` tells the format from the bytes (``docs/explanation/formats.md``, "The
+containers"):
 
 ======================  =========================================================================
 what arrives            how it is read
@@ -14,12 +15,13 @@ bare base64             decoded, then read as DER (or ZIP) above
 ======================  =========================================================================
 
 Every certificate and PKCS#7 structure is parsed by cryptography; the two wrappers it has no
-loader for are taken apart with the strict reader in :mod:`smime_collect._der`; ZIP archives
-are opened by :mod:`smime_collect._zip`.  The work is bounded: input size, PEM blocks,
-certificates, ASN.1 depth and ZIP size/entries all have caps.
+loader for are taken apart with the strict reader in :mod:`smime_collect._certs._der`; ZIP archives
+are opened by :mod:`smime_collect._certs._zip`.  The work is bounded: input size, PEM blocks,
+certificates, ASN.1 depth and ZIP size/entries all have caps.  The loader notes what it read as it
+goes (:class:`smime_collect._certs._format.PayloadFormat`); :func:`identify_payload` asks only that.
 
-Plain standard PEM (only ``CERTIFICATE`` blocks) takes a shortcut that reads exactly what the
-tolerant scanner reads, in a fraction of its time (``benchmarks/bench_certs.py``).
+The shortcuts (standard PEM, the CA cache, the serial pre-check) live in
+:mod:`smime_collect._certs._fast` and read the same as the plain path here.
 """
 
 from __future__ import annotations
@@ -33,25 +35,28 @@ from collections.abc import Iterator
 import attrs
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives.serialization import Encoding, pkcs7
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.utils import CryptographyDeprecationWarning
 
 from .._exceptions import CertificateFormatError
+from . import _fast
 from ._chain import CertificateChain, classify
 from ._der import DERError, Element, read_element, read_header
-from ._facts import known_ca_base64, known_ca_certificate, remember_ca_base64
+from ._format import Container, PayloadEncoding, PayloadFormat
+from ._node import Loaded
 from ._pem import (
     WHITESPACE,
-    PemBlockName,
+    block_name,
     decode_base64,
     find_begin,
     find_end_marker,
-    standard_certificate_bodies,
     strip_pem_headers,
 )
+from ._x509 import TBS_FIRST_TAGS
 from ._zip import ZIP_MAGIC, load_zip_members
 
-__all__ = ["CertificateChain", "load_certificates"]
+__all__ = ["CertificateChain", "identify_payload", "load_certificates"]
 
 MiB = 1024 * 1024
 # Sanity caps.  A CollectSMIME body is a few KiB; the client refuses bodies over 4 MiB.  These leave
@@ -67,14 +72,11 @@ _OID_SIGNED_DATA = _OID_PKCS7 + b"\x02"
 _PKCS7_TYPES = {1: "data", 3: "envelopedData", 4: "signedAndEnvelopedData", 5: "digestedData"}
 _OID_NETSCAPE_CERT_SEQUENCE = bytes.fromhex("6086480186f8420205")  # 2.16.840.1.113730.2.5
 
-_TRAILING = WHITESPACE + b"\x00"
+_PADDING_AFTER_DER = WHITESPACE + b"\x00"  # what may follow the last binary structure
 _BASE64 = re.compile(rb"[A-Za-z0-9+/]+={0,2}")
 # Labels whose blocks must hold certificates; other blocks (keys, CRLs, requests) are skipped.
 _CERTIFICATE_LABELS = re.compile(rb"CERTIFICATE|PKCS ?#?7|CMS|CERTS|CHAIN|SEQUENCE|CMMF|CMP")
-_TBS_STARTS = (b"\xa0", b"\x02")
 _PKCS7_NOT_DER_WARNING = "PKCS#7 certificates could not be parsed as DER"
-
-_Loaded = list[tuple[x509.Certificate, bytes]]
 
 
 def load_certificates(
@@ -104,6 +106,36 @@ def load_certificates(
             names what was seen.
         TypeError: ``data`` is neither bytes nor str.
     """
+    loader = _Loader(max_zip_size=max_zip_size, max_zip_entries=max_zip_entries)
+    return classify(loader.load(_input_bytes(data), "input", allow_zip=True))
+
+
+def identify_payload(data: bytes | str) -> PayloadFormat:
+    """What certificate data holds, as :func:`load_certificates` would find it, without loading it.
+
+    The loader reads until it knows the container (ZIP, PKCS#7, a certificate, ...) and how it is
+    written, and stops there: no certificate is parsed, so this is cheap and warns about nothing.
+
+    Args:
+        data: Certificate data, as received.
+
+    Returns:
+        The format; data the loader recognises nothing in has no container.
+
+    Raises:
+        TypeError: ``data`` is neither bytes nor str.
+    """
+    loader = _Loader(
+        max_zip_size=DEFAULT_MAX_ZIP_SIZE,
+        max_zip_entries=DEFAULT_MAX_ZIP_ENTRIES,
+        identify_only=True,
+    )
+    with contextlib.suppress(CertificateFormatError, _FormatFound):
+        loader.load(_input_bytes(data), "input", allow_zip=True)
+    return loader.payload_format
+
+
+def _input_bytes(data: bytes | str) -> bytes:
     if isinstance(data, str):
         raw = data.encode("utf-8", "surrogateescape")
     elif isinstance(data, bytes | bytearray | memoryview):
@@ -116,254 +148,258 @@ def load_certificates(
         )
     if not raw or raw.isspace():  # (strip() would copy the whole input)
         raise CertificateFormatError("no certificate data: the input is empty")
-    loader = _Loader(max_zip_size=max_zip_size, max_zip_entries=max_zip_entries)
-    certificates = loader.load(raw, "input", allow_zip=True)
-    if not certificates:  # pragma: no cover - every loader raises before returning nothing
-        raise CertificateFormatError("no certificate found in the input")
-    return classify(certificates)
+    return raw
+
+
+class _FormatFound(Exception):  # noqa: N818 - not an error: identify_payload's stop signal
+    """Raised by an identifying loader as soon as it knows the container."""
 
 
 @attrs.define
 class _Loader:
-    """One load: the caps, and how many certificates were loaded so far."""
+    """One load: the caps, the certificates counted so far, and what the payload turned out to be.
+
+    ``source`` names what is being read in every message ("input", "PEM block 2 (PKCS7) of input",
+    "ZIP member 'chain.pem'").
+    """
 
     max_zip_size: int
     max_zip_entries: int
+    identify_only: bool = False
     count: int = 0
+    container: Container | None = None
+    encoding: PayloadEncoding | None = None
 
-    def load(self, raw: bytes, where: object, *, allow_zip: bool) -> _Loaded:
-        """Any supported form; ``where`` names the source in error messages."""
+    @property
+    def payload_format(self) -> PayloadFormat:
+        """What the payload holds, as far as the load got."""
+        return PayloadFormat(self.container, self.encoding or PayloadEncoding.BINARY)
+
+    def found(self, container: Container) -> None:
+        """Note the payload's container (the first one found counts); an identify stops here."""
+        if self.container is None:
+            self.container = container
+        if self.identify_only:
+            raise _FormatFound
+
+    def wrote(self, encoding: PayloadEncoding) -> None:
+        """Note how the payload is written (the outermost encoding counts)."""
+        if self.encoding is None:
+            self.encoding = encoding
+
+    def load(self, raw: bytes, source: str, *, allow_zip: bool) -> Loaded:
+        """Any supported form."""
         if raw.startswith(ZIP_MAGIC):
             if not allow_zip:
-                raise CertificateFormatError(f"{where} is a ZIP inside a ZIP, which is not read")
-            return self.load_zip(raw, where)
+                raise CertificateFormatError(f"{source} is a ZIP inside a ZIP, which is not read")
+            self.wrote(PayloadEncoding.BINARY)
+            self.found(Container.ZIP)
+            return self.load_zip(raw, source)
         if raw[:1] == b"0":
-            # DER starts with 0x30, which is ASCII "0" (DOMAIN.md): look at the structure.
+            # DER starts with 0x30, which is ASCII "0": look at the structure, then at the text.
+            noted = self.container, self.encoding
+            self.wrote(PayloadEncoding.BINARY)
             try:
-                return self.load_binary(raw, where)
+                return self.load_binary(raw, source)
             except CertificateFormatError:
                 if not raw.isascii() or find_begin(raw, 0) is None:
                     raise
+                self.container, self.encoding = noted  # it is text after all
         elif _looks_binary(raw) and find_begin(raw, 0) is None:
-            return self.load_binary(raw, where)
-        return self.load_text(raw, where, allow_zip=allow_zip)
+            self.wrote(PayloadEncoding.BINARY)
+            return self.load_binary(raw, source)
+        return self.load_text(raw, source, allow_zip=allow_zip)
 
     # -- text -----------------------------------------------------------------------------------
 
-    def load_text(self, raw: bytes, where: object, *, allow_zip: bool) -> _Loaded:
+    def load_text(self, raw: bytes, source: str, *, allow_zip: bool) -> Loaded:
         """PEM blocks, or failing any marker, bare base64."""
-        bodies = standard_certificate_bodies(raw, MAX_PEM_BLOCKS)
+        bodies = _fast.standard_certificate_bodies(raw, MAX_PEM_BLOCKS)
         if bodies is not None:
-            standard = self.load_standard_pem(bodies)
+            self.wrote(PayloadEncoding.PEM)
+            standard = _fast.load_standard_pem(self, bodies)
             if standard is not None:
                 return standard
-        loaded: _Loaded = []
+        loaded: Loaded = []
         labels: list[bytes] = []
-        position, number = 0, 0
+        position = 0
         while (match := find_begin(raw, position)) is not None:
-            number += 1
-            if number > MAX_PEM_BLOCKS:
-                raise CertificateFormatError(f"{where} has more than {MAX_PEM_BLOCKS} PEM blocks")
+            if len(labels) == MAX_PEM_BLOCKS:
+                raise CertificateFormatError(f"{source} has more than {MAX_PEM_BLOCKS} PEM blocks")
+            self.wrote(PayloadEncoding.PEM)
             label = match.group(1)
             labels.append(label)
-            block = PemBlockName(number, label, where)  # its text is only built for a message
+            block = block_name(len(labels), label, source)
             end = find_end_marker(raw, match.end())
             if end is None:
                 raise CertificateFormatError(f"{block} is truncated: no END line")
             line_end = raw.find(b"\n", end)
             position = len(raw) if line_end < 0 else line_end + 1
-            body = raw[match.end() : end]
-            if b":" in body:
-                body = strip_pem_headers(body)
-            compact = body.translate(None, WHITESPACE)
-            known = known_ca_base64(compact)
-            if known is not None:  # a CA seen before: no need to decode or parse it again
-                self.count_certificates(1, block)
-                loaded.append((known.certificate, known.der))
-                continue
-            try:
-                der = decode_base64(compact, block)
-                found = self.load_armoured(der, block, allow_zip=allow_zip)
-            except CertificateFormatError:
-                if not label or _CERTIFICATE_LABELS.search(label.upper()):
-                    raise
-                continue
-            if len(found) == 1 and found[0][1] is der:
-                remember_ca_base64(compact, der)
-            loaded += found
-        if number == 0:  # no BEGIN line anywhere
-            return self.load_base64(raw, where, allow_zip=allow_zip)
+            loaded += self.load_block(raw[match.end() : end], block, label, allow_zip=allow_zip)
+        if not labels:  # no BEGIN line anywhere
+            return self.load_base64(raw, source, allow_zip=allow_zip)
         if not loaded:
             names = ", ".join(label.decode("ascii", "replace") for label in labels)
             raise CertificateFormatError(
-                f"{where} holds no certificate, only PEM blocks labelled {names}"
+                f"{source} holds no certificate, only PEM blocks labelled {names}"
             )
         return loaded
 
-    def load_armoured(self, der: bytes, block: object, *, allow_zip: bool) -> _Loaded:
-        """What one PEM block holds: "the armour may wrap any binary form", a ZIP included."""
-        if der.startswith(ZIP_MAGIC):
-            return self.load(der, block, allow_zip=allow_zip)
-        return self.load_binary(der, block)
+    def load_block(self, body: bytes, block: str, label: bytes, *, allow_zip: bool) -> Loaded:
+        """What one PEM block holds: the armour may wrap any binary form, a ZIP included.
 
-    def load_standard_pem(self, bodies: list[bytes]) -> _Loaded | None:
-        """Standard ``CERTIFICATE`` blocks; None, with nothing counted, when one fails.
-
-        A block that fails is read again by the marker scan, which raises the error that names
-        it: this path builds no messages, so it costs nothing on input that loads.
-
-        Why not ``x509.load_pem_x509_certificates`` on the whole text: classification needs each
-        certificate's DER, which cryptography does not hand back without re-encoding it
-        (``public_bytes`` costs more than decoding the base64 and parsing again).
+        A block that does not load is an error when its label says it holds certificates (or it
+        has none), and skipped otherwise (a private key, a CRL, a request).
         """
-        count = self.count
-        loaded: _Loaded = []
+        if b":" in body:
+            body = strip_pem_headers(body)
+        compact = body.translate(None, WHITESPACE)
+        known = _fast.ca_cache.get_by_base64(compact)
+        if known is not None:  # a CA seen before: no need to decode or parse it again
+            self.found(Container.CERTIFICATE)
+            self.count_certificates(1, block)
+            return [(known.certificate, known.der)]
         try:
-            for body in bodies:
-                # Known CA blocks are keyed by their body as written, line breaks included:
-                # the text of a CA's block is the same in every order's response.
-                known = known_ca_base64(body)
-                if known is not None:
-                    loaded.append((known.certificate, known.der))
-                    continue
-                compact = body.translate(None, WHITESPACE)
-                if not compact:
-                    break
-                der = binascii.a2b_base64(compact, strict_mode=True)
-                if _is_one_certificate(der):  # what load_binary would find, without its walk
-                    loaded.append((_parse_certificate(der, "", _serial_octet(der, 8)), der))
-                    remember_ca_base64(body, der)
-                    continue
-                before = self.count
-                found = self.load_binary(der, "")  # counts what it finds
-                self.count = before
-                if len(found) == 1 and found[0][1] is der:
-                    remember_ca_base64(body, der)
-                loaded += found
+            der = decode_base64(compact, block)
+            if der.startswith(ZIP_MAGIC):
+                loaded = self.load(der, block, allow_zip=allow_zip)
             else:
-                self.count_certificates(len(loaded), "")  # the cap, once for the whole text
-                return loaded
-        except (binascii.Error, CertificateFormatError):
-            pass
-        self.count = count
-        return None
+                loaded = self.load_binary(der, block)
+        except CertificateFormatError:
+            if not label or _CERTIFICATE_LABELS.search(label.upper()):
+                raise
+            return []
+        if len(loaded) == 1 and loaded[0][1] is der:
+            _fast.ca_cache.put_base64(compact, der)
+        return loaded
 
-    def load_base64(self, raw: bytes, where: object, *, allow_zip: bool) -> _Loaded:
+    def load_base64(self, raw: bytes, source: str, *, allow_zip: bool) -> Loaded:
         """Bare base64 (with or without line breaks) of any binary form."""
         compact = raw.translate(None, WHITESPACE)
         if not _BASE64.fullmatch(compact):
             sample = raw.strip()[:24].decode("ascii", "backslashreplace")
             raise CertificateFormatError(
-                f"{where} is neither PEM, base64 nor DER certificate data "
+                f"{source} is neither PEM, base64 nor DER certificate data "
                 f"({len(raw)} bytes starting {sample!r})"
             )
         try:
             der = binascii.a2b_base64(compact, strict_mode=True)
         except binascii.Error as exc:
             raise CertificateFormatError(
-                f"{where} is neither PEM nor DER, and not valid base64 either ({exc})"
+                f"{source} is neither PEM nor DER, and not valid base64 either ({exc})"
             ) from None
+        self.wrote(PayloadEncoding.BASE64)
         if der.startswith(ZIP_MAGIC):
-            return self.load(der, f"base64-decoded {where}", allow_zip=allow_zip)
-        return self.load_binary(der, where, decoded="base64 decoded to ")
+            return self.load(der, f"base64-decoded {source}", allow_zip=allow_zip)
+        return self.load_binary(der, source, decoded="base64 decoded to ")
 
     # -- binary ---------------------------------------------------------------------------------
 
-    def load_binary(self, der: bytes, where: object, *, decoded: str = "") -> _Loaded:
+    def load_binary(self, der: bytes, source: str, *, decoded: str = "") -> Loaded:
         """One or more consecutive DER/BER structures, trailing whitespace tolerated."""
         if der.startswith(b"\x30\x80"):
             # Indefinite length: only BER PKCS#7 is written that way; cryptography reads BER.
-            return self.load_pkcs7(der, where)
-        loaded: _Loaded = []
+            self.found(Container.PKCS7)
+            return self.load_pkcs7(der, source)
+        loaded: Loaded = []
         position = 0
         while position < len(der):
-            if der[position] in _TRAILING and not der[position:].strip(_TRAILING):
+            if (
+                loaded
+                and der[position] in _PADDING_AFTER_DER
+                and not der[position:].strip(_PADDING_AFTER_DER)
+            ):
                 break  # a trailing newline or padding after the last structure
             try:
                 tag, start, end = read_header(der, position)
-                # Fast path: Certificate ::= SEQUENCE { tbsCertificate SEQUENCE { [0] version
-                # (or the serial INTEGER of a v1 certificate) ... } }
+                # Certificate ::= SEQUENCE { tbsCertificate SEQUENCE { [0] version (or the
+                # serial INTEGER of a v1 certificate) ... } }: told apart from the containers,
+                # which never open that way, by its first bytes.
                 if tag == 0x30:
                     inner_tag, inner_start, _ = read_header(der, start, end)
-                    if inner_tag == 0x30 and der[inner_start : inner_start + 1] in _TBS_STARTS:
+                    if inner_tag == 0x30 and der[inner_start : inner_start + 1] in TBS_FIRST_TAGS:
                         one = der if position == 0 and end == len(der) else der[position:end]
-                        serial = _serial_octet(der, inner_start)
-                        loaded.append((self.certificate(one, where, serial_octet=serial), one))
+                        self.found(Container.CERTIFICATE)
+                        tbs_content = inner_start - position
+                        loaded.append((self.certificate(one, source, tbs_content=tbs_content), one))
                         position = end
                         continue
             except DERError as exc:
                 raise CertificateFormatError(
-                    f"{where}: {decoded}{len(der)} bytes that are not DER ({exc})"
+                    f"{source}: {decoded}{len(der)} bytes that are not DER ({exc})"
                 ) from None
-            loaded += self.load_structure(read_element(der, position), where)
+            loaded += self.load_structure(read_element(der, position), source)
             position = end
         return loaded
 
-    def load_structure(self, element: Element, where: object) -> _Loaded:
-        """Tell a certificate, PKCS#7, Netscape sequence and CMMF apart by their structure."""
+    def load_structure(self, element: Element, source: str) -> Loaded:
+        """Tell PKCS#7, a Netscape sequence and CMMF apart by their structure."""
         if element.tag != 0x30:
             raise CertificateFormatError(
-                f"{where}: a DER {element.name} of {element.end - element.start} bytes, "
+                f"{source}: a DER {element.name} of {element.end - element.start} bytes, "
                 "not a certificate or a certificate container"
             )
-        der = element.encoded
         try:
             children = element.children()
             first = children[0] if children else None
             if first is not None and first.tag == 0x06:
                 oid = first.content
                 if oid == _OID_SIGNED_DATA:
-                    return self.load_pkcs7(der, where)
+                    self.found(Container.PKCS7)
+                    return self.load_pkcs7(element.encoded, source)
                 if oid == _OID_NETSCAPE_CERT_SEQUENCE:
-                    return self.load_netscape(children, where)
+                    self.found(Container.NETSCAPE)
+                    return self.load_netscape(children, source)
                 if oid[:-1] == _OID_PKCS7 and oid[-1] in _PKCS7_TYPES:
                     kind = _PKCS7_TYPES[oid[-1]]
                     raise CertificateFormatError(
-                        f"{where}: a PKCS7 {kind}, not the certs-only SignedData that carries "
+                        f"{source}: a PKCS7 {kind}, not the certs-only SignedData that carries "
                         "certificates"
                     )
             if first is not None and first.tag in (0xA1, 0x30) and len(children) <= 2:
-                return self.load_cmmf(children, where)
+                self.found(Container.CMMF)
+                return self.load_cmmf(children, source)
         except DERError as exc:
-            raise CertificateFormatError(f"{where}: malformed ASN.1 ({exc})") from None
+            raise CertificateFormatError(f"{source}: malformed ASN.1 ({exc})") from None
         tags = ", ".join(c.name for c in children[:4]) + (", ..." if len(children) > 4 else "")
         raise CertificateFormatError(
-            f"{where}: a SEQUENCE of {len(children)} elements ({tags or 'empty'}) that is not "
+            f"{source}: a SEQUENCE of {len(children)} elements ({tags or 'empty'}) that is not "
             "a certificate, PKCS7, Netscape Certificate Sequence or CMMF CertRepContent"
         )
 
     def certificate(
-        self, der: bytes, where: object, *, serial_octet: int | None = None
+        self, der: bytes, source: str, *, tbs_content: int | None = None
     ) -> x509.Certificate:
         """Load one DER certificate with cryptography, counting it against the cap.
 
-        ``serial_octet`` is the serial number's first content octet when the caller already
-        found it (0x00 to 0x7F: positive, unless it is the only one and zero).
+        ``tbs_content`` is where its TBSCertificate's content starts, when the caller knows.
         """
-        self.count_certificates(1, where)
-        return _parse_certificate(der, where, serial_octet)
+        self.count += 1
+        if self.count > MAX_CERTIFICATES:
+            raise CertificateFormatError(f"{source}: more than {MAX_CERTIFICATES} certificates")
+        return _parse_certificate(der, source, tbs_content)
 
-    def count_certificates(self, number: int, where: object) -> None:
+    def count_certificates(self, number: int, source: str) -> None:
         """Count certificates against the cap."""
         self.count += number
         if self.count > MAX_CERTIFICATES:
-            raise CertificateFormatError(f"{where}: more than {MAX_CERTIFICATES} certificates")
+            raise CertificateFormatError(f"{source}: more than {MAX_CERTIFICATES} certificates")
 
-    def load_pkcs7(self, der: bytes, where: object) -> _Loaded:
+    def load_pkcs7(self, der: bytes, source: str) -> Loaded:
         """A PKCS#7 certs-only SignedData, DER or BER, its SET sorted or not."""
         try:
             with _quiet_cryptography():
                 certificates = pkcs7.load_der_pkcs7_certificates(der)
         except (ValueError, x509.InvalidVersion, UnsupportedAlgorithm) as exc:
-            raise CertificateFormatError(f"{where}: unreadable PKCS7 ({exc})") from None
+            raise CertificateFormatError(f"{source}: unreadable PKCS7 ({exc})") from None
         if not certificates:
-            raise CertificateFormatError(f"{where}: PKCS7 SignedData holds no certificates")
-        self.count_certificates(len(certificates), where)
-        return [(c, c.public_bytes(Encoding.DER)) for c in certificates]
+            raise CertificateFormatError(f"{source}: PKCS7 SignedData holds no certificates")
+        self.count_certificates(len(certificates), source)
+        return [(c, c.public_bytes(serialization.Encoding.DER)) for c in certificates]
 
-    def load_netscape(self, children: tuple[Element, ...], where: object) -> _Loaded:
+    def load_netscape(self, children: tuple[Element, ...], source: str) -> Loaded:
         """``SEQUENCE { OID 2.16.840.1.113730.2.5, [0] EXPLICIT SEQUENCE OF Certificate }``."""
-        what = f"{where}: Netscape Certificate Sequence"
+        what = f"{source}: Netscape Certificate Sequence"
         if len(children) == 1:
             raise CertificateFormatError(f"{what} holds no certificates")
         wrapper = children[1]
@@ -374,7 +410,7 @@ class _Loader:
             raise CertificateFormatError(f"{what}: [0] does not hold one SEQUENCE OF Certificate")
         return self.certificates(inner[0].children(), what)
 
-    def load_cmmf(self, children: tuple[Element, ...], where: object) -> _Loaded:
+    def load_cmmf(self, children: tuple[Element, ...], source: str) -> Loaded:
         """CMMF / CMP ``CertRepContent``, in EXPLICIT (RFC 4210) or IMPLICIT (NSS) tagging.
 
         ``caPubs [1]``: EXPLICIT wraps one ``SEQUENCE OF Certificate``; IMPLICIT replaces that
@@ -382,8 +418,8 @@ class _Loader:
         ``CertOrEncCert``: EXPLICIT wraps the Certificate; IMPLICIT replaces its tag (NSS rewrites
         the ``A0`` byte to ``30`` before decoding, which is what happens here).
         """
-        what = f"{where}: CMMF CertRepContent"
-        loaded: _Loaded = []
+        what = f"{source}: CMMF CertRepContent"
+        loaded: Loaded = []
         if children[0].tag == 0xA1:
             ca_pubs, *rest = children
             items = ca_pubs.children()
@@ -395,67 +431,67 @@ class _Loader:
         if len(rest) != 1 or rest[0].tag != 0x30:
             raise CertificateFormatError(f"{what} has no response SEQUENCE")
         for number, response in enumerate(rest[0].children(), 1):
-            fields = response.children() if response.tag == 0x30 else ()
-            if len(fields) < 2 or fields[0].tag != 0x02 or fields[1].tag != 0x30:
-                raise CertificateFormatError(f"{what}: CertResponse {number} is malformed")
-            key_pair = fields[2] if len(fields) > 2 and fields[2].tag == 0x30 else None
-            if key_pair is None:
-                continue  # no certificate in this response (e.g. a rejection's status only)
-            key_pair_fields = key_pair.children()
-            choice = key_pair_fields[0] if key_pair_fields else None
-            if choice is not None and choice.tag == 0xA1:
-                raise CertificateFormatError(
-                    f"{what}: CertResponse {number} holds an encryptedCert [1], which needs the "
-                    "requester's private key to decrypt; ask for PKCS7 or PEM instead"
-                )
-            if choice is None or choice.tag != 0xA0:
-                raise CertificateFormatError(
-                    f"{what}: CertResponse {number} has no certificate [0]"
-                )
-            inner = choice.children()
-            if len(inner) == 1 and inner[0].tag == 0x30:  # EXPLICIT: [0] { Certificate }
-                der = inner[0].encoded
-            else:  # IMPLICIT: [0] is the Certificate with its SEQUENCE tag replaced
-                der = b"\x30" + choice.encoded[1:]
-            loaded.append((self.certificate(der, f"{what} response {number}"), der))
+            der = self.issued_certificate(response, f"{what}: CertResponse {number}")
+            if der is not None:
+                loaded.append((self.certificate(der, f"{what} response {number}"), der))
         if not loaded:
             raise CertificateFormatError(f"{what} holds no certificates")
         return loaded
 
-    def certificates(self, items: tuple[Element, ...], what: str) -> _Loaded:
+    def issued_certificate(self, response: Element, what: str) -> bytes | None:
+        """The certificate DER of one ``CertResponse``, or None when it carries none."""
+        # CertResponse ::= SEQUENCE { certReqId INTEGER, status PKIStatusInfo,
+        #     certifiedKeyPair CertifiedKeyPair OPTIONAL, rspInfo OCTET STRING OPTIONAL }
+        fields = response.children() if response.tag == 0x30 else ()
+        if len(fields) < 2 or fields[0].tag != 0x02 or fields[1].tag != 0x30:
+            raise CertificateFormatError(f"{what} is malformed")
+        key_pair = fields[2] if len(fields) > 2 and fields[2].tag == 0x30 else None
+        if key_pair is None:
+            return None  # no certificate in this response (e.g. a rejection's status only)
+        key_pair_fields = key_pair.children()
+        choice = key_pair_fields[0] if key_pair_fields else None
+        if choice is not None and choice.tag == 0xA1:
+            raise CertificateFormatError(
+                f"{what} holds an encryptedCert [1], which needs the requester's private key "
+                "to decrypt; ask for PKCS7 or PEM instead"
+            )
+        if choice is None or choice.tag != 0xA0:
+            raise CertificateFormatError(f"{what} has no certificate [0]")
+        inner = choice.children()
+        if len(inner) == 1 and inner[0].tag == 0x30:  # EXPLICIT: [0] { Certificate }
+            return inner[0].encoded
+        return b"\x30" + choice.encoded[1:]  # IMPLICIT: the Certificate with its tag replaced
+
+    def certificates(self, items: tuple[Element, ...], what: str) -> Loaded:
         """A SEQUENCE OF Certificate, each loaded by cryptography."""
         if not items:
             raise CertificateFormatError(f"{what} holds no certificates")
         return [(self.certificate(item.encoded, what), item.encoded) for item in items]
 
-    def load_zip(self, raw: bytes, where: object) -> _Loaded:
+    def load_zip(self, raw: bytes, source: str) -> Loaded:
         """A ZIP archive: every member loaded as any other input, except a nested ZIP."""
         return load_zip_members(
             raw,
-            where,
+            source,
             max_size=self.max_zip_size,
             max_entries=self.max_zip_entries,
             load_member=lambda content, name: self.load(content, name, allow_zip=False),
         )
 
 
-def _parse_certificate(der: bytes, where: object, serial_octet: int | None) -> x509.Certificate:
-    """One DER certificate: the cached CA object for these bytes, or cryptography's parse.
-
-    ``serial_octet`` is the serial number's first content octet when the caller already found
-    it (0x00 to 0x7F: positive, unless it is the only one and zero).
-    """
-    known = known_ca_certificate(der)
+def _parse_certificate(der: bytes, source: str, tbs_content: int | None) -> x509.Certificate:
+    """One DER certificate: the cached CA object for these bytes, or cryptography's parse."""
+    known = _fast.ca_cache.get(der)
     if known is not None:
-        return known
+        return known.certificate
     try:
-        if (serial_octet is not None and 0 < serial_octet < 0x80) or _serial_is_positive(der):
+        if _fast.parses_without_warning(der, tbs_content):
             return x509.load_der_x509_certificate(der)
         with _quiet_cryptography():
             return x509.load_der_x509_certificate(der)
     except (ValueError, x509.InvalidVersion, UnsupportedAlgorithm) as exc:
         raise CertificateFormatError(
-            f"{where}: {len(der)} bytes shaped like a certificate that cryptography "
+            f"{source}: {len(der)} bytes shaped like a certificate that cryptography "
             f"cannot load ({exc})"
         ) from None
 
@@ -467,50 +503,16 @@ def _quiet_cryptography() -> Iterator[None]:
     A PKCS#7 SET that is not DER-sorted (OpenSSL's crl2pkcs7 writes one) makes cryptography warn
     "may become an exception"; a negative or zero serial number (an RFC 5280 violation some old
     CAs committed) makes it warn too.  The data loads today, so callers running with -W error must
-    not see an exception (DOMAIN.md, "The containers").  ``catch_warnings`` swaps process-wide
-    state, so it is entered only around the loads that can warn, not around every certificate.
+    not see an exception (``docs/explanation/formats.md``, "The containers").
+
+    This is the only ``catch_warnings`` in the package: it swaps process-wide state and is not
+    thread-safe before Python 3.14, so it is entered only around the loads that can warn, inside
+    ``load_certificates``, never on a path that renders names or reports.
     """
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=CryptographyDeprecationWarning)
         warnings.filterwarnings("ignore", _PKCS7_NOT_DER_WARNING, UserWarning)
         yield
-
-
-def _serial_octet(der: bytes, tbs_content: int) -> int | None:
-    """The first content octet of the serial INTEGER that opens a TBS (after [0] version)."""
-    position = tbs_content + 5 if der[tbs_content : tbs_content + 2] == b"\xa0\x03" else tbs_content
-    header = der[position : position + 3]
-    if len(header) == 3 and header[0] == 0x02 and 0 < header[1] < 0x80:
-        return header[2]
-    return None
-
-
-def _is_one_certificate(der: bytes) -> bool:
-    """Whether ``der`` is exactly one ``SEQUENCE { SEQUENCE { [0] | INTEGER ...`` of 256+ bytes.
-
-    The shape every certificate over 255 bytes has (two-octet lengths), checked the way
-    ``load_binary`` checks it.
-    """
-    return (
-        der[:2] == b"\x30\x82"
-        and int.from_bytes(der[2:4], "big") == len(der) - 4
-        and der[4:6] == b"\x30\x82"
-        and int.from_bytes(der[6:8], "big") <= len(der) - 8
-        and der[8:9] in _TBS_STARTS
-    )
-
-
-def _serial_is_positive(der: bytes) -> bool:
-    """Whether a certificate's serial number is positive (cryptography warns otherwise)."""
-    try:
-        _, start, end = read_header(der)
-        _, position, end = read_header(der, start, end)  # tbsCertificate
-        if der[position] == 0xA0:  # [0] EXPLICIT version
-            position = read_header(der, position, end)[2]
-        tag, start, stop = read_header(der, position, end)
-    except (DERError, IndexError):
-        return True  # not for us to judge: cryptography reports what is wrong
-    return tag != 0x02 or (start < stop and der[start] < 0x80 and any(der[start:stop]))
 
 
 def _looks_binary(raw: bytes) -> bool:

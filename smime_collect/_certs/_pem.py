@@ -2,8 +2,11 @@
 
 The endpoint's own documentation prints its markers as ``----- BEGIN CERTIFICATE -----`` and ends
 the last block with a four-dash ``---- END CERTIFICATE -----`` line, and a public client had to
-normalise marker dashes for real bodies (DOMAIN.md, "The response"): markers are found by a
-pattern that tolerates spaces and any run of three or more dashes, under any label.
+normalise marker dashes for real bodies (``docs/reference/endpoint.md``, "Traps"): markers are
+found by a pattern that tolerates spaces and any run of three or more dashes, under any label.
+
+Plain standard PEM is cut by a shortcut in :mod:`smime_collect._certs._fast` before this scanner
+is asked; it reads the same bodies.
 
 Markers are located with ``bytes.find`` and a look behind for the dashes, then an anchored,
 bounded regular expression for the rest of the line: a regular expression *searching* for
@@ -14,41 +17,35 @@ from __future__ import annotations
 
 import binascii
 import re
-from typing import NamedTuple
 
 from .._exceptions import CertificateFormatError
 
 __all__ = [
     "WHITESPACE",
-    "PemBlockName",
+    "block_name",
     "decode_base64",
     "find_begin",
     "find_end_marker",
-    "standard_certificate_bodies",
     "strip_pem_headers",
 ]
 
 WHITESPACE = b" \t\r\n\v\f"
-_DASHES = b"-----"
-_BEGIN_CERTIFICATE = b"BEGIN CERTIFICATE"
-_END_CERTIFICATE = b"END CERTIFICATE"
 _BEGIN_TAIL = re.compile(rb"[ \t]+([A-Za-z0-9 #._/-]{0,64}?)[ \t]*-{3,}")
 
 
-class PemBlockName(NamedTuple):
-    """Names a PEM block in messages ("PEM block 2 (CERTIFICATE) of input").
+def block_name(number: int, label: bytes, source: str) -> str:
+    """How messages name a PEM block: ``PEM block 2 (CERTIFICATE) of input``.
 
-    A tuple, formatted only when an error needs the text: building the string for every block
-    would cost more than finding it.
+    Args:
+        number: The block's number, from 1.
+        label: The label of its BEGIN line.
+        source: What holds the text.
+
+    Returns:
+        The name.
     """
-
-    number: int
-    label: bytes
-    source: object
-
-    def __str__(self) -> str:
-        label = self.label.decode("ascii", "replace") or "no label"
-        return f"PEM block {self.number} ({label}) of {self.source}"
+    text = label.decode("ascii", "replace") or "no label"
+    return f"PEM block {number} ({text}) of {source}"
 
 
 def find_begin(raw: bytes, start: int) -> re.Match[bytes] | None:
@@ -105,44 +102,6 @@ def _dashes_before(raw: bytes, found: int, start: int) -> int | None:
     return None
 
 
-def standard_certificate_bodies(raw: bytes, max_blocks: int) -> list[bytes] | None:
-    """The bodies of RFC 7468 ``CERTIFICATE`` blocks, when that is all the text holds.
-
-    The common case (what CollectSMIME sends for responseType 3, what OpenSSL writes) is read with
-    one ``bytes.split`` instead of a marker scan: each 5-dash run cuts the text, so standard PEM
-    splits into ``[space, "BEGIN CERTIFICATE", body, "END CERTIFICATE", space, ...]``.  Anything
-    else - other labels, text around the blocks, the endpoint page's sloppy markers, more than
-    ``max_blocks`` blocks - gives None and is left to :func:`find_begin`, which reads it the same
-    way, only slower.
-
-    Args:
-        raw: The text.
-        max_blocks: The most blocks accepted (the split list stays bounded by it).
-
-    Returns:
-        The text between each block's markers (whitespace included), or None.
-    """
-    # maxsplit bounds the list split() builds, whatever the input holds.
-    parts = raw.split(_DASHES, 4 * max_blocks + 1)
-    cuts = len(parts) - 1
-    if cuts == 0 or cuts % 4 or cuts > 4 * max_blocks:
-        return None
-    blocks = cuts // 4
-    if (
-        parts[1::4].count(_BEGIN_CERTIFICATE) != blocks
-        or parts[3::4].count(_END_CERTIFICATE) != blocks
-        or (parts[0] and not parts[0].isspace())
-        or (parts[-1] and not parts[-1].isspace())
-    ):
-        return None
-    for between in parts[4:-1:4]:
-        # The scanner resumes on the line after an END line: a BEGIN on the same line is not a
-        # block start to it, so neither may it be here.
-        if b"\n" not in between or not between.isspace():
-            return None
-    return parts[2::4]
-
-
 def strip_pem_headers(body: bytes) -> bytes:
     """Drop RFC 1421 header lines ("Proc-Type: ...") that may precede a PEM body.
 
@@ -157,12 +116,12 @@ def strip_pem_headers(body: bytes) -> bytes:
     return b"\n".join(kept)
 
 
-def decode_base64(body: bytes, where: object) -> bytes:
-    """Strict base64 of a PEM body, whitespace ignored; ``where`` names it in errors.
+def decode_base64(body: bytes, source: str) -> bytes:
+    """Strict base64 of a PEM body, whitespace ignored; ``source`` names it in errors.
 
     Args:
         body: The text between the markers.
-        where: What to call it in a message.
+        source: What to call it in a message.
 
     Returns:
         The binary content.
@@ -172,8 +131,8 @@ def decode_base64(body: bytes, where: object) -> bytes:
     """
     compact = body.translate(None, WHITESPACE)
     if not compact:
-        raise CertificateFormatError(f"{where} is empty")
+        raise CertificateFormatError(f"{source} is empty")
     try:
         return binascii.a2b_base64(compact, strict_mode=True)
     except binascii.Error as exc:
-        raise CertificateFormatError(f"{where} is not valid base64 ({exc})") from None
+        raise CertificateFormatError(f"{source} is not valid base64 ({exc})") from None

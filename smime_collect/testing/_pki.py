@@ -14,6 +14,8 @@ The shapes mirror what Sectigo hands out (``docs/explanation/formats.md``, "Chai
   SKI and no AKI, as that root has);
   ``root_v1=True`` - an old X.509 v1 root with no extensions at all. cryptography refuses to build
   either, so both are re-signed here at the DER level (the TBS is rewritten, then signed directly).
+* ``TestCA.create_real_shaped()`` - an RSA-4096 root with an SKI and no AKI over an RSA-2048
+  intermediate, the shape of Sectigo's USERTrust S/MIME hierarchy.
 
 Example::
 
@@ -334,6 +336,27 @@ class TestCA:
         """
         return _cross_certificate(self, issuer)
 
+    @classmethod
+    def create_real_shaped(
+        cls, name: str = "Real-shaped", *, root_key_size: int = 4096
+    ) -> "TestCA":
+        """A hierarchy shaped like Sectigo's S/MIME one, created once per distinct arguments.
+
+        Like "USERTrust RSA Certification Authority", the root is RSA (4096 bits by default),
+        signed with SHA-384, and carries a subject key identifier but no authority key
+        identifier, so telling that it is self-signed takes a signature check.  One RSA-2048
+        intermediate (SKI and AKI) issues RSA-2048 end entities, like "Sectigo RSA Client
+        Authentication and Secure Email CA".
+
+        Args:
+            name: Label for the subjects.
+            root_key_size: The root's RSA key size (tests may pass 2048 to save time).
+
+        Returns:
+            The CA.
+        """
+        return _create_real_shaped_ca(name, root_key_size)
+
 
 @functools.lru_cache(maxsize=64)
 def _create_ca(
@@ -373,6 +396,21 @@ def _create_ca(
         root_key=root_key,
         intermediates=tuple(chain),
         issuing_key=issuer_key,
+    )
+
+
+@functools.lru_cache(maxsize=16)
+def _create_real_shaped_ca(name: str, root_key_size: int) -> TestCA:
+    root_key = rsa.generate_private_key(public_exponent=65537, key_size=root_key_size)
+    root_name = _name(f"{name} Root CA", name)
+    root = _ca_builder(
+        root_name, root_name, root_key, root_key, None, authority_key_identifier=False
+    ).sign(root_key, hashes.SHA384())
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    subject = _name(f"{name} Email CA", name)
+    intermediate = _ca_builder(subject, root_name, key, root_key, 0).sign(root_key, hashes.SHA384())
+    return TestCA(
+        name=name, root=root, root_key=root_key, intermediates=(intermediate,), issuing_key=key
     )
 
 
