@@ -176,8 +176,7 @@ async def loopback() -> None:
     """Testing your service without Sectigo: on a real socket."""
     async with serve(sim) as server:  # https://127.0.0.1:<free port>/products/download/CollectSMIME
         verify = server.ssl_context()  # trusts the throwaway CA; server.ca_pem_path is its file
-        async with CollectClient(
-            "api-user", "s3cret", base_url=server.url, verify=verify
-        ) as client:
+        client = CollectClient("api-user", "s3cret", base_url=server.url, verify=verify)
+        async with client:
             ...
     assert_type(client, CollectClient)
