@@ -22,12 +22,9 @@ of 077 keeps them to their owner).  Private material is created 0600 whatever th
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
 import json
 import os
-import re
 import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,8 +33,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from .._certs import email_addresses, rfc4514
-from .._protocol import looks_like_asn1_sequence
+from .._certs import email_addresses, identify_payload, rfc4514
 
 if TYPE_CHECKING:
     from .._models import CollectResult
@@ -61,13 +57,6 @@ PUBLIC_MODE = 0o644
 PRIVATE_MODE = 0o600
 # O_EXCL: never open a file someone else placed under the temporary name (a symlink included).
 _CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-
-_BASE64_TEXT = re.compile(rb"[A-Za-z0-9+/=\s]+")
-# DER encodings of the content-type OIDs a binary payload can open with:
-# pkcs7-signedData 1.2.840.113549.1.7.2 (RFC 2315 section 14) and Netscape's certificate
-# sequence 2.16.840.1.113730.2.5.
-_PKCS7_SIGNED_DATA_OID = bytes.fromhex("06092a864886f70d010702")
-_NETSCAPE_SEQUENCE_OID = bytes.fromhex("06096086480186f8420205")
 
 
 def order_directory(out: Path, order_number: int) -> Path:
@@ -124,11 +113,8 @@ def _create_temporary(path: Path, mode: int) -> tuple[Path, int]:
     raise FileExistsError(f"no free temporary name beside {str(path)!r}")
 
 
-def payload_format(payload: bytes) -> tuple[str, str]:  # noqa: PLR0911 -- one return per format
-    """Name what a payload holds, from its bytes (the Content-Type says nothing reliable).
-
-    Base64 is decoded to name the container inside, so the four base64 containers
-    CollectSMIME can send get four different names.
+def payload_format(payload: bytes) -> tuple[str, str]:
+    """Name what a payload holds, as the certificate loader reads it (not the Content-Type).
 
     Args:
         payload: The certificate data as received.
@@ -137,50 +123,8 @@ def payload_format(payload: bytes) -> tuple[str, str]:  # noqa: PLR0911 -- one r
         ``(extension, description)``, e.g. ``(".p7b", "PKCS#7 SignedData, DER")`` or
         ``(".p7b.b64", "PKCS#7 SignedData, base64")``.
     """
-    if payload.startswith(b"PK\x03\x04"):
-        return (".zip", "ZIP archive")
-    if looks_like_asn1_sequence(payload) or payload.startswith(b"\x30\x80"):
-        extension, container = _asn1_container(payload)
-        return (extension, f"{container}, DER")
-    if _has_pem_armour(payload):
-        return (".pem", "PEM")
-    if _BASE64_TEXT.fullmatch(payload):
-        try:
-            decoded = base64.b64decode(b"".join(payload.split()), validate=True)
-        except binascii.Error:
-            return (".b64", "base64")
-        if looks_like_asn1_sequence(decoded) or decoded.startswith(b"\x30\x80"):
-            extension, container = _asn1_container(decoded)
-            return (f"{extension}.b64", f"{container}, base64")
-        return (".b64", "base64")
-    return (".bin", "unrecognised bytes")
-
-
-def _asn1_container(der: bytes) -> tuple[str, str]:
-    # The containers open differently: PKCS#7 and the Netscape sequence with their content-type
-    # OID; a certificate with its TBSCertificate SEQUENCE; CMMF's CertRepContent with caPubs [1].
-    head = der[:64]
-    if _PKCS7_SIGNED_DATA_OID in head:
-        return (".p7b", "PKCS#7 SignedData")
-    if _NETSCAPE_SEQUENCE_OID in head:
-        return (".nsc", "Netscape certificate sequence")
-    try:
-        x509.load_der_x509_certificate(der)
-    except ValueError:
-        return (".cmmf", "CMMF/CMP CertRepContent")
-    return (".der", "X.509 certificate")
-
-
-def _has_pem_armour(payload: bytes) -> bool:
-    # Tolerant armour: Sectigo's own sample prints "----- BEGIN CERTIFICATE -----" (DOMAIN.md).
-    # Anchored on "BEGIN " and looking back a bounded distance, so a body made of a long run of
-    # dashes costs linear time (a regex starting with -{3,} would retry from every dash).
-    at = payload.find(b"BEGIN ")
-    while at != -1:
-        if payload[max(0, at - 16) : at].rstrip().endswith(b"---"):
-            return True
-        at = payload.find(b"BEGIN ", at + 1)
-    return False
+    found = identify_payload(payload)
+    return found.extension, found.description
 
 
 def sha256_fingerprint(certificate: x509.Certificate) -> str:
