@@ -140,7 +140,10 @@ def test_snippet_runs(
 
 
 ROOT = README.parent
-CITED_PAGE = re.compile(r"\bdocs/\w[\w./-]*\.md")
+# A citation: a page under docs/, then maybe a comma and the quoted heading it points into, read
+# once the line breaks and comment markers of a wrapped comment are folded away.
+CITATION = re.compile(r'\b(docs/\w[\w./-]*\.md)`{0,2}(?:,\s*"([^"]+)")?')
+WRAPPED = re.compile(r"\s*\n\s*#?\s*")
 MARKDOWN_LINK = re.compile(r"\]\(([^)\s]+)\)")
 
 
@@ -150,18 +153,27 @@ def _anchor(heading: str) -> str:
     return text.replace(" ", "-")
 
 
+def _headings(page: Path) -> set[str]:
+    """The headings of a Markdown page, as written."""
+    return set(re.findall(r"^#+ (.+)$", page.read_text(encoding="utf-8"), re.M))
+
+
 def test_cited_docs_pages_exist() -> None:
-    """Every ``docs/....md`` named in the package, tests, examples, benchmarks or README exists."""
+    """Every docs/ page (and heading) cited in the package, tests, examples or README exists."""
     sources = [README, *ROOT.glob("docs/**/*.md")]
     for folder in ("smime_collect", "tests", "examples", "benchmarks"):
         sources += sorted((ROOT / folder).rglob("*.py"))
     cited = {
-        (page, source.relative_to(ROOT).as_posix())
+        (page, heading, source.relative_to(ROOT).as_posix())
         for source in sources
-        for page in CITED_PAGE.findall(source.read_text(encoding="utf-8"))
+        for page, heading in CITATION.findall(WRAPPED.sub(" ", source.read_text(encoding="utf-8")))
     }
     assert cited, "nothing cites docs/ any more"
-    missing = sorted((page, where) for page, where in cited if not (ROOT / page).is_file())
+    missing = sorted(
+        (page, heading, where)
+        for page, heading, where in cited
+        if not (ROOT / page).is_file() or (heading and heading not in _headings(ROOT / page))
+    )
     assert missing == []
 
 
@@ -174,10 +186,10 @@ def test_docs_links_resolve() -> None:
                 continue
             path, _, anchor = target.partition("#")
             linked = (page.parent / path).resolve() if path else page
-            if not linked.exists():
+            if not linked.exists() or (
+                anchor
+                and linked.suffix == ".md"
+                and anchor not in {_anchor(h) for h in _headings(linked)}
+            ):
                 broken.append(f"{page.name}: {target}")
-            elif anchor and linked.suffix == ".md":
-                headings = re.findall(r"^#+ (.+)$", linked.read_text(encoding="utf-8"), re.M)
-                if anchor not in {_anchor(h) for h in headings}:
-                    broken.append(f"{page.name}: {target}")
     assert broken == []
