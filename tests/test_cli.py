@@ -449,6 +449,20 @@ class TestExitStatus:
         assert error["http_status"] == 503
         assert error["code"] is None
 
+    @pytest.mark.parametrize("fault", [Fault.HTTP_503, Fault.DROP_CONNECTION])
+    def test_without_retries_nothing_says_retried(
+        self, sim: Simulator, tmp_path: Path, cli: Cli, fault: Fault
+    ) -> None:
+        """With --max-retries 0 a transient failure is asked once, and not called retried."""
+        sim.add_order(47)
+        sim.inject(fault, order_number=47)
+        argv = ["collect", "47", "--max-retries", "0", "--out", str(tmp_path), "--json", *FAST]
+        status, out, err = cli(*argv)
+        assert status == 1
+        assert sim.stats.requests_by_order[47] == 1
+        assert "retried" not in json_lines(out)[0]["error"]["message"]
+        assert "retried" not in err
+
     def test_internal_error_is_one_line(self, sim: Simulator, cli: Cli) -> None:
         """A bug surfaces as one line asking for a report, not a traceback."""
 
