@@ -9,6 +9,7 @@ written to disk first, then handed to the caller (progress, ``--json``) and coun
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -127,13 +128,9 @@ async def collect_into(
         query_type=settings.query_type,
         response_type=settings.response_type,
     )
-    try:
+    # Leaving early (Ctrl-C, a write error) closes the generator, which cancels the requests in
+    # flight instead of leaving them to the garbage collector.
+    async with contextlib.aclosing(outcomes):
         async for outcome in outcomes:
             report(await _report(outcome, settings.out))
-    finally:
-        # Leaving early (Ctrl-C, a write error) must cancel the requests in flight: the
-        # iterator is an async generator, typed as a plain AsyncIterator.
-        aclose = getattr(outcomes, "aclose", None)
-        if aclose is not None:
-            await aclose()
     return tally
