@@ -505,7 +505,7 @@ _TEXT = st.text(
 def _attributes(draw: st.DrawFn) -> x509.NameAttribute[str | bytes]:
     """One attribute of any type, with a value and string type cryptography can encode."""
     oid = draw(st.sampled_from(_ATTRIBUTE_TYPES))
-    value = draw(_TEXT)
+    value = draw(_TEXT if oid == NameOID.COMMON_NAME else _TEXT | st.just(""))
     kinds = [_ASN1.UTF8String, _ASN1.BMPString, _ASN1.UniversalString]
     if value.isascii() and "\0" not in value:
         kinds.append(_ASN1.IA5String)

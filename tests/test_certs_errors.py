@@ -23,6 +23,7 @@ from cryptography.x509.oid import NameOID
 import smime_collect._certs._load
 from smime_collect import CertificateChain, CertificateFormatError, ChainError, load_certificates
 from smime_collect._certs import _fast, email_addresses, rfc4514
+from smime_collect._certs._der import read_single
 from smime_collect._certs._names import common_name, issuer_common_name
 from smime_collect.testing._formats import (
     der_tlv,
@@ -448,3 +449,94 @@ class TestNamesNeverWarn:
             warnings.simplefilter("ignore")
             expected = certificate.subject.rfc4514_string()
         assert rfc4514(certificate, "subject") == expected
+
+
+_CN = bytes.fromhex("0603550403")  # the OID 2.5.4.3, encoded
+
+
+def _atv(oid: bytes, tag: int, value: bytes) -> bytes:
+    return der_tlv(0x30, oid + der_tlv(tag, value))
+
+
+def _with_subject(issued: IssuedChain, subject: bytes) -> x509.Certificate:
+    """The end entity with its subject Name replaced by these DER bytes (signature left stale)."""
+    fields = read_single(issued.end_entity.tbs_certificate_bytes).children()
+    rebuilt = [f.encoded for f in fields]
+    rebuilt[5] = subject  # [0] version, serial, signature, issuer, validity, subject
+    tbs = der_tlv(0x30, b"".join(rebuilt))
+    _, algorithm, signature = read_single(issued.end_entity.public_bytes(Encoding.DER)).children()
+    return x509.load_der_x509_certificate(
+        der_tlv(0x30, tbs + algorithm.encoded + signature.encoded)
+    )
+
+
+BROKEN_SUBJECTS = {
+    "unknown string type": der_tlv(0x30, der_tlv(0x31, _atv(_CN, 0x0D, b"Alice"))),
+    "invalid utf-8": der_tlv(0x30, der_tlv(0x31, _atv(_CN, 0x0C, b"Al\xffce"))),
+    "BIT STRING common name": der_tlv(0x30, der_tlv(0x31, _atv(_CN, 0x03, b"\x00Alice"))),
+    "empty RDN": der_tlv(0x30, der_tlv(0x31, b"")),
+    "attribute twice in an RDN": der_tlv(
+        0x30, der_tlv(0x31, _atv(_CN, 0x0C, b"Alice") + _atv(_CN, 0x0C, b"Alice"))
+    ),
+}
+
+
+class TestMalformedNames:
+    """A subject cryptography cannot build a Name from still gives reports, reprs and messages."""
+
+    @pytest.mark.parametrize("subject", BROKEN_SUBJECTS.values(), ids=BROKEN_SUBJECTS.keys())
+    def test_placeholders(self, issued: IssuedChain, subject: bytes) -> None:
+        """Placeholders for the subject; the issuer and the SAN addresses are still read."""
+        certificate = _with_subject(issued, subject)
+        assert rfc4514(certificate, "subject") == "<malformed subject>"
+        assert common_name(certificate).startswith("<malformed subject, SHA-256 ")
+        assert issuer_common_name(certificate) == "smime_collect Test Email CA 1"
+        assert email_addresses(certificate) == ("alice@example.com",)
+        chain = load_certificates(to_pem(certificate.public_bytes(Encoding.DER)))
+        assert repr(chain).startswith("<CertificateChain end_entity='<malformed subject")
+
+    def test_unreadable_issuer(self, issued: IssuedChain) -> None:
+        """An issuer that cannot be read is "its issuer" in messages."""
+        fields = read_single(issued.end_entity.tbs_certificate_bytes).children()
+        rebuilt = [f.encoded for f in fields]
+        rebuilt[3] = BROKEN_SUBJECTS["empty RDN"]
+        tbs = der_tlv(0x30, b"".join(rebuilt))
+        outer = read_single(issued.end_entity.public_bytes(Encoding.DER)).children()
+        certificate = x509.load_der_x509_certificate(
+            der_tlv(0x30, tbs + outer[1].encoded + outer[2].encoded)
+        )
+        assert issuer_common_name(certificate) == "its issuer"
+        assert rfc4514(certificate, "issuer") == "<malformed issuer>"
+
+    @pytest.mark.parametrize(
+        "san",
+        [b"\x30\x03\x81\x01", der_tlv(0x30, der_tlv(0x81, "é@example.com".encode()))],
+        ids=["truncated", "not-ascii"],
+    )
+    def test_broken_subject_alternative_name(self, issued: IssuedChain, san: bytes) -> None:
+        """A subjectAltName that does not parse gives no address; the subject's still count."""
+        certificate = _certificate_with(
+            issued, x509.UnrecognizedExtension(x509.OID_SUBJECT_ALTERNATIVE_NAME, san)
+        )
+        assert email_addresses(certificate) == ("o@dd.example",)
+
+
+def _certificate_with(issued: IssuedChain, extension: x509.ExtensionType) -> x509.Certificate:
+    subject = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, "Extension"),
+            x509.NameAttribute(NameOID.EMAIL_ADDRESS, "o@dd.example"),
+        ]
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issued.intermediates[0].subject)
+        .public_key(key.public_key())
+        .serial_number(10)
+        .not_valid_before(dt.datetime(2025, 1, 1, tzinfo=dt.UTC))
+        .not_valid_after(dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+        .add_extension(extension, critical=False)
+        .sign(TestCA.create().issuing_key, hashes.SHA256())
+    )

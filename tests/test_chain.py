@@ -14,6 +14,7 @@ import cryptography_vectors
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.serialization import Encoding, pkcs7, pkcs12
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -25,8 +26,9 @@ from smime_collect import (
     load_certificates,
 )
 from smime_collect._certs import _fast
+from smime_collect._certs._der import read_single
 from smime_collect._certs._node import signature_check
-from smime_collect.testing._formats import to_pem_blocks, to_pkcs7_der
+from smime_collect.testing._formats import der_tlv, to_pem_blocks, to_pkcs7_der
 from smime_collect.testing._pki import IssuedChain, PrivateKey, TestCA
 
 
@@ -71,6 +73,33 @@ def shortcuts(request: pytest.FixtureRequest) -> Iterator[None]:
     """Run every test with the certificate shortcuts on, then off (``_fast.disabled``)."""
     with _fast.disabled() if request.param == "plain" else contextlib.nullcontext():
         yield
+
+
+def _ecdsa_sha1_root(key: ec.EllipticCurvePrivateKey) -> x509.Certificate:
+    """A self-signed ECDSA root with a SHA-1 signature, which cryptography will not build.
+
+    Built with SHA-256, then its AlgorithmIdentifiers rewritten and the TBS signed again.
+    """
+    name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "EC SHA-1 Root")])
+    built = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(dt.datetime(2020, 1, 1, tzinfo=dt.UTC))
+        .not_valid_after(dt.datetime(2040, 1, 1, tzinfo=dt.UTC))
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
+        .sign(key, hashes.SHA256())
+    )
+    # ecdsa-with-SHA256 (1.2.840.10045.4.3.2) and ecdsa-with-SHA1 (1.2.840.10045.4.1), RFC 5758.
+    sha256 = der_tlv(0x30, der_tlv(0x06, bytes.fromhex("2a8648ce3d040302")))
+    sha1 = der_tlv(0x30, der_tlv(0x06, bytes.fromhex("2a8648ce3d0401")))
+    tbs = der_tlv(0x30, read_single(built.tbs_certificate_bytes).content.replace(sha256, sha1, 1))
+    signature = key.sign(tbs, ec.ECDSA(hashes.SHA1()))  # noqa: S303 - the legacy root, on purpose
+    return x509.load_der_x509_certificate(
+        der_tlv(0x30, tbs + sha1 + der_tlv(0x03, b"\x00" + signature))
+    )
 
 
 def pem(certificates: Sequence[x509.Certificate]) -> bytes:
@@ -177,6 +206,39 @@ class TestClassification:
         assert _roles(chain) == ("Dave", ["AAA Email CA 1"], ["AAA Root CA"])
         assert signature_check(legacy.root, legacy.root) is True
         chain.verify()
+
+    def test_sha1_ecdsa_root(self) -> None:
+        """An ECDSA root signed with SHA-1 is a root too (the public-key check accepts it)."""
+        key = ec.generate_private_key(ec.SECP256R1())
+        root = _ecdsa_sha1_root(key)
+        with pytest.raises(ValueError, match="Unsupported signature algorithm"):
+            root.verify_directly_issued_by(root)
+        chain = CertificateChain.from_certificates([root])
+        assert chain.roots == (root,)
+        chain.verify()
+
+    def test_sha1_dsa_root(self) -> None:
+        """A DSA CA self-signed with SHA-1 (a cryptography vector) is a root and verifies."""
+        with cryptography_vectors.open_vector_file("x509/custom/dsa_selfsigned_ca.pem", "rb") as f:
+            chain = load_certificates(f.read())
+        assert _roles(chain) == (None, [], ["PyCA DSA CA"])
+        chain.verify()
+
+    def test_signature_by_another_kind_of_key(self) -> None:
+        """An Ed25519 signature checked against an RSA key is simply not made by it."""
+        signer = ed25519.Ed25519PrivateKey.generate()
+        rsa_root = TestCA.create("Kinds", key_type="rsa").root
+        child = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "Ed")]))
+            .issuer_name(rsa_root.subject)
+            .public_key(signer.public_key())
+            .serial_number(5)
+            .not_valid_before(dt.datetime(2024, 1, 1, tzinfo=dt.UTC))
+            .not_valid_after(dt.datetime(2034, 1, 1, tzinfo=dt.UTC))
+            .sign(signer, None)
+        )
+        assert signature_check(child, rsa_root) is False
 
     def test_v1_root_without_basic_constraints(self) -> None:
         """An X.509 v1 root (no extensions at all) is a root: self-signed wins."""

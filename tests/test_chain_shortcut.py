@@ -186,6 +186,79 @@ class TestInlineWalkAgreesWithTheStrictReader:
             der = certificate.public_bytes(Encoding.DER)
             assert _fast.read_fields(der) == _x509.read_fields(der), name
 
+    @pytest.mark.parametrize(
+        "extensions",
+        [
+            pytest.param(
+                [
+                    x509.SubjectAlternativeName(
+                        [x509.RFC822Name(f"u{n}@example.com") for n in range(9)]
+                    )
+                ],
+                id="long-extension-first",
+            ),
+            pytest.param(
+                [
+                    x509.AuthorityKeyIdentifier(
+                        None,
+                        [
+                            x509.DirectoryName(
+                                x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "I" * 90)])
+                            )
+                        ],
+                        12345,
+                    )
+                ],
+                id="aki-without-key-identifier",
+            ),
+            pytest.param(
+                [
+                    x509.AuthorityKeyIdentifier(
+                        b"\x07" * 20,
+                        [
+                            x509.DirectoryName(
+                                x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "I" * 90)])
+                            )
+                        ],
+                        12345,
+                    ),
+                    x509.BasicConstraints(ca=True, path_length=3),
+                ],
+                id="long-aki-and-path-length",
+            ),
+            pytest.param(
+                [x509.SubjectKeyIdentifier(b"\x05" * 200)], id="long-subject-key-identifier"
+            ),
+        ],
+    )
+    def test_odd_extensions(self, extensions: list[x509.ExtensionType]) -> None:
+        """Long lengths, an AKI without keyIdentifier, a pathLen: read alike both ways."""
+        builder = x509.CertificateBuilder(
+            issuer_name=x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Issuer")]),
+            subject_name=x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Odd")]),
+            public_key=_KEY.public_key(),
+            serial_number=3,
+            not_valid_before=_NOW,
+            not_valid_after=_NOW + datetime.timedelta(days=1),
+        )
+        for extension in extensions:
+            builder = builder.add_extension(extension, critical=False)
+        der = builder.sign(_KEY, hashes.SHA256()).public_bytes(Encoding.DER)
+        assert _fast.read_fields(der) == _x509.read_fields(der)
+
+    def test_unique_identifiers_are_skipped(self, issued: IssuedChain) -> None:
+        """A subjectUniqueID [2] before the extensions is skipped alike both ways."""
+        fields = read_single(issued.end_entity.tbs_certificate_bytes).children()
+        unique = der_tlv(0x82, b"\x00\x01\x02")
+        tbs = der_tlv(0x30, b"".join(f.encoded for f in fields[:-1]) + unique + fields[-1].encoded)
+        _, algorithm, signature = read_single(
+            issued.end_entity.public_bytes(Encoding.DER)
+        ).children()
+        der = der_tlv(0x30, tbs + algorithm.encoded + signature.encoded)
+        x509.load_der_x509_certificate(der)
+        assert _fast.read_fields(der) == _x509.read_fields(der)
+        assert _x509.read_fields(der).ski is not None
+
     def test_the_walk_declines_what_it_cannot_read(self) -> None:
         """Bytes the walk does not fit give None, so the strict reader reads them instead."""
         assert _fast.read_fields(b"\x30\x03\x30\x01") is None

@@ -13,8 +13,9 @@ lengths and deep nesting at ``load_certificates`` alone.  This module adds what 
   peak traced memory (``tracemalloc``) and guarded by a watchdog against super-linear work;
 * one hostile answer inside a ``collect_many`` batch: that order's error, the others collected.
 
-The contract (CONTRACT 3): nothing escapes but ``ResponseFormatError`` (``CertificateFormatError``
-is one) and, when the first line is a negative status, ``SectigoError``.
+What ``parse_response`` promises: nothing escapes but ``ResponseFormatError``
+(``CertificateFormatError`` is one) and, when the first line is a negative status,
+``SectigoError``.
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ def _requests() -> list[CollectRequest]:
                             CollectRequest(1, query_type, response_type, encoding, validity)
                         )
                     except ValueError:
-                        continue  # a combination the endpoint refuses (CONTRACT 2)
+                        continue  # a combination the endpoint refuses (docs/reference/endpoint.md)
     return shapes
 
 

@@ -32,7 +32,8 @@ Render = Callable[[Certs], bytes]
 
 ORDER_NUMBER = 1234567
 
-# (responseType, what the endpoint sends for it in base64 mode): DOMAIN.md, "The response".
+# (responseType, what the endpoint sends for it in base64 mode): docs/reference/endpoint.md,
+# "The response".
 BASE64_BODIES: dict[str, tuple[ResponseType | None, Render]] = {
     "default-pem": (None, to_pem_blocks),
     "individual-pem": (ResponseType.INDIVIDUAL, to_pem_blocks),

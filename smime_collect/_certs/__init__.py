@@ -5,6 +5,7 @@ Modules, from the bytes up:
 - ``_der``: a strict, bounded DER reader (definite lengths, depth-limited);
 - ``_pem``: the tolerant PEM marker scanner;
 - ``_zip``: ZIP archives, with caps checked before anything is inflated;
+- ``_wrappers``: the Netscape and CMMF wrappers, taken apart with ``_der``;
 - ``_x509``: the certificate fields classification and reports need, read with ``_der``;
 - ``_names``: names and e-mail addresses for messages and reports, from the DER;
 - ``_node``: one certificate as classification sees it, and signature checks;

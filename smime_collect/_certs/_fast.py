@@ -262,11 +262,8 @@ def load_standard_pem(loader: PemLoader, bodies: list[bytes]) -> Loaded | None:
                     loader.found(Container.CERTIFICATE)
                 loaded.append((loader.certificate(der, "", tbs_content=8), der))
                 ca_cache.put_base64(body, der)
-            else:
-                found = loader.load_binary(der, "")
-                if len(found) == 1 and found[0][1] is der:
-                    ca_cache.put_base64(body, der)
-                loaded += found
+            else:  # a container under a CERTIFICATE label (OpenSSL writes a Netscape one so)
+                loaded += loader.load_binary(der, "")
         else:
             loader.count_certificates(known_count, "")
             return loaded

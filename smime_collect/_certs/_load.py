@@ -15,8 +15,8 @@ bare base64             decoded, then read as DER (or ZIP) above
 ======================  =========================================================================
 
 Every certificate and PKCS#7 structure is parsed by cryptography; the two wrappers it has no
-loader for are taken apart with the strict reader in :mod:`smime_collect._certs._der`; ZIP archives
-are opened by :mod:`smime_collect._certs._zip`.  The work is bounded: input size, PEM blocks,
+loader for are taken apart by :mod:`smime_collect._certs._wrappers`; ZIP archives are opened by
+:mod:`smime_collect._certs._zip`.  The work is bounded: input size, PEM blocks,
 certificates, ASN.1 depth and ZIP size/entries all have caps.  The loader notes what it read as it
 goes (:class:`smime_collect._certs._format.PayloadFormat`); :func:`identify_payload` asks only that.
 
@@ -53,6 +53,7 @@ from ._pem import (
     find_end_marker,
     strip_pem_headers,
 )
+from ._wrappers import OID_NETSCAPE_CERT_SEQUENCE, cmmf_certificates, netscape_certificates
 from ._x509 import TBS_FIRST_TAGS
 from ._zip import ZIP_MAGIC, load_zip_members
 
@@ -70,7 +71,6 @@ DEFAULT_MAX_ZIP_ENTRIES = 256
 _OID_PKCS7 = bytes.fromhex("2a864886f70d0107")  # 1.2.840.113549.1.7 (RFC 2315 section 14)
 _OID_SIGNED_DATA = _OID_PKCS7 + b"\x02"
 _PKCS7_TYPES = {1: "data", 3: "envelopedData", 4: "signedAndEnvelopedData", 5: "digestedData"}
-_OID_NETSCAPE_CERT_SEQUENCE = bytes.fromhex("6086480186f8420205")  # 2.16.840.1.113730.2.5
 
 _PADDING_AFTER_DER = WHITESPACE + b"\x00"  # what may follow the last binary structure
 _BASE64 = re.compile(rb"[A-Za-z0-9+/]+={0,2}")
@@ -347,9 +347,9 @@ class _Loader:
                 if oid == _OID_SIGNED_DATA:
                     self.found(Container.PKCS7)
                     return self.load_pkcs7(element.encoded, source)
-                if oid == _OID_NETSCAPE_CERT_SEQUENCE:
+                if oid == OID_NETSCAPE_CERT_SEQUENCE:
                     self.found(Container.NETSCAPE)
-                    return self.load_netscape(children, source)
+                    return self.parse_all(netscape_certificates(children, source))
                 if oid[:-1] == _OID_PKCS7 and oid[-1] in _PKCS7_TYPES:
                     kind = _PKCS7_TYPES[oid[-1]]
                     raise CertificateFormatError(
@@ -358,7 +358,7 @@ class _Loader:
                     )
             if first is not None and first.tag in (0xA1, 0x30) and len(children) <= 2:
                 self.found(Container.CMMF)
-                return self.load_cmmf(children, source)
+                return self.parse_all(cmmf_certificates(children, source))
         except DERError as exc:
             raise CertificateFormatError(f"{source}: malformed ASN.1 ({exc})") from None
         tags = ", ".join(c.name for c in children[:4]) + (", ..." if len(children) > 4 else "")
@@ -397,76 +397,9 @@ class _Loader:
         self.count_certificates(len(certificates), source)
         return [(c, c.public_bytes(serialization.Encoding.DER)) for c in certificates]
 
-    def load_netscape(self, children: tuple[Element, ...], source: str) -> Loaded:
-        """``SEQUENCE { OID 2.16.840.1.113730.2.5, [0] EXPLICIT SEQUENCE OF Certificate }``."""
-        what = f"{source}: Netscape Certificate Sequence"
-        if len(children) == 1:
-            raise CertificateFormatError(f"{what} holds no certificates")
-        wrapper = children[1]
-        if len(children) > 2 or wrapper.tag != 0xA0:
-            raise CertificateFormatError(f"{what} has a {wrapper.name} where [0] was expected")
-        inner = wrapper.children()
-        if len(inner) != 1 or inner[0].tag != 0x30:
-            raise CertificateFormatError(f"{what}: [0] does not hold one SEQUENCE OF Certificate")
-        return self.certificates(inner[0].children(), what)
-
-    def load_cmmf(self, children: tuple[Element, ...], source: str) -> Loaded:
-        """CMMF / CMP ``CertRepContent``, in EXPLICIT (RFC 4210) or IMPLICIT (NSS) tagging.
-
-        ``caPubs [1]``: EXPLICIT wraps one ``SEQUENCE OF Certificate``; IMPLICIT replaces that
-        SEQUENCE's tag, so ``[1]`` directly holds the certificates.  ``certificate [0]`` of
-        ``CertOrEncCert``: EXPLICIT wraps the Certificate; IMPLICIT replaces its tag (NSS rewrites
-        the ``A0`` byte to ``30`` before decoding, which is what happens here).
-        """
-        what = f"{source}: CMMF CertRepContent"
-        loaded: Loaded = []
-        if children[0].tag == 0xA1:
-            ca_pubs, *rest = children
-            items = ca_pubs.children()
-            if len(items) == 1 and items[0].tag == 0x30 and not _is_certificate(items[0]):
-                items = items[0].children()  # EXPLICIT: [1] { SEQUENCE OF Certificate }
-            loaded += self.certificates(items, f"{what} caPubs")
-        else:
-            rest = list(children)
-        if len(rest) != 1 or rest[0].tag != 0x30:
-            raise CertificateFormatError(f"{what} has no response SEQUENCE")
-        for number, response in enumerate(rest[0].children(), 1):
-            der = self.issued_certificate(response, f"{what}: CertResponse {number}")
-            if der is not None:
-                loaded.append((self.certificate(der, f"{what} response {number}"), der))
-        if not loaded:
-            raise CertificateFormatError(f"{what} holds no certificates")
-        return loaded
-
-    def issued_certificate(self, response: Element, what: str) -> bytes | None:
-        """The certificate DER of one ``CertResponse``, or None when it carries none."""
-        # CertResponse ::= SEQUENCE { certReqId INTEGER, status PKIStatusInfo,
-        #     certifiedKeyPair CertifiedKeyPair OPTIONAL, rspInfo OCTET STRING OPTIONAL }
-        fields = response.children() if response.tag == 0x30 else ()
-        if len(fields) < 2 or fields[0].tag != 0x02 or fields[1].tag != 0x30:
-            raise CertificateFormatError(f"{what} is malformed")
-        key_pair = fields[2] if len(fields) > 2 and fields[2].tag == 0x30 else None
-        if key_pair is None:
-            return None  # no certificate in this response (e.g. a rejection's status only)
-        key_pair_fields = key_pair.children()
-        choice = key_pair_fields[0] if key_pair_fields else None
-        if choice is not None and choice.tag == 0xA1:
-            raise CertificateFormatError(
-                f"{what} holds an encryptedCert [1], which needs the requester's private key "
-                "to decrypt; ask for PKCS7 or PEM instead"
-            )
-        if choice is None or choice.tag != 0xA0:
-            raise CertificateFormatError(f"{what} has no certificate [0]")
-        inner = choice.children()
-        if len(inner) == 1 and inner[0].tag == 0x30:  # EXPLICIT: [0] { Certificate }
-            return inner[0].encoded
-        return b"\x30" + choice.encoded[1:]  # IMPLICIT: the Certificate with its tag replaced
-
-    def certificates(self, items: tuple[Element, ...], what: str) -> Loaded:
-        """A SEQUENCE OF Certificate, each loaded by cryptography."""
-        if not items:
-            raise CertificateFormatError(f"{what} holds no certificates")
-        return [(self.certificate(item.encoded, what), item.encoded) for item in items]
+    def parse_all(self, found: list[tuple[bytes, str]]) -> Loaded:
+        """Each certificate a wrapper holds, parsed by cryptography (``(DER, name)`` in)."""
+        return [(self.certificate(der, what), der) for der, what in found]
 
     def load_zip(self, raw: bytes, source: str) -> Loaded:
         """A ZIP archive: every member loaded as any other input, except a nested ZIP."""
@@ -518,9 +451,3 @@ def _quiet_cryptography() -> Iterator[None]:
 def _looks_binary(raw: bytes) -> bool:
     """A control character first, or bytes past ASCII: binary (unless PEM hides inside)."""
     return (raw[0] < 0x20 and raw[0] not in WHITESPACE) or not raw.isascii()
-
-
-def _is_certificate(element: Element) -> bool:
-    """Whether a SEQUENCE is shaped like a Certificate: SEQUENCE, SEQUENCE, BIT STRING."""
-    children = element.children()
-    return len(children) == 3 and [c.tag for c in children] == [0x30, 0x30, 0x03]

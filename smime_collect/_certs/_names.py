@@ -116,10 +116,7 @@ def email_addresses(certificate: x509.Certificate) -> tuple[str, ...]:
     Returns:
         The addresses, each once, in that order.
     """
-    try:
-        tbs = _tbs(certificate)
-    except ValueError:
-        return ()
+    tbs = _tbs(certificate)
     found = _san_emails(tbs)
     with contextlib.suppress(ValueError):
         found += _values(_name_attributes(tbs.subject.encoded), _OID_EMAIL_ADDRESS)
@@ -204,7 +201,10 @@ def _type_name(oid: bytes) -> str:
 
 
 def _dotted(oid: bytes) -> str:
-    """An OBJECT IDENTIFIER's content octets as dotted decimal (X.690 section 8.19)."""
+    """An OBJECT IDENTIFIER's content octets as dotted decimal (X.690 section 8.19).
+
+    Only for an OID cryptography has already read (it refuses a certificate with a bad one).
+    """
     arcs: list[int] = []
     value = 0
     for octet in oid:
@@ -212,8 +212,6 @@ def _dotted(oid: bytes) -> str:
         if not octet & 0x80:
             arcs.append(value)
             value = 0
-    if not arcs or value:
-        raise DERError("a malformed OBJECT IDENTIFIER")
     first = min(arcs[0] // 40, 2)
     return ".".join(map(str, [first, arcs[0] - 40 * first, *arcs[1:]]))
 

@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, padding, rsa
 
 from . import _fast
 from ._der import DERError
@@ -93,7 +93,8 @@ def _read_fields_strictly(der: bytes) -> Fields:
     try:
         return read_fields(der)
     except DERError:
-        # cryptography loaded it, yet its fields cannot be read: a certificate that links to
+        # cryptography loaded it (it reads extension values only when asked), yet its
+        # basicConstraints or a key identifier does not parse: a certificate that links to
         # nothing, rather than an error about data the caller did not ask about.
         return unreadable_fields(der)
 
@@ -122,8 +123,8 @@ def signature_check(child: x509.Certificate, parent: x509.Certificate) -> bool |
     """Whether ``parent``'s key made ``child``'s signature.
 
     Tries ``verify_directly_issued_by`` first and falls back to a direct check with the public key,
-    because cryptography refuses SHA-1 RSA signatures there ("Unsupported signature algorithm")
-    while old roots such as "AAA Certificate Services" still carry one.
+    because cryptography refuses SHA-1 signatures there ("Unsupported signature algorithm") while
+    old roots such as "AAA Certificate Services" (RSA) still carry one.
 
     Args:
         child: The certificate whose signature is checked.
@@ -173,9 +174,7 @@ def _verify_with_key(child: x509.Certificate, key: object) -> bool | None:
             key.verify(signature, data, ec.ECDSA(algorithm))
         elif isinstance(key, dsa.DSAPublicKey) and algorithm is not None:
             key.verify(signature, data, algorithm)
-        elif isinstance(key, ed25519.Ed25519PublicKey | ed448.Ed448PublicKey):
-            key.verify(signature, data)
-        else:
+        else:  # (Ed25519 and Ed448 are never refused above: they name no hash)
             return False
     except UnsupportedAlgorithm:
         return None

@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 from typing import NamedTuple
 
-from ._der import DERError, Element, read_single
+from ._der import Element, read_single
 
 __all__ = [
     "TBS_FIRST_TAGS",
@@ -72,43 +72,35 @@ class TBSParts(NamedTuple):
 
 
 def read_tbs(tbs: bytes) -> TBSParts:
-    """Take a TBSCertificate apart (RFC 5280 section 4.1).
+    """Take apart a TBSCertificate cryptography has loaded (RFC 5280 section 4.1).
+
+    cryptography checks this structure when it loads a certificate, down to each Extension's
+    ``extnID``, ``critical`` and ``extnValue``; what a name or an extnValue holds it reads only
+    when asked, and so do the callers here.
 
     Args:
         tbs: The DER of the TBSCertificate (``certificate.tbs_certificate_bytes``).
 
     Returns:
         Its names and extensions.
-
-    Raises:
-        DERError: The structure is not a TBSCertificate's.
     """
     # TBSCertificate ::= SEQUENCE { [0] version OPTIONAL, serialNumber, signature, issuer,
     #     validity, subject, subjectPublicKeyInfo, [1] and [2] unique IDs OPTIONAL,
     #     [3] extensions OPTIONAL }
     fields = read_single(tbs).children()
-    first = 1 if fields and fields[0].tag == 0xA0 else 0
-    if len(fields) < first + 6:
-        raise DERError(f"a TBSCertificate of {len(fields)} fields")
-    issuer, subject = fields[first + 2], fields[first + 4]
+    first = 1 if fields[0].tag == 0xA0 else 0
     extensions: list[tuple[bytes, bytes]] = []
     for field in fields[first + 6 :]:
-        if field.tag != 0xA3:
-            continue
-        (sequence,) = _children(field, 1)
-        for extension in sequence.children():
-            # Extension ::= SEQUENCE { extnID OID, critical BOOLEAN DEFAULT FALSE, extnValue }
-            parts = extension.children()
-            if len(parts) not in (2, 3) or parts[0].tag != 0x06 or parts[-1].tag != 0x04:
-                raise DERError(f"a malformed Extension at offset {extension.start}")
-            extensions.append((parts[0].content, parts[-1].content))
-    if issuer.tag != 0x30 or subject.tag != 0x30:
-        raise DERError("the issuer or subject is not a Name")
-    return TBSParts(issuer, subject, tuple(extensions))
+        if field.tag == 0xA3:
+            for extension in field.children()[0].children():
+                # Extension ::= SEQUENCE { extnID, critical BOOLEAN DEFAULT FALSE, extnValue }
+                parts = extension.children()
+                extensions.append((parts[0].content, parts[-1].content))
+    return TBSParts(fields[first + 2], fields[first + 4], tuple(extensions))
 
 
 def read_fields(der: bytes) -> Fields:
-    """Read names and key identifiers from a certificate's DER, every length checked.
+    """Read names and key identifiers from the DER of a certificate cryptography has loaded.
 
     An extension that appears twice (RFC 5280 section 4.2 forbids it) counts once: the first.
 
@@ -119,10 +111,9 @@ def read_fields(der: bytes) -> Fields:
         The fields.
 
     Raises:
-        DERError: The DER is not shaped like a certificate.
+        DERError: The value of one of the three extensions is malformed.
     """
-    (tbs, _, _) = _children(read_single(der), 3)
-    parts = read_tbs(tbs.encoded)
+    parts = read_tbs(read_single(der).children()[0].encoded)
     first: dict[bytes, bytes] = {}
     for oid, content in parts.extensions:
         first.setdefault(oid, content)
@@ -156,10 +147,3 @@ def unreadable_fields(der: bytes) -> Fields:
     """
     token = hashlib.sha256(der).digest()
     return Fields(b"issuer?" + token, b"subject?" + token, None, None, None)
-
-
-def _children(element: Element, count: int) -> tuple[Element, ...]:
-    children = element.children()
-    if len(children) != count:
-        raise DERError(f"{element.name} at offset {element.start} holds {len(children)} elements")
-    return children
