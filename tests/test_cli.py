@@ -12,6 +12,7 @@ import re
 import shlex
 import signal
 import socket
+import ssl
 import stat
 import subprocess
 import sys
@@ -375,6 +376,30 @@ class TestExitStatus:
         assert err.count("Sectigo error -16") == 2  # the progress line and the final error
         assert "check the login name and password" in err
         assert "3 x AuthenticationError" in out
+
+    @pytest.mark.parametrize("terminal_kind", ["plain", "rich"])
+    def test_untrusted_certificate_is_2(
+        self, sim: Simulator, tmp_path: Path, cli: Cli, terminal_kind: str
+    ) -> None:
+        """A TLS certificate that is not trusted stops the batch at once: exit 2, said once."""
+        sent: list[httpx.Request] = []
+
+        class Untrusted(httpx.AsyncBaseTransport):
+            async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+                sent.append(request)
+                error = httpx.ConnectError("certificate verify failed", request=request)
+                error.__cause__ = ssl.SSLCertVerificationError(1, "unable to get local issuer")
+                raise error
+
+        untrusted = functools.partial(CollectClient, transport=Untrusted())
+        argv = ["collect", "54", "55", "56", "--concurrency", "1", "--out", str(tmp_path), *FAST]
+        shown = terminal(progress_bar=terminal_kind == "rich")
+        status, out, err = attrs.evolve(cli, client_factory=untrusted)(*argv, terminal=shown)
+        assert status == 2
+        assert len(sent) == 1  # no retry, no request for the orders after it
+        # The first order's line, then the batch's error; the others would only repeat it.
+        assert err.count("TLS certificate was not trusted") == 2, err
+        assert "3 x TransportError" in out or "failed: TransportError" in out
 
     def test_http_url_is_2(self, sim: Simulator, cli: Cli) -> None:
         """A plain-HTTP --base-url is refused before anything is sent."""
@@ -1400,10 +1425,11 @@ class TestOverTLS:
             assert json_lines(out)[0]["directory"] == str(tmp_path / "91")
             assert (tmp_path / "91" / "meta.json").is_file()
 
-            # Without the bundle the server's certificate is not trusted: a transport failure.
+            # Without the bundle the server's certificate is not trusted: a configuration error.
             status, out, err = await smime_collect("status", "91", *common)
-            assert status == 1
+            assert status == 2
             assert json_lines(out)[0]["error"]["type"] == "TransportError"
+            assert "TLS certificate was not trusted" in err
             assert PASSWORD not in out + err
 
 

@@ -32,15 +32,8 @@ import attrs
 from .._certs import CertificateChain, load_certificates
 from .._client import CollectClient
 from .._client._config import check_url
-from .._exceptions import (
-    AuthenticationError,
-    ChainError,
-    CollectError,
-    HttpsRequiredError,
-    InvalidRequestError,
-)
+from .._exceptions import ChainError, CollectError, InvalidRequestError
 from .._models import QueryType
-from .._polling import is_account_level
 from ._chains import chain_rows, print_chain, verification_json, verification_lines
 from ._demo import MAX_ORDERS as MAX_DEMO_ORDERS
 from ._demo import run_demo
@@ -156,12 +149,6 @@ def _run(coroutine: Coroutine[Any, Any, _T]) -> _T:
 # -- collect and status ------------------------------------------------------------------------
 
 
-def _is_configuration_error(error: CollectError | None) -> bool:
-    # -16 means wrong credentials (or a locked account, or a blocked source IP) and -1 an
-    # http:// URL: the user must fix the configuration, no order is at fault.
-    return isinstance(error, AuthenticationError | HttpsRequiredError)
-
-
 def exit_status(tally: Tally) -> int:
     """The exit status a batch ends with (see the module docstring).
 
@@ -171,7 +158,9 @@ def exit_status(tally: Tally) -> int:
     Returns:
         0, 1, 2 or 3.
     """
-    if _is_configuration_error(tally.account_error):
+    if tally.stop_error is not None:
+        # What stops a batch (a rejected login, an http:// URL, an untrusted TLS certificate, an
+        # unknown host, ...) is the configuration's fault, not any order's.
         return EXIT_USAGE
     if tally.failed:
         return EXIT_FAILED
@@ -227,8 +216,8 @@ async def _run_batch(command: _Command, orders: list[int], settings: BatchSettin
 
             tally = await collect_into(client, orders, settings, on_report)
         progress.summary(tally)  # after the bar has stopped drawing
-    if tally.account_error is not None and is_account_level(tally.account_error):
-        print(f"smime-collect: error: {tally.account_error}", file=terminal.err)
+    if tally.stop_error is not None:
+        print(f"smime-collect: error: {tally.stop_error}", file=terminal.err)
     return tally
 
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import attrs
 
-from .._exceptions import CollectError, SectigoError
-from .._polling import is_account_level
+from .._client import stops_batch
+from .._exceptions import CollectError, SectigoError, TransportError
 
 __all__ = ["MAX_LISTED_FAILURES", "OrderReport", "Tally"]
 
@@ -64,7 +64,8 @@ class Tally:
         failed: Orders that failed.
         errors: Failed orders per error class name.
         failed_orders: The first failed orders, with their error class names.
-        account_error: The first error that stopped the whole batch, if any.
+        stop_error: The first error that stopped the whole batch (``stops_batch``): a
+            rejected login, an untrusted TLS certificate and the like; None if none did.
     """
 
     total: int = 0
@@ -75,7 +76,7 @@ class Tally:
     failed: int = 0
     errors: Counter[str] = attrs.Factory(Counter)
     failed_orders: list[tuple[int, str]] = attrs.Factory(list)
-    account_error: SectigoError | None = None
+    stop_error: SectigoError | TransportError | None = None
 
     def add(self, report: OrderReport) -> None:
         """Count one report.
@@ -89,8 +90,8 @@ class Tally:
             self.errors[type(report.error).__name__] += 1
             if len(self.failed_orders) < MAX_LISTED_FAILURES:
                 self.failed_orders.append((report.order_number, type(report.error).__name__))
-            if self.account_error is None and is_account_level(report.error):
-                self.account_error = report.error
+            if self.stop_error is None and stops_batch(report.error):
+                self.stop_error = report.error
         elif report.skipped:
             self.skipped += 1
             self.collected += 1

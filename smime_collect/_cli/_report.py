@@ -18,8 +18,8 @@ from typing import IO, Any, Protocol
 
 import attrs
 
+from .._client import stops_batch
 from .._exceptions import SectigoError, TransportError
-from .._polling import is_account_level
 from ._outcomes import OrderReport, Tally
 
 __all__ = [
@@ -202,6 +202,22 @@ class Progress(Protocol):
         """Show the summary of the batch."""
 
 
+class _OncePerStop:
+    """Shows the first report of each error that stopped the batch: the others repeat it."""
+
+    def __init__(self) -> None:
+        self._seen: set[str] = set()
+
+    def shows(self, report: OrderReport) -> bool:
+        if report.error is None or not stops_batch(report.error):
+            return True
+        kind = type(report.error).__name__
+        if kind in self._seen:
+            return False
+        self._seen.add(kind)
+        return True
+
+
 class PlainProgress:
     """One line per order, then the summary; for pipes, logs and terminals without rich."""
 
@@ -213,7 +229,7 @@ class PlainProgress:
         self._done = 0
         self._stream = stream
         self._summary_stream = summary_stream
-        self._account_errors_shown: set[str] = set()
+        self._once = _OncePerStop()
 
     def __enter__(self) -> PlainProgress:
         return self
@@ -224,11 +240,8 @@ class PlainProgress:
     def advance(self, report: OrderReport) -> None:
         """Print the order's line, or one line for an error that stops the whole batch."""
         self._done += 1
-        if report.error is not None and is_account_level(report.error):
-            key = type(report.error).__name__
-            if key in self._account_errors_shown:
-                return
-            self._account_errors_shown.add(key)
+        if not self._once.shows(report):
+            return
         width = len(str(self._total))
         counter = f"[{self._done:>{width}}/{self._total}] " if self._numbered else ""
         print(f"{counter}{report_line(report)}", file=self._stream)
@@ -266,6 +279,7 @@ class RichProgress:
             redirect_stdout=False,
         )
         self._task = self._bar.add_task("collect", total=total)
+        self._once = _OncePerStop()
 
     def __enter__(self) -> RichProgress:
         self._bar.start()
@@ -276,7 +290,7 @@ class RichProgress:
 
     def advance(self, report: OrderReport) -> None:
         """Move the bar; print failures above it so none goes unseen."""
-        if report.error is not None:
+        if report.error is not None and self._once.shows(report):
             from rich.text import Text  # noqa: PLC0415 -- optional dependency
 
             self._bar.console.print(Text(report_line(report), style="red"), emoji=False)
