@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 
 import pytest
 from cryptography import x509
@@ -17,6 +18,7 @@ from smime_collect import (
     Status,
     parse_response,
 )
+from smime_collect._certs import _fast
 from smime_collect.testing._formats import (
     to_base64,
     to_cmmf_der,
@@ -28,6 +30,15 @@ from smime_collect.testing._formats import (
 from smime_collect.testing._pki import IssuedChain
 
 Certs = Sequence[x509.Certificate]
+
+
+@pytest.fixture(autouse=True, params=["shortcuts", "plain"])
+def shortcuts(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Run every test with the certificate shortcuts on, then off (``_fast.disabled``)."""
+    with _fast.disabled() if request.param == "plain" else contextlib.nullcontext():
+        yield
+
+
 Render = Callable[[Certs], bytes]
 
 ORDER_NUMBER = 1234567
