@@ -6,7 +6,8 @@ client factory and the terminal they want:
 ====  =====================================================================================
 0     success
 1     an order failed, or a file could not be loaded
-2     a usage or configuration error, missing or rejected credentials (-16) included
+2     a usage or configuration error: missing or rejected credentials (-16), an untrusted
+      TLS certificate, anything else that stops a whole batch
 3     nothing failed, but some orders are still processing (``--no-wait``, ``status``)
 130   interrupted (Ctrl-C)
 ====  =====================================================================================

@@ -44,7 +44,8 @@ SECTIGO_LOGIN_PASSWORD_FILE (paths of files holding the values), or --password-f
 There is no password option: command lines are visible to other users.
 
 exit status: 0 success, 1 an order or file failed, 2 usage/configuration error (including
-missing or rejected credentials), 3 some orders still processing, 130 interrupted.
+missing or rejected credentials and an untrusted TLS certificate), 3 some orders still
+processing, 130 interrupted.
 """
 
 _COLLECT_EPILOG: Final = f"""\
