@@ -22,7 +22,7 @@ from cryptography.x509.oid import NameOID
 
 import smime_collect._certs._load
 from smime_collect import CertificateChain, CertificateFormatError, ChainError, load_certificates
-from smime_collect._certs import _fast, email_addresses, rfc4514
+from smime_collect._certs import _fast, email_addresses, rfc4514, serial_number
 from smime_collect._certs._der import read_single
 from smime_collect._certs._names import common_name, issuer_common_name
 from smime_collect.testing._formats import (
@@ -360,6 +360,21 @@ class TestLenientCryptography:
         assert chain.end_entity is not None
         with pytest.warns(CryptographyDeprecationWarning):  # the caller's own access warns
             assert chain.end_entity.serial_number < 0
+
+    def test_negative_serial_is_read_without_warning(self, issued: IssuedChain) -> None:
+        """serial_number reads a negative serial from the DER, warning about nothing."""
+        der = bytearray(issued.end_entity.public_bytes(Encoding.DER))
+        serial = der.index(b"\xa0\x03\x02\x01\x02") + 5
+        der[serial + 2] |= 0x80
+        chain = load_certificates(bytes(der))
+        assert chain.end_entity is not None
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            number = serial_number(chain.end_entity)
+        assert caught == []
+        with pytest.warns(CryptographyDeprecationWarning):
+            assert number == chain.end_entity.serial_number < 0
+        assert serial_number(issued.root) == issued.root.serial_number > 0
 
     def test_malformed_subject_does_not_break_repr(self, issued: IssuedChain) -> None:
         """Names are parsed lazily by cryptography: repr and email_addresses survive bad ones."""

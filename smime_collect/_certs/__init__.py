@@ -25,6 +25,7 @@ from ._der import looks_like_asn1_sequence
 from ._format import Container, PayloadEncoding, PayloadFormat
 from ._load import identify_payload, load_certificates
 from ._names import email_addresses, rfc4514
+from ._x509 import serial_number
 
 __all__ = [
     "CertificateChain",
@@ -36,4 +37,5 @@ __all__ = [
     "load_certificates",
     "looks_like_asn1_sequence",
     "rfc4514",
+    "serial_number",
 ]

@@ -18,6 +18,8 @@ from __future__ import annotations
 import hashlib
 from typing import NamedTuple
 
+from cryptography import x509
+
 from ._der import Element, read_single
 
 __all__ = [
@@ -26,6 +28,7 @@ __all__ = [
     "TBSParts",
     "read_fields",
     "read_tbs",
+    "serial_number",
     "unreadable_fields",
 ]
 
@@ -133,6 +136,24 @@ def read_fields(der: bytes) -> Fields:
         if inside and inside[0].tag == 0x80:
             aki = inside[0].content
     return Fields(parts.issuer.encoded, parts.subject.encoded, ca, ski, aki)
+
+
+def serial_number(certificate: x509.Certificate) -> int:
+    """The serial number, read without cryptography's warning about a negative or zero one.
+
+    ``certificate.serial_number`` warns (CryptographyDeprecationWarning) for the serials some old
+    CAs issued against RFC 5280 section 4.1.2.2; reports read it from any thread, where silencing
+    a warning is not safe.
+
+    Args:
+        certificate: Any certificate.
+
+    Returns:
+        The serial number, negative ones included.
+    """
+    fields = read_single(certificate.tbs_certificate_bytes).children()
+    serial = fields[1] if fields[0].tag == 0xA0 else fields[0]
+    return int.from_bytes(serial.content, "big", signed=True)
 
 
 def unreadable_fields(der: bytes) -> Fields:
