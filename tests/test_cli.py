@@ -426,11 +426,24 @@ class TestExitStatus:
             ["collect", "12,13"],
             ["collect", "1", "--concurrency", "0"],
             ["collect", "1", "--timeout", "-1"],
-            ["status", "1", "--poll-interval", "nan"],
+            ["collect", "1", "--poll-interval", "nan"],
+            ["collect", "1", "--max-retries", "three"],
+            ["collect", "1", "--timeout", "soon"],
             ["frobnicate"],
             [],
         ],
-        ids=["word", "zero", "comma", "concurrency", "timeout", "nan", "command", "nothing"],
+        ids=[
+            "word",
+            "zero",
+            "comma",
+            "concurrency",
+            "timeout",
+            "nan",
+            "count-word",
+            "seconds-word",
+            "command",
+            "nothing",
+        ],
     )
     def test_usage_errors_are_2(self, sim: Simulator, cli: Cli, argv: list[str]) -> None:
         """Arguments argparse refuses exit 2 with a usage message, never a traceback."""
@@ -862,6 +875,24 @@ class TestInspect:
             "intermediate 1 <- intermediate 2, intermediate 2 <- root, root (self-signed)"
         ) in out
 
+    def test_stdin(self, tmp_path: Path, offline: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+        """FILE - reads standard input, as bytes."""
+        certificates = TestCA.create().issue_smime("stdin@example.com").certificates()
+        stdin = io.TextIOWrapper(io.BytesIO(to_pkcs7_der(certificates)))
+        monkeypatch.setattr(sys, "stdin", stdin)
+        status, out, _ = offline("inspect", "-")
+        assert status == 0
+        assert out.startswith("-: 3 certificates\n")
+
+    def test_oversized_file_is_1(self, tmp_path: Path, offline: Cli) -> None:
+        """A file over 16 MiB is refused without being loaded."""
+        big = tmp_path / "big.pem"
+        with big.open("wb") as handle:
+            handle.truncate(16 * 1024 * 1024 + 1)
+        status, _, err = offline("inspect", str(big))
+        assert status == 1
+        assert err == f"smime-collect: {big}: larger than 16 MiB: not certificate data\n"
+
     def test_pkcs7_and_zip(self, tmp_path: Path, offline: Cli) -> None:
         """Binary containers load too."""
         certificates = TestCA.create().issue_smime("zip@example.com").certificates()
@@ -1171,6 +1202,28 @@ class TestProgress:
         out = capsys.readouterr().out
         for text in ("CN=[bold]Evil[/bold] :smile:", "00:AB:CD:EF:01", "[red]file.pem"):
             assert text in out
+
+    def test_rich_summary_counts_every_outcome(
+        self, sim: Simulator, tmp_path: Path, cli: Cli
+    ) -> None:
+        """The summary table has a row for orders on disk already and still processing."""
+        sim.add_order(84)
+        sim.add_order(85, ready_after_polls=3)
+        assert cli("collect", "84", "--out", str(tmp_path), *FAST)[0] == 0
+        argv = ["collect", "84", "85", "--no-wait", "--out", str(tmp_path)]
+        status, out, _ = cli(*argv, terminal=terminal(progress_bar=True))
+        assert status == 3
+        rows = {
+            line.split("│")[1].strip(): line.split("│")[2].strip()
+            for line in out.splitlines()
+            if line.count("│") == 3
+        }
+        assert rows == {
+            "collected": "0",
+            "already on disk": "1",
+            "still processing": "1",
+            "total": "2",
+        }
 
     def test_plain_lines_by_default(self, sim: Simulator, tmp_path: Path, cli: Cli) -> None:
         """Where rich may not draw, each order gets one numbered plain line on stderr."""
