@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 from pathlib import Path
 
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtensionOID, NameOID
 
 from smime_collect import CollectResult, Status, load_certificates
@@ -65,6 +67,22 @@ def test_writing_an_order_with_a_malformed_extension(
     assert meta is not None
     assert meta["subject"] == "CN=Bad SAN"
     assert (directory / "cert.pem").read_bytes().startswith(b"-----BEGIN CERTIFICATE-----")
+
+
+def test_negative_serial_is_written_without_a_warning(tmp_path: Path) -> None:
+    """A negative serial (which old CAs issued) goes to meta.json as read, with no warning."""
+    issued = TestCA.create().issue_smime("negative@example.com")
+    der = bytearray(issued.end_entity.public_bytes(Encoding.DER))
+    serial = der.index(b"\xa0\x03\x02\x01\x02") + 5  # after the version: the serial's TLV
+    der[serial + 2] |= 0x80  # its first content byte: now a negative number
+    payload = bytes(der)  # loaded by load_certificates, which keeps cryptography's warning in
+    result = CollectResult(6, Status.ATTACHED, chain=load_certificates(payload), payload=payload)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # as the suite runs; here explicitly
+        directory = write_order_files(tmp_path, result)
+    meta = read_meta(directory)
+    assert meta is not None
+    assert meta["serial"].startswith("-")
 
 
 @pytest.mark.parametrize(

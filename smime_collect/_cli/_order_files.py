@@ -33,7 +33,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from .._certs import email_addresses, identify_payload, rfc4514
+from .._certs import email_addresses, identify_payload, rfc4514, serial_number
 
 if TYPE_CHECKING:
     from .._models import CollectResult
@@ -150,7 +150,9 @@ def certificate_facts(certificate: x509.Certificate) -> dict[str, Any]:
         not_after (ISO 8601, UTC) and sha256_fingerprint.
     """
     return {
-        "serial": format(certificate.serial_number, "X"),
+        # Not certificate.serial_number: it warns for a negative serial, and this runs in a
+        # worker thread, where no warning filter can be changed safely.
+        "serial": format(serial_number(certificate), "X"),
         "subject": rfc4514(certificate, "subject"),
         "issuer": rfc4514(certificate, "issuer"),
         "email_addresses": list(email_addresses(certificate)),
