@@ -15,14 +15,13 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
-from cryptography.hazmat.primitives.serialization import Encoding, pkcs7, pkcs12
+from cryptography.hazmat.primitives.serialization import Encoding, pkcs7
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from smime_collect import (
     CertificateChain,
     ChainError,
-    InvalidRequestError,
     load_certificates,
 )
 from smime_collect._certs import _fast
@@ -463,26 +462,6 @@ class TestChainAPI:
         chain = CertificateChain.from_certificates(issued.certificates())
         assert load_certificates(chain.to_pkcs7()) == chain
         assert len(pkcs7.load_der_pkcs7_certificates(chain.to_pkcs7(include_root=False))) == 2
-
-    @pytest.mark.parametrize("password", [None, b"secret"], ids=["unencrypted", "encrypted"])
-    def test_to_pkcs12_round_trip(self, issued: IssuedChain, password: bytes | None) -> None:
-        """The PKCS#12 export holds the key, the end entity and the intermediates."""
-        chain = CertificateChain.from_certificates(issued.certificates())
-        data = chain.to_pkcs12(issued.end_entity_key, password=password)
-        loaded = pkcs12.load_pkcs12(data, password)
-        assert loaded.cert is not None
-        assert loaded.cert.certificate == issued.end_entity
-        assert loaded.cert.friendly_name == b"alice@example.com"
-        assert [c.certificate for c in loaded.additional_certs] == list(issued.intermediates)
-
-    def test_to_pkcs12_refuses_wrong_key_and_bundles(self, issued: IssuedChain) -> None:
-        """A key that does not match, or a chain without end entity, is a caller error."""
-        chain = CertificateChain.from_certificates(issued.certificates())
-        other_key = TestCA.create().issue_smime("zed@example.com").end_entity_key
-        with pytest.raises(InvalidRequestError, match="does not match the end entity 'Alice'"):
-            chain.to_pkcs12(other_key)
-        with pytest.raises(InvalidRequestError, match="no end entity"):
-            CertificateChain(None, issued.intermediates).to_pkcs12(issued.end_entity_key)
 
     def test_fingerprint_and_email(self, issued: IssuedChain) -> None:
         """The end entity's SHA-256 fingerprint and e-mail addresses, or nothing for a bundle."""

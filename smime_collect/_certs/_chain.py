@@ -43,12 +43,13 @@ from collections.abc import Iterable, Iterator, Sequence
 import attrs
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
+from cryptography.hazmat.primitives.serialization import pkcs7
 
 from .._exceptions import ChainError, InvalidRequestError
 from . import _fast
 from ._names import common_name, email_addresses, issuer_common_name
 from ._node import ChainNode, read_node, signature_check, signed_by
+from ._pkcs12 import PrivateKey, bundle
 
 __all__ = ["CertificateChain", "classify"]
 
@@ -300,47 +301,51 @@ class CertificateChain:
 
     def to_pkcs12(
         self,
-        private_key: pkcs12.PKCS12PrivateKeyTypes,
+        key: PrivateKey,
         *,
-        password: bytes | None = None,
+        password: bytes,
         friendly_name: bytes | None = None,
+        legacy: bool = False,
         include_root: bool = False,
     ) -> bytes:
-        """The end entity, its private key and the CA certificates as PKCS#12.
+        """The end entity, its private key and the intermediates, as one PKCS#12 file.
+
+        What a user imports into a mail client.  The encryption is AES-256-CBC with PBKDF2 and
+        an HMAC-SHA256 MAC, or with ``legacy=True`` 3DES with an SHA-1 MAC for importers that
+        read nothing newer (see ``docs/how-to/mail-client-bundles.md``).
 
         Args:
-            private_key: The end entity's private key.
-            password: Encrypt with the best available algorithm; None leaves it unencrypted.
-            friendly_name: The bag's friendly name (defaults to the end entity's first e-mail
-                address, or none).
-            include_root: Include the roots with the intermediates.
+            key: The end entity's private key (RSA or EC, say, from
+                ``serialization.load_pem_private_key``).
+            password: The bundle's password: non-empty bytes.
+            friendly_name: The name importers show (default: the end entity's first e-mail
+                address).
+            legacy: Write 3DES/SHA-1 instead of AES-256/PBKDF2.
+            include_root: Add the roots after the intermediates.
 
         Returns:
             The PKCS#12 (PFX) bytes.
 
         Raises:
-            InvalidRequestError: There is no end entity, or the key does not match it.
+            InvalidRequestError: There is no end entity (a CA bundle), the key does not match its
+                public key, or the password is empty or not bytes.
         """
         if self.end_entity is None:
-            raise InvalidRequestError("a CA bundle has no end entity to put in a PKCS#12 file")
-        try:
-            matches = private_key.public_key() == self.end_entity.public_key()
-        except ValueError:  # the end entity's key cannot be parsed
-            matches = False
-        if not matches:
             raise InvalidRequestError(
-                f"the private key does not match the end entity {common_name(self.end_entity)!r}"
+                "this chain has no end entity (a CA bundle): a PKCS#12 bundle needs the "
+                "certificate the key belongs to"
             )
         if friendly_name is None and self.email_addresses:
             friendly_name = self.email_addresses[0].encode()
-        encryption: serialization.KeySerializationEncryption = (
-            serialization.BestAvailableEncryption(password)
-            if password
-            else serialization.NoEncryption()
-        )
         cas = [*self.intermediates, *(self.roots if include_root else ())]
-        return pkcs12.serialize_key_and_certificates(
-            friendly_name, private_key, self.end_entity, cas or None, encryption
+        return bundle(
+            self.end_entity,
+            key,
+            cas,
+            password=password,
+            friendly_name=friendly_name,
+            legacy=legacy,
+            name=f"the end entity {common_name(self.end_entity)!r}",
         )
 
     @property

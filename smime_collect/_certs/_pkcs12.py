@@ -99,6 +99,7 @@ def bundle(
     password: object,
     friendly_name: bytes | None,
     legacy: bool,
+    name: str = "the end entity",
 ) -> bytes:
     """The PKCS#12 bytes of a certificate, its private key and its CA certificates.
 
@@ -109,6 +110,7 @@ def bundle(
         password: Non-empty bytes.
         friendly_name: The name importers show for the key and certificate, if any.
         legacy: 3DES/SHA-1 instead of AES-256/PBKDF2.
+        name: How messages name the certificate (its common name, say).
 
     Returns:
         The PKCS#12 (PFX) bytes.
@@ -133,8 +135,8 @@ def bundle(
         matches = False
     if not matches:
         raise InvalidRequestError(
-            "the private key does not match the end entity's public key: use the key made "
-            "for this order (its certificate request)"
+            f"the private key does not match the public key of {name}: use the key made for "
+            "this order (the one its certificate request was signed with)"
         )
     return pkcs12.serialize_key_and_certificates(
         friendly_name, key, end_entity, list(cas) or None, encryption

@@ -1,0 +1,302 @@
+"""PKCS#12 bundles for mail clients: what we write, real tools and cryptography read back."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.serialization import pkcs12
+
+from smime_collect import CertificateChain, InvalidRequestError, load_certificates
+from smime_collect._certs._pkcs12 import load_private_key, public_key_id
+from smime_collect._cli._keys import KeyIndex
+from smime_collect.testing import IssuedChain, TestCA
+
+OPENSSL = shutil.which("openssl")
+needs_openssl = pytest.mark.skipif(
+    OPENSSL is None, reason="the openssl command is not installed (apt-get install openssl)"
+)
+
+
+@pytest.fixture
+def alice(issued: IssuedChain) -> IssuedChain:
+    """Alice's end entity, with its key, under the shared test CA."""
+    return issued
+
+
+@pytest.fixture
+def chain(alice: IssuedChain) -> CertificateChain:
+    """Alice's chain as the endpoint returns it, root included."""
+    return CertificateChain.from_certificates(alice.certificates())
+
+
+def _openssl_info(path: Path, password: str, *extra: str) -> str:
+    assert OPENSSL is not None
+    done = subprocess.run(  # noqa: S603 -- the openssl binary, our own temporary file
+        [
+            OPENSSL,
+            "pkcs12",
+            "-in",
+            str(path),
+            "-info",
+            "-nokeys",
+            "-passin",
+            f"pass:{password}",
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout + done.stderr
+
+
+class TestToPkcs12:
+    """``CertificateChain.to_pkcs12``: the end entity, its key and the intermediates."""
+
+    @pytest.mark.parametrize("legacy", [False, True], ids=["modern", "legacy"])
+    def test_round_trip(self, chain: CertificateChain, alice: IssuedChain, legacy: bool) -> None:
+        """The cryptography package reads back key, end entity and intermediates, not the root."""
+        data = chain.to_pkcs12(alice.end_entity_key, password=b"s3cret", legacy=legacy)
+        loaded = pkcs12.load_pkcs12(data, b"s3cret")
+        assert loaded.key is not None
+        assert public_key_id(loaded.key) == public_key_id(alice.end_entity)  # type: ignore[arg-type]
+        assert loaded.cert is not None
+        assert loaded.cert.certificate == alice.end_entity
+        assert [c.certificate for c in loaded.additional_certs] == list(alice.intermediates)
+
+    def test_friendly_name_defaults_to_the_email_address(
+        self, chain: CertificateChain, alice: IssuedChain
+    ) -> None:
+        """Importers show the bundle under the certificate's e-mail address."""
+        loaded = pkcs12.load_pkcs12(chain.to_pkcs12(alice.end_entity_key, password=b"x"), b"x")
+        assert loaded.cert is not None
+        assert loaded.cert.friendly_name == b"alice@example.com"
+
+    def test_friendly_name_given(self, chain: CertificateChain, alice: IssuedChain) -> None:
+        """A friendly name given is the one written."""
+        data = chain.to_pkcs12(alice.end_entity_key, password=b"x", friendly_name=b"Alice S/MIME")
+        loaded = pkcs12.load_pkcs12(data, b"x")
+        assert loaded.cert is not None
+        assert loaded.cert.friendly_name == b"Alice S/MIME"
+
+    def test_wrong_password_is_refused_by_the_reader(
+        self, chain: CertificateChain, alice: IssuedChain
+    ) -> None:
+        """The bundle is encrypted: another password does not open it."""
+        data = chain.to_pkcs12(alice.end_entity_key, password=b"right")
+        with pytest.raises(ValueError, match="password"):
+            pkcs12.load_pkcs12(data, b"wrong")
+
+    def test_key_that_does_not_match(self, chain: CertificateChain) -> None:
+        """Another key is an InvalidRequestError that says what to use instead."""
+        other = ec.generate_private_key(ec.SECP256R1())
+        with pytest.raises(
+            InvalidRequestError, match="does not match the public key of the end entity 'Alice'"
+        ):
+            chain.to_pkcs12(other, password=b"x")
+
+    def test_ca_bundle_has_no_end_entity(self, alice: IssuedChain) -> None:
+        """A CA bundle cannot become a PKCS#12 with a key."""
+        bundle = CertificateChain.from_certificates([*alice.intermediates, alice.root])
+        with pytest.raises(InvalidRequestError, match="end entity"):
+            bundle.to_pkcs12(alice.end_entity_key, password=b"x")
+
+    @pytest.mark.parametrize(
+        ("password", "message"),
+        [(b"", "empty"), ("s3cret", "must be bytes"), (None, "must be bytes")],
+        ids=["empty", "str", "none"],
+    )
+    def test_unusable_password(
+        self, chain: CertificateChain, alice: IssuedChain, password: object, message: str
+    ) -> None:
+        """A private key is never written unencrypted or with a password of the wrong type."""
+        with pytest.raises(InvalidRequestError, match=message):
+            chain.to_pkcs12(alice.end_entity_key, password=password)  # type: ignore[arg-type]
+
+    def test_not_a_key(self, chain: CertificateChain) -> None:
+        """Bytes where a key object belongs are named in the error."""
+        with pytest.raises(InvalidRequestError, match="private key object"):
+            chain.to_pkcs12(b"-----BEGIN PRIVATE KEY-----", password=b"x")  # type: ignore[arg-type]
+
+    def test_rsa_chain(self) -> None:
+        """An RSA end entity and key work the same way."""
+        issued = TestCA.create("RSA Test", key_type="rsa").issue_smime("bob@example.com")
+        chain = load_certificates(
+            b"".join(c.public_bytes(serialization.Encoding.PEM) for c in issued.certificates())
+        )
+        data = chain.to_pkcs12(issued.end_entity_key, password=b"pw")
+        loaded = pkcs12.load_pkcs12(data, b"pw")
+        assert isinstance(loaded.key, rsa.RSAPrivateKey)
+
+
+@needs_openssl
+class TestOpenSSLReadsIt:
+    """The openssl command opens what we write, modern and legacy."""
+
+    @pytest.mark.parametrize("legacy", [False, True], ids=["modern", "legacy"])
+    def test_openssl_lists_the_bundle(
+        self, chain: CertificateChain, alice: IssuedChain, tmp_path: Path, legacy: bool
+    ) -> None:
+        """`openssl pkcs12 -info` decrypts it and names the algorithms we promise."""
+        path = tmp_path / "bundle.p12"
+        path.write_bytes(chain.to_pkcs12(alice.end_entity_key, password=b"p@ss", legacy=legacy))
+        info = _openssl_info(path, "p@ss")
+        assert info.count("-----BEGIN CERTIFICATE-----") == 2  # end entity and intermediate
+        if legacy:
+            assert "pbeWithSHA1And3-KeyTripleDES-CBC" in info
+            assert "MAC: sha1" in info
+        else:
+            assert "AES-256-CBC" in info
+            assert "PBKDF2" in info
+            assert "MAC: sha256" in info
+
+    def test_openssl_refuses_a_wrong_password(
+        self, chain: CertificateChain, alice: IssuedChain, tmp_path: Path
+    ) -> None:
+        """The MAC check fails for another password: the bundle is really protected."""
+        assert OPENSSL is not None
+        path = tmp_path / "bundle.p12"
+        path.write_bytes(chain.to_pkcs12(alice.end_entity_key, password=b"right"))
+        done = subprocess.run(  # noqa: S603 -- the openssl binary, our own temporary file
+            [OPENSSL, "pkcs12", "-in", str(path), "-info", "-noout", "-passin", "pass:wrong"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode != 0
+
+    def test_openssl_extracts_the_matching_key(
+        self, chain: CertificateChain, alice: IssuedChain, tmp_path: Path
+    ) -> None:
+        """The key openssl extracts is the end entity's."""
+        assert OPENSSL is not None
+        path = tmp_path / "bundle.p12"
+        path.write_bytes(chain.to_pkcs12(alice.end_entity_key, password=b"pw"))
+        done = subprocess.run(  # noqa: S603 -- the openssl binary, our own temporary file
+            [OPENSSL, "pkcs12", "-in", str(path), "-nocerts", "-nodes", "-passin", "pass:pw"],
+            capture_output=True,
+            timeout=60,
+            check=True,
+        )
+        key = load_private_key(done.stdout)
+        assert public_key_id(key) == public_key_id(alice.end_entity)
+
+
+def _write_key(
+    path: Path, key: object, *, der: bool = False, pkcs8: bool = True, password: bytes | None = None
+) -> None:
+    assert isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey)
+    encoding = serialization.Encoding.DER if der else serialization.Encoding.PEM
+    fmt = (
+        serialization.PrivateFormat.PKCS8
+        if pkcs8
+        else serialization.PrivateFormat.TraditionalOpenSSL
+    )
+    encryption = (
+        serialization.BestAvailableEncryption(password)
+        if password
+        else serialization.NoEncryption()
+    )
+    path.write_bytes(key.private_bytes(encoding, fmt, encryption))
+
+
+class TestPrivateKeys:
+    """Private keys in every common form, and a directory of them indexed by public key."""
+
+    @pytest.mark.parametrize(
+        ("der", "pkcs8", "password"),
+        [
+            (False, True, None),
+            (False, True, b"pw"),
+            (False, False, None),
+            (False, False, b"pw"),
+            (True, True, None),
+            (True, True, b"pw"),
+            (True, False, None),
+        ],
+        ids=[
+            "pem-pkcs8",
+            "pem-pkcs8-enc",
+            "pem-trad",
+            "pem-trad-enc",
+            "der-pkcs8",
+            "der-pkcs8-enc",
+            "der-trad",
+        ],
+    )
+    def test_every_form_loads(
+        self, tmp_path: Path, alice: IssuedChain, der: bool, pkcs8: bool, password: bytes | None
+    ) -> None:
+        """PEM or DER, PKCS#8 or traditional, encrypted or not: the same key comes back."""
+        path = tmp_path / "k"
+        _write_key(path, alice.end_entity_key, der=der, pkcs8=pkcs8, password=password)
+        key = load_private_key(path.read_bytes(), password)
+        assert public_key_id(key) == public_key_id(alice.end_entity)
+
+    def test_encrypted_without_password(self, tmp_path: Path, alice: IssuedChain) -> None:
+        """An encrypted key without its password says which option gives it."""
+        path = tmp_path / "k"
+        _write_key(path, alice.end_entity_key, password=b"pw")
+        with pytest.raises(InvalidRequestError, match="--key-password-file"):
+            load_private_key(path.read_bytes())
+
+    @pytest.mark.parametrize("der", [False, True], ids=["pem", "der"])
+    def test_wrong_password(self, tmp_path: Path, alice: IssuedChain, der: bool) -> None:
+        """A wrong password is named as such, not as a corrupt file."""
+        path = tmp_path / "k"
+        _write_key(path, alice.end_entity_key, der=der, password=b"pw")
+        with pytest.raises(InvalidRequestError, match="could not be decrypted"):
+            load_private_key(path.read_bytes(), b"nope")
+
+    @pytest.mark.parametrize(
+        "data",
+        [b"", b"hello", b"\x30\x03\x02\x01\x00", b"-----BEGIN PRIVATE KEY-----\nAA==\n"],
+        ids=["empty", "text", "der-sequence", "broken-pem"],
+    )
+    def test_not_a_key(self, data: bytes) -> None:
+        """Nonsense is an InvalidRequestError, never a raw cryptography error."""
+        with pytest.raises(InvalidRequestError):
+            load_private_key(data)
+
+    def test_index_finds_keys_by_public_key(self, tmp_path: Path) -> None:
+        """Keys are found whatever their files are called; other files are skipped."""
+        ca = TestCA.create()
+        people = [ca.issue_smime(f"user{i}@example.com") for i in range(3)]
+        _write_key(tmp_path / "zzz.pem", people[0].end_entity_key)
+        (tmp_path / "nested").mkdir()
+        _write_key(tmp_path / "nested" / "a.der", people[1].end_entity_key, der=True)
+        (tmp_path / "notes.txt").write_text("not a key")
+        (tmp_path / "cert.pem").write_bytes(
+            people[2].end_entity.public_bytes(serialization.Encoding.PEM)
+        )
+        index = KeyIndex.from_directory(tmp_path)
+        assert len(index) == 2
+        assert index.unreadable == ()
+        assert index.key_for(people[0].end_entity) is not None
+        assert index.key_for(people[1].end_entity) is not None
+        assert index.key_for(people[2].end_entity) is None
+
+    def test_index_remembers_keys_it_could_not_open(
+        self, tmp_path: Path, alice: IssuedChain
+    ) -> None:
+        """An encrypted key with the wrong password is listed with why, not silently dropped."""
+        _write_key(tmp_path / "alice.key", alice.end_entity_key, password=b"pw")
+        index = KeyIndex.from_directory(tmp_path, b"wrong")
+        assert len(index) == 0
+        assert [(p.name, "decrypted" in why) for p, why in index.unreadable] == [
+            ("alice.key", True)
+        ]
+
+    def test_index_of_a_file_is_refused(self, tmp_path: Path) -> None:
+        """--keys must name a directory."""
+        (tmp_path / "f").write_text("x")
+        with pytest.raises(InvalidRequestError, match="not a directory"):
+            KeyIndex.from_directory(tmp_path / "f")
