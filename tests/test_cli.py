@@ -1035,7 +1035,7 @@ class TestFileModes:
             12, Status.ATTACHED, chain=load_certificates(payload), payload=payload
         )
         umask(mask)
-        directory = write_order_files(tmp_path, result)
+        directory = write_order_files(tmp_path, result).directory
         written = sorted(directory.iterdir())
         assert [p.name for p in written] == [
             "cert.pem",
@@ -1087,7 +1087,7 @@ class TestOrderFiles:
             chain=load_certificates(payload),
             payload=payload,
         )
-        directory = write_order_files(tmp_path, result)
+        directory = write_order_files(tmp_path, result).directory
         assert not (directory / "cert.pem").exists()
         assert (directory / "fullchain.pem").read_bytes() == (directory / "chain.pem").read_bytes()
         assert x509.load_pem_x509_certificates((directory / "root.pem").read_bytes()) == [ca.root]

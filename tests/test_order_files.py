@@ -62,7 +62,7 @@ def test_writing_an_order_with_a_malformed_extension(
     chain = load_certificates(payload)
     assert chain.end_entity == malformed_san
     result = CollectResult(5, Status.ATTACHED, chain=chain, payload=payload)
-    directory = write_order_files(tmp_path, result)
+    directory = write_order_files(tmp_path, result).directory
     meta = read_meta(directory)
     assert meta is not None
     assert meta["subject"] == "CN=Bad SAN"
@@ -79,7 +79,7 @@ def test_negative_serial_is_written_without_a_warning(tmp_path: Path) -> None:
     result = CollectResult(6, Status.ATTACHED, chain=load_certificates(payload), payload=payload)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # as the suite runs; here explicitly
-        directory = write_order_files(tmp_path, result)
+        directory = write_order_files(tmp_path, result).directory
     meta = read_meta(directory)
     assert meta is not None
     assert meta["serial"].startswith("-")

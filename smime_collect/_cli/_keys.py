@@ -25,7 +25,7 @@ from .._certs._pkcs12 import (
 )
 from .._exceptions import InvalidRequestError
 
-__all__ = ["KeyIndex"]
+__all__ = ["BundleOutcome", "BundleSettings", "KeyIndex"]
 
 # A key directory is small; this bounds the work a wrong --keys (say, /) can cause.
 MAX_KEY_FILES: Final = 100_000
@@ -88,6 +88,19 @@ class KeyIndex:
             keys.setdefault(public_key_id(key), key)
         return cls(keys, tuple(unreadable))
 
+    def no_match_note(self) -> str:
+        """Why a certificate found no key here, for the order's report.
+
+        Returns:
+            A sentence naming how many keys were read and which files could not be opened.
+        """
+        note = f"no private key under --keys matches this certificate ({len(self.keys)} read)"
+        if self.unreadable:
+            names = ", ".join(path.name for path, _ in self.unreadable[:3])
+            more = "" if len(self.unreadable) <= 3 else f" and {len(self.unreadable) - 3} more"
+            note += f"; could not open {names}{more}: {self.unreadable[0][1]}"
+        return note
+
     def key_for(self, certificate: x509.Certificate) -> PrivateKey | None:
         """The private key whose public key is the certificate's, or None.
 
@@ -104,6 +117,37 @@ class KeyIndex:
 
     def __len__(self) -> int:
         return len(self.keys)
+
+
+@attrs.frozen
+class BundleSettings:
+    """What ``collect --keys`` asks: the keys, and how each ``bundle.p12`` is protected.
+
+    Attributes:
+        keys: The key directory's index, read once for the whole run.
+        password: The bundles' password (``--p12-password-file``); None makes a new random one
+            per order, written to ``p12-password.txt``.
+        legacy: 3DES/SHA-1 for older importers (``--p12-legacy``).
+    """
+
+    keys: KeyIndex
+    password: bytes | None = attrs.field(default=None, repr=False)
+    legacy: bool = False
+
+
+@attrs.frozen
+class BundleOutcome:
+    """What ``--keys`` did for one order.
+
+    Attributes:
+        file: The bundle's file name, or None when no key matched.
+        password_file: The file holding its new random password, when one was made.
+        note: Why there is no bundle (no key matched, and which key files could not be opened).
+    """
+
+    file: str | None = None
+    password_file: str | None = None
+    note: str | None = None
 
 
 def _read_small(path: Path) -> bytes | None:

@@ -38,7 +38,8 @@ from .._models import QueryType
 from ._chains import chain_rows, print_chain, verification_json, verification_lines
 from ._demo import MAX_ORDERS as MAX_DEMO_ORDERS
 from ._demo import run_demo
-from ._input import UsageError, credentials, order_numbers
+from ._input import UsageError, credentials, order_numbers, read_secret_file
+from ._keys import BundleSettings, KeyIndex
 from ._outcomes import OrderReport, Tally
 from ._parser import build_parser
 from ._report import (
@@ -230,9 +231,41 @@ def _output_directory(out: Path) -> Path:
     return out
 
 
+def _bundle_settings(args: argparse.Namespace) -> BundleSettings | None:
+    if args.keys is None:
+        given = [
+            option
+            for option, value in (
+                ("--key-password-file", args.key_password_file),
+                ("--p12-password-file", args.p12_password_file),
+                ("--p12-legacy", args.p12_legacy or None),
+            )
+            if value is not None
+        ]
+        if given:
+            raise UsageError(f"{given[0]} needs --keys DIR (the private keys to bundle)")
+        return None
+    key_password = (
+        None
+        if args.key_password_file is None
+        else read_secret_file(args.key_password_file, "--key-password-file").encode()
+    )
+    p12_password = (
+        None
+        if args.p12_password_file is None
+        else read_secret_file(args.p12_password_file, "--p12-password-file").encode()
+    )
+    try:
+        keys = KeyIndex.from_directory(args.keys, key_password)
+    except InvalidRequestError as exc:
+        raise UsageError(str(exc)) from None
+    return BundleSettings(keys, p12_password, legacy=args.p12_legacy)
+
+
 def _run_collect(command: _Command) -> int:
     args = command.args
     orders = order_numbers(args.orders, args.orders_file)
+    bundles = _bundle_settings(args)
     settings = BatchSettings(
         out=_output_directory(args.out),
         wait=not args.no_wait,
@@ -241,6 +274,7 @@ def _run_collect(command: _Command) -> int:
         poll_interval=args.poll_interval,
         max_poll_interval=max(args.max_poll_interval, args.poll_interval),
         response_type=args.response_type,
+        bundles=bundles,
     )
     return exit_status(_run(_run_batch(command, orders, settings)))
 

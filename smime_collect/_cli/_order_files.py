@@ -8,7 +8,9 @@ The layout the ``smime-collect collect`` command writes::
               root.pem        the self-signed root(s), only when the response carried one
               payload.<ext>   the certificate data exactly as received; <ext> says what it holds
               meta.json       order number, status, serial, subject, e-mail addresses, validity,
-                              SHA-256 fingerprint
+                              SHA-256 fingerprint, and whether a bundle was written
+              bundle.p12      with --keys: the certificate, its private key and the intermediates
+              p12-password.txt  the bundle's new random password (unless --p12-password-file)
 
 Every file is written atomically: a temporary file in the same directory, flushed to disk, then
 ``os.replace``d over the final name, so a crash or Ctrl-C never leaves a half-written certificate.
@@ -29,19 +31,24 @@ import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import attrs
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from .._certs import email_addresses, identify_payload, rfc4514, serial_number
+from .._certs import CertificateChain, email_addresses, identify_payload, rfc4514, serial_number
+from ._keys import BundleOutcome, BundleSettings
 
 if TYPE_CHECKING:
     from .._models import CollectResult
 
 __all__ = [
+    "BUNDLE_FILE",
     "META_FILE",
+    "PASSWORD_FILE",
     "PRIVATE_MODE",
     "PUBLIC_MODE",
+    "Written",
     "atomic_write",
     "certificate_facts",
     "order_directory",
@@ -52,6 +59,8 @@ __all__ = [
 ]
 
 META_FILE = "meta.json"
+BUNDLE_FILE = "bundle.p12"
+PASSWORD_FILE = "p12-password.txt"  # noqa: S105 -- a file name
 # Certificates are public; keys and passwords are not (the umask still applies to both).
 PUBLIC_MODE = 0o644
 PRIVATE_MODE = 0o600
@@ -162,15 +171,67 @@ def certificate_facts(certificate: x509.Certificate) -> dict[str, Any]:
     }
 
 
-def write_order_files(out: Path, result: CollectResult) -> Path:
+@attrs.frozen
+class Written:
+    """What ``write_order_files`` wrote.
+
+    Attributes:
+        directory: The order's directory.
+        bundle: What ``--keys`` did, or None without it.
+    """
+
+    directory: Path
+    bundle: BundleOutcome | None = None
+
+
+def write_bundle(
+    directory: Path, chain: CertificateChain, bundles: BundleSettings
+) -> BundleOutcome:
+    """Write ``bundle.p12`` (and a new ``p12-password.txt``) when a key matches the end entity.
+
+    Both files are private (0600) and written atomically; a stale password file of an earlier
+    run is removed when the password now comes from ``--p12-password-file``.
+
+    Args:
+        directory: The order's directory (it exists).
+        chain: The collected chain.
+        bundles: The keys and the bundle settings.
+
+    Returns:
+        What was written, or why nothing was.
+
+    Raises:
+        OSError: A file could not be written; no partial bundle is left behind.
+    """
+    key = None if chain.end_entity is None else bundles.keys.key_for(chain.end_entity)
+    if key is None:
+        return BundleOutcome(note=bundles.keys.no_match_note())
+    password = bundles.password
+    password_file = None
+    if password is None:
+        password = secrets.token_urlsafe(18).encode("ascii")
+        password_file = PASSWORD_FILE
+    data = chain.to_pkcs12(key, password=password, legacy=bundles.legacy)
+    if password_file is not None:
+        atomic_write(directory / password_file, password + b"\n", private=True)
+    else:
+        (directory / PASSWORD_FILE).unlink(missing_ok=True)
+    atomic_write(directory / BUNDLE_FILE, data, private=True)
+    return BundleOutcome(file=BUNDLE_FILE, password_file=password_file)
+
+
+def write_order_files(
+    out: Path, result: CollectResult, bundles: BundleSettings | None = None
+) -> Written:
     """Write one ATTACHED result to ``out/ORDER/``, each file atomically, ``meta.json`` last.
 
     Args:
         out: The output directory; created when missing.
         result: A result whose ``chain`` is set.
+        bundles: With ``--keys``: write ``bundle.p12`` when a key matches the end entity.
 
     Returns:
-        The order's directory.
+        The order's directory, and what ``--keys`` did.
 
     Raises:
         ValueError: The result carries no certificates (status PROCESSING or AVAILABLE).
@@ -200,6 +261,7 @@ def write_order_files(out: Path, result: CollectResult) -> Path:
         (directory / "root.pem").unlink(missing_ok=True)
     for name, data in files.items():
         atomic_write(directory / name, data)
+    bundle = None if bundles is None else write_bundle(directory, chain, bundles)
 
     meta: dict[str, Any] = {"order_number": result.order_number, "status": result.status.name}
     if end_entity is not None:
@@ -210,10 +272,15 @@ def write_order_files(out: Path, result: CollectResult) -> Path:
             "not_after": result.validity.not_after.isoformat(),
         }
     meta["payload"] = {"file": payload_name, "format": description, "bytes": len(result.payload)}
-    meta["files"] = sorted([*files, META_FILE])
+    written = [*files, META_FILE]
+    if bundle is not None:
+        # Never the password: only whether a bundle exists and where its password is.
+        meta["bundle"] = attrs.asdict(bundle)
+        written.extend(name for name in (bundle.file, bundle.password_file) if name)
+    meta["files"] = sorted(written)
     text = json.dumps(meta, indent=2, ensure_ascii=False) + "\n"
     atomic_write(directory / META_FILE, text.encode("utf-8"))
-    return directory
+    return Written(directory, bundle)
 
 
 def read_meta(directory: Path) -> dict[str, Any] | None:

@@ -14,6 +14,7 @@ import attrs
 
 from .._client import stops_batch
 from .._exceptions import CollectError, SectigoError, TransportError
+from ._keys import BundleOutcome
 
 __all__ = ["MAX_LISTED_FAILURES", "OrderReport", "Tally"]
 
@@ -32,6 +33,7 @@ class OrderReport:
         error: What made the order fail, or None.
         directory: Where its files are, when they were written or already there.
         skipped: True when the files were already on disk and nothing was asked.
+        bundle: What ``--keys`` did for the order (None without ``--keys``).
     """
 
     order_number: int
@@ -39,6 +41,7 @@ class OrderReport:
     error: CollectError | OSError | None = None
     directory: Path | None = None
     skipped: bool = False
+    bundle: BundleOutcome | None = None
 
     @property
     def ok(self) -> bool:

@@ -54,6 +54,14 @@ payload.* (as received) and meta.json (written last: it marks the order as colle
 written atomically. Certificates are public, so these files are created with mode 0644 less
 the umask (a umask of 077 keeps them to their owner).
 
+mail-client bundles: with --keys DIR, every private key under DIR (PEM or DER, PKCS#8 or
+traditional, encrypted ones opened with --key-password-file) is matched to each certificate by
+its public key, and DIR/ORDER/bundle.p12 is written (mode 0600) with the end entity, its key and
+the intermediates: AES-256 by default, 3DES/SHA-1 with --p12-legacy for older importers. Its
+password is read from --p12-password-file, or a new random one is written to
+DIR/ORDER/p12-password.txt (0600). An order with no matching key keeps its certificate files and
+its report says so; that alone does not change the exit status.
+
 {_EPILOG}"""
 
 
@@ -261,7 +269,35 @@ def _add_collect(commands: argparse._SubParsersAction[_Parser], connection: _Par
     collect.add_argument(
         "--force", action="store_true", help="collect again orders whose meta.json exists"
     )
+    _add_bundles(collect)
     _add_polling(collect, shown=True)
+
+
+def _add_bundles(collect: _Parser) -> None:
+    bundles = collect.add_argument_group("mail-client bundles (PKCS#12)")
+    bundles.add_argument(
+        "--keys",
+        type=Path,
+        metavar="DIR",
+        help="private keys to pair with the certificates, found by public key: writes bundle.p12",
+    )
+    bundles.add_argument(
+        "--key-password-file",
+        type=Path,
+        metavar="FILE",
+        help="the password of the encrypted keys under --keys (trailing newline stripped)",
+    )
+    bundles.add_argument(
+        "--p12-password-file",
+        type=Path,
+        metavar="FILE",
+        help="the bundles' password (default: a new random one per order, in p12-password.txt)",
+    )
+    bundles.add_argument(
+        "--p12-legacy",
+        action="store_true",
+        help="3DES/SHA-1 instead of AES-256, for importers that read nothing newer",
+    )
 
 
 def _add_status(commands: argparse._SubParsersAction[_Parser], connection: _Parser) -> None:

@@ -122,6 +122,7 @@ def report_json(report: OrderReport) -> dict[str, Any]:
         "error": None if report.error is None else describe_error(report.error),
         "directory": None if report.directory is None else str(report.directory),
         "skipped": report.skipped,
+        **({} if report.bundle is None else {"bundle": attrs.asdict(report.bundle)}),
     }
 
 
@@ -139,7 +140,12 @@ def report_line(report: OrderReport) -> str:
     if report.skipped:
         return f"{report.order_number}: already collected in {report.directory}"
     if report.directory is not None:
-        return f"{report.order_number}: collected into {report.directory}"
+        line = f"{report.order_number}: collected into {report.directory}"
+        if report.bundle is not None:
+            line += f"; {report.bundle.file} written" if report.bundle.file else "; no bundle"
+            if report.bundle.note:
+                line += f": {report.bundle.note}"
+        return line
     return f"{report.order_number}: {report.status}"
 
 

@@ -18,6 +18,7 @@ import attrs
 
 from .._exceptions import PollTimeoutError
 from .._models import CollectOutcome, QueryType, ResponseType
+from ._keys import BundleSettings
 from ._order_files import order_directory, read_meta, write_order_files
 from ._outcomes import OrderReport, Tally
 
@@ -40,6 +41,7 @@ class BatchSettings:
         max_poll_interval: Longest wait between polls, seconds.
         query_type: CERTIFICATE_AND_CHAIN to collect, STATUS for ``status``.
         response_type: The container to ask for; None lets the server choose.
+        bundles: With ``--keys``: the keys and how to write each ``bundle.p12``.
     """
 
     out: Path | None
@@ -50,6 +52,7 @@ class BatchSettings:
     max_poll_interval: float = 60.0
     query_type: QueryType = QueryType.CERTIFICATE_AND_CHAIN
     response_type: ResponseType | None = None
+    bundles: BundleSettings | None = None
 
 
 def _already_collected(out: Path, number: int) -> OrderReport | None:
@@ -69,7 +72,9 @@ def _already_collected(out: Path, number: int) -> OrderReport | None:
     )
 
 
-async def _report(outcome: CollectOutcome, out: Path | None) -> OrderReport:
+async def _report(
+    outcome: CollectOutcome, out: Path | None, bundles: BundleSettings | None
+) -> OrderReport:
     number = outcome.order_number
     if outcome.error is not None:
         last = outcome.error.last_status if isinstance(outcome.error, PollTimeoutError) else None
@@ -80,10 +85,12 @@ async def _report(outcome: CollectOutcome, out: Path | None) -> OrderReport:
     try:
         # Writing and fsync-ing a handful of small files: off the event loop, so the other
         # orders' polls are not held up meanwhile.
-        directory = await asyncio.to_thread(write_order_files, out, result)
+        written = await asyncio.to_thread(write_order_files, out, result, bundles)
     except OSError as error:
         return OrderReport(number, result.status.name, error=error)
-    return OrderReport(number, result.status.name, directory=directory)
+    return OrderReport(
+        number, result.status.name, directory=written.directory, bundle=written.bundle
+    )
 
 
 async def collect_into(
@@ -132,5 +139,5 @@ async def collect_into(
     # flight instead of leaving them to the garbage collector.
     async with contextlib.aclosing(outcomes):
         async for outcome in outcomes:
-            report(await _report(outcome, settings.out))
+            report(await _report(outcome, settings.out, settings.bundles))
     return tally
