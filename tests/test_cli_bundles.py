@@ -319,3 +319,74 @@ class TestBadInput:
         assert {line["order_number"]: line["ok"] for line in lines} == {1: False, 2: True}
         assert (out / "2" / "bundle.p12").is_file()
         assert sorted(p.name for p in out.iterdir()) == ["1", "2"]
+
+
+class TestInspect:
+    """``inspect`` opens PKCS#12 files and says whether their key matches the end entity."""
+
+    def _bundle(self, sim: Simulator, tmp_path: Path, *, wrong_key: bool = False) -> Path:
+        chain = sim.order(1).chain
+        other = sim.order(2).chain
+        assert chain is not None
+        assert other is not None
+        encryption = serialization.BestAvailableEncryption(P12_PASSWORD.encode())
+        if wrong_key:
+            # cryptography refuses to pair a certificate with another key; a key bag plus the
+            # certificate among the CA certificates is what a careless export tool writes.
+            data = pkcs12.serialize_key_and_certificates(
+                b"x",
+                other.end_entity_key,
+                None,
+                [chain.end_entity, *chain.intermediates],
+                encryption,
+            )
+        else:
+            data = pkcs12.serialize_key_and_certificates(
+                b"x", chain.end_entity_key, chain.end_entity, list(chain.intermediates), encryption
+            )
+        path = tmp_path / "bundle.p12"
+        path.write_bytes(data)
+        return path
+
+    def test_matching_key(
+        self, sim: Simulator, capsys: pytest.CaptureFixture[str], tmp_path: Path
+    ) -> None:
+        """The chain is shown, and the key is said to match."""
+        path = self._bundle(sim, tmp_path)
+        password = _secret_file(tmp_path, "pw", P12_PASSWORD)
+        argv = ["inspect", str(path), "--p12-password-file", str(password)]
+        assert main(argv) == 0
+        out = capsys.readouterr().out
+        assert "private key: matches the end entity" in out
+        assert "end entity" in out
+        assert main([*argv, "--json"]) == 0
+        line = json.loads(capsys.readouterr().out)
+        assert line["key"] == {"present": True, "matches": True}
+        assert line["certificates"][0]["role"] == "end entity"
+
+    def test_key_that_does_not_match(
+        self, sim: Simulator, capsys: pytest.CaptureFixture[str], tmp_path: Path
+    ) -> None:
+        """A bundle whose key belongs to another certificate fails inspection (exit 1)."""
+        path = self._bundle(sim, tmp_path, wrong_key=True)
+        password = _secret_file(tmp_path, "pw", P12_PASSWORD)
+        assert main(["inspect", str(path), "--p12-password-file", str(password)]) == 1
+        assert "does NOT match" in capsys.readouterr().out
+
+    @pytest.mark.parametrize("given", [None, "wrong"], ids=["no-password", "wrong-password"])
+    def test_password_missing_or_wrong(
+        self,
+        sim: Simulator,
+        capsys: pytest.CaptureFixture[str],
+        tmp_path: Path,
+        given: str | None,
+    ) -> None:
+        """Without the right password the file is reported as unreadable, with the option to use."""
+        path = self._bundle(sim, tmp_path)
+        argv = ["inspect", str(path)]
+        if given is not None:
+            argv += ["--p12-password-file", str(_secret_file(tmp_path, "pw", given))]
+        assert main(argv) == 1
+        err = capsys.readouterr().err
+        assert "PKCS#12" in err
+        assert "--p12-password-file" in err

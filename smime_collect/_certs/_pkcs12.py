@@ -16,7 +16,7 @@ name.
 
 import hashlib
 from collections.abc import Sequence
-from typing import Final
+from typing import Any, Final, Protocol
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -143,13 +143,17 @@ def bundle(
     )
 
 
-def public_key_id(key: PrivateKey | x509.Certificate) -> bytes:
+class _HasPublicKey(Protocol):
+    def public_key(self) -> Any: ...
+
+
+def public_key_id(key: _HasPublicKey) -> bytes:
     """The SHA-256 of the DER SubjectPublicKeyInfo of a private key or a certificate.
 
     A key and a certificate belong together exactly when their ids are equal.
 
     Args:
-        key: A private key, or a certificate.
+        key: A private key (of any type), or a certificate.
 
     Returns:
         32 bytes.

@@ -15,7 +15,9 @@ from typing import Final
 
 import attrs
 from cryptography import x509
+from cryptography.hazmat.primitives.serialization import pkcs12
 
+from .._certs import CertificateChain
 from .._certs._pkcs12 import (
     MAX_KEY_FILE_BYTES,
     PrivateKey,
@@ -23,9 +25,16 @@ from .._certs._pkcs12 import (
     looks_like_encrypted_key,
     public_key_id,
 )
-from .._exceptions import InvalidRequestError
+from .._exceptions import CertificateFormatError, InvalidRequestError
 
-__all__ = ["BundleOutcome", "BundleSettings", "KeyIndex"]
+__all__ = [
+    "Bundle",
+    "BundleOutcome",
+    "BundleSettings",
+    "KeyIndex",
+    "looks_like_pkcs12",
+    "read_pkcs12",
+]
 
 # A key directory is small; this bounds the work a wrong --keys (say, /) can cause.
 MAX_KEY_FILES: Final = 100_000
@@ -148,6 +157,83 @@ class BundleOutcome:
     file: str | None = None
     password_file: str | None = None
     note: str | None = None
+
+
+@attrs.frozen
+class Bundle:
+    """What ``inspect`` found in a PKCS#12 file.
+
+    Attributes:
+        chain: Its certificates, classified.
+        has_key: Whether it holds a private key.
+        key_matches: Whether that key is the end entity's (None without key or end entity).
+    """
+
+    chain: CertificateChain
+    has_key: bool
+    key_matches: bool | None
+
+    def key_line(self) -> str:
+        """One line about the private key, for ``inspect``.
+
+        Returns:
+            Whether the bundle holds a key and whether it matches the end entity.
+        """
+        if not self.has_key:
+            return "private key: none in this file"
+        if self.key_matches is None:
+            return "private key: present; no end entity to match it against"
+        if self.key_matches:
+            return "private key: matches the end entity"
+        return "private key: does NOT match the end entity"
+
+
+def looks_like_pkcs12(data: bytes) -> bool:
+    """Whether ``data`` is DER PKCS#12: a SEQUENCE opening with INTEGER 3 (RFC 7292 PFX version).
+
+    Args:
+        data: A file's bytes.
+
+    Returns:
+        True for a PFX structure.
+    """
+    if len(data) < 8 or data[0] != 0x30:
+        return False
+    first = data[1]
+    offset = 2 + (first & 0x7F if first & 0x80 else 0)
+    return data[offset : offset + 3] == b"\x02\x01\x03"
+
+
+def read_pkcs12(data: bytes, password: bytes | None) -> Bundle:
+    """Open a PKCS#12 file and classify what it holds.
+
+    Args:
+        data: The file's bytes.
+        password: Its password (``--p12-password-file``), or None to try without one.
+
+    Returns:
+        The chain and what is known of the key.
+
+    Raises:
+        CertificateFormatError: It cannot be opened (a missing or wrong password, say).
+    """
+    try:
+        loaded = pkcs12.load_pkcs12(data, password)
+    except (ValueError, TypeError) as exc:
+        hint = (
+            "give its password with --p12-password-file"
+            if password is None
+            else ("check --p12-password-file")
+        )
+        raise CertificateFormatError(
+            f"a PKCS#12 file that cannot be opened ({str(exc).split('.')[0]}): {hint}"
+        ) from None
+    certificates = [c.certificate for c in (loaded.cert, *loaded.additional_certs) if c]
+    chain = CertificateChain.from_certificates(certificates)
+    matches = None
+    if loaded.key is not None and chain.end_entity is not None:
+        matches = public_key_id(loaded.key) == public_key_id(chain.end_entity)
+    return Bundle(chain, loaded.key is not None, matches)
 
 
 def _read_small(path: Path) -> bytes | None:

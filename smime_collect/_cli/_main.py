@@ -39,7 +39,7 @@ from ._chains import chain_rows, print_chain, verification_json, verification_li
 from ._demo import MAX_ORDERS as MAX_DEMO_ORDERS
 from ._demo import run_demo
 from ._input import UsageError, credentials, order_numbers, read_secret_file
-from ._keys import BundleSettings, KeyIndex
+from ._keys import Bundle, BundleSettings, KeyIndex, looks_like_pkcs12, read_pkcs12
 from ._outcomes import OrderReport, Tally
 from ._parser import build_parser
 from ._report import (
@@ -295,7 +295,7 @@ def _read_input(name: str) -> bytes:
         return handle.read(_MAX_INSPECT_BYTES + 1)
 
 
-def _load(name: str) -> CertificateChain:
+def _load(name: str, p12_password: bytes | None) -> tuple[CertificateChain, Bundle | None]:
     try:
         data = _read_input(name)
     except OSError as exc:
@@ -304,13 +304,18 @@ def _load(name: str) -> CertificateChain:
         raise CollectError(
             f"larger than {_MAX_INSPECT_BYTES // (1024 * 1024)} MiB: not certificate data"
         )
-    return load_certificates(data)
+    if looks_like_pkcs12(data):
+        found = read_pkcs12(data, p12_password)
+        return found.chain, found
+    return load_certificates(data), None
 
 
-def _inspect_one(name: str, *, verify: bool, as_json: bool, terminal: Terminal) -> bool:
+def _inspect_one(
+    name: str, *, verify: bool, as_json: bool, terminal: Terminal, p12_password: bytes | None
+) -> bool:
     """Show one file's chain (and what ``--verify`` checked); False when it failed."""
     try:
-        chain = _load(name)
+        chain, bundle = _load(name, p12_password)
     except CollectError as error:
         print(f"smime-collect: {name}: {error}", file=terminal.err)
         if as_json:
@@ -327,9 +332,15 @@ def _inspect_one(name: str, *, verify: bool, as_json: bool, terminal: Terminal) 
         if verify:
             line["error"] = None if broken is None else describe_error(broken)
             line["verification"] = None if broken is not None else verification_json(chain)
+        if bundle is not None:
+            line["key"] = {"present": bundle.has_key, "matches": bundle.key_matches}
         json_line({**line, "certificates": chain_rows(chain)}, terminal.out)
-        return broken is None
+        return broken is None and (bundle is None or bundle.key_matches is not False)
     print_chain(name, chain, terminal)
+    if bundle is not None:
+        print(bundle.key_line(), file=terminal.out)
+        if bundle.key_matches is False:
+            return False
     if broken is not None:
         print(f"smime-collect: {name}: chain does not verify: {broken}", file=terminal.err)
         return False
@@ -341,8 +352,19 @@ def _inspect_one(name: str, *, verify: bool, as_json: bool, terminal: Terminal) 
 
 def _run_inspect(command: _Command) -> int:
     args = command.args
+    p12_password = (
+        None
+        if args.p12_password_file is None
+        else read_secret_file(args.p12_password_file, "--p12-password-file").encode()
+    )
     results = [
-        _inspect_one(name, verify=args.verify, as_json=args.json, terminal=command.terminal)
+        _inspect_one(
+            name,
+            verify=args.verify,
+            as_json=args.json,
+            terminal=command.terminal,
+            p12_password=p12_password,
+        )
         for name in args.files
     ]
     return EXIT_OK if all(results) else EXIT_FAILED

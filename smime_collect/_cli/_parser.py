@@ -319,8 +319,9 @@ def _add_inspect(commands: argparse._SubParsersAction[_Parser]) -> None:
         "inspect",
         allow_abbrev=False,
         help="show the classified chain in certificate files",
-        description="Load PEM, DER, base64, PKCS#7, Netscape, CMMF or ZIP files and show the "
-        "classified chain: role, subject, issuer, validity, SHA-256 fingerprint.",
+        description="Load PEM, DER, base64, PKCS#7, Netscape, CMMF, ZIP or PKCS#12 files and "
+        "show the classified chain: role, subject, issuer, validity, SHA-256 fingerprint (and for "
+        "PKCS#12, whether its private key matches the end entity).",
     )
     inspect.add_argument("files", nargs="+", metavar="FILE", help="files to load; - for stdin")
     inspect.add_argument("--json", action="store_true", help="one JSON object per file on stdout")
@@ -330,6 +331,12 @@ def _add_inspect(commands: argparse._SubParsersAction[_Parser]) -> None:
         help="also check the signature of every link present in the file, and say which were "
         "checked (a broken link exits 1); validity dates, trust in the root and revocation "
         "are not checked",
+    )
+    inspect.add_argument(
+        "--p12-password-file",
+        type=Path,
+        metavar="FILE",
+        help="the password of PKCS#12 files (trailing newline stripped)",
     )
 
 
