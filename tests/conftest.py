@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import socket
 import sys
@@ -10,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from smime_collect._certs import _fast
 from smime_collect.testing import IssuedChain, ManualClock, TestCA
 
 
@@ -25,6 +27,17 @@ def transport_kind(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPat
     if request.param == "httpcore":
         monkeypatch.setitem(sys.modules, "httpx_aiohttp", None)
     return str(request.param)
+
+
+@pytest.fixture(params=["shortcuts", "plain"])
+def shortcuts(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Run a test with the certificate shortcuts on, then off (``_fast.disabled``).
+
+    The certificate modules use it for every test (``pytestmark``): both paths must read the
+    same chains and raise the same errors.
+    """
+    with _fast.disabled() if request.param == "plain" else contextlib.nullcontext():
+        yield
 
 
 @pytest.fixture(scope="module")

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import itertools
 import shutil
 import subprocess
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import cryptography_vectors
@@ -61,11 +60,8 @@ def _assert_classified(chain: CertificateChain, issued: IssuedChain) -> None:
     assert chain.roots == (issued.root,)
 
 
-@pytest.fixture(autouse=True, params=["shortcuts", "plain"])
-def shortcuts(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Run every test with the certificate shortcuts on, then off (``_fast.disabled``)."""
-    with _fast.disabled() if request.param == "plain" else contextlib.nullcontext():
-        yield
+# Every test runs with the certificate shortcuts on, then off (conftest's ``shortcuts``).
+pytestmark = pytest.mark.usefixtures("shortcuts")
 
 
 class TestTestPKI:

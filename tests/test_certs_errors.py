@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import base64
-import contextlib
 import datetime as dt
 import io
 import re
 import warnings
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import cryptography_vectors
 import pytest
@@ -22,7 +21,7 @@ from cryptography.x509.oid import NameOID
 
 import smime_collect._certs._load
 from smime_collect import CertificateChain, CertificateFormatError, ChainError, load_certificates
-from smime_collect._certs import _fast, email_addresses, rfc4514, serial_number
+from smime_collect._certs import email_addresses, rfc4514, serial_number
 from smime_collect._certs._der import read_single
 from smime_collect._certs._names import common_name, issuer_common_name
 from smime_collect.testing._formats import (
@@ -68,11 +67,8 @@ def _cmmf(response: bytes, ca_pubs: bytes = b"") -> bytes:
     return der_tlv(0x30, ca_pubs + der_tlv(0x30, der_tlv(0x30, response)))
 
 
-@pytest.fixture(autouse=True, params=["shortcuts", "plain"])
-def shortcuts(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Run every test with the certificate shortcuts on, then off (``_fast.disabled``)."""
-    with _fast.disabled() if request.param == "plain" else contextlib.nullcontext():
-        yield
+# Every test runs with the certificate shortcuts on, then off (conftest's ``shortcuts``).
+pytestmark = pytest.mark.usefixtures("shortcuts")
 
 
 _STATUS_GRANTED = der_tlv(0x02, b"\x00") + der_tlv(0x30, der_tlv(0x02, b"\x00"))

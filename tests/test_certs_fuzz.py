@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Iterator
 
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -28,11 +27,8 @@ from smime_collect.testing._pki import TestCA
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
-@pytest.fixture(autouse=True, params=["shortcuts", "plain"])
-def shortcuts(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Run every test with the certificate shortcuts on, then off (``_fast.disabled``)."""
-    with _fast.disabled() if request.param == "plain" else contextlib.nullcontext():
-        yield
+# Every test runs with the certificate shortcuts on, then off (conftest's ``shortcuts``).
+pytestmark = pytest.mark.usefixtures("shortcuts")
 
 
 @functools.cache

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import shutil
 import subprocess
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import attrs
@@ -24,7 +23,6 @@ from smime_collect import (
     ChainError,
     load_certificates,
 )
-from smime_collect._certs import _fast
 from smime_collect._certs._der import read_single
 from smime_collect._certs._node import signature_check
 from smime_collect.testing._formats import der_tlv, to_pem_blocks, to_pkcs7_der
@@ -67,11 +65,8 @@ def _cross_signed_intermediate(
     )
 
 
-@pytest.fixture(autouse=True, params=["shortcuts", "plain"])
-def shortcuts(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Run every test with the certificate shortcuts on, then off (``_fast.disabled``)."""
-    with _fast.disabled() if request.param == "plain" else contextlib.nullcontext():
-        yield
+# Every test runs with the certificate shortcuts on, then off (conftest's ``shortcuts``).
+pytestmark = pytest.mark.usefixtures("shortcuts")
 
 
 def _ecdsa_sha1_root(key: ec.EllipticCurvePrivateKey) -> x509.Certificate:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 
 import pytest
 from cryptography import x509
@@ -18,7 +17,6 @@ from smime_collect import (
     Status,
     parse_response,
 )
-from smime_collect._certs import _fast
 from smime_collect.testing._formats import (
     to_base64,
     to_cmmf_der,
@@ -32,11 +30,8 @@ from smime_collect.testing._pki import IssuedChain
 Certs = Sequence[x509.Certificate]
 
 
-@pytest.fixture(autouse=True, params=["shortcuts", "plain"])
-def shortcuts(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Run every test with the certificate shortcuts on, then off (``_fast.disabled``)."""
-    with _fast.disabled() if request.param == "plain" else contextlib.nullcontext():
-        yield
+# Every test runs with the certificate shortcuts on, then off (conftest's ``shortcuts``).
+pytestmark = pytest.mark.usefixtures("shortcuts")
 
 
 Render = Callable[[Certs], bytes]
