@@ -1,4 +1,4 @@
-"""Nox sessions: tests on every supported Python, lint, typecheck, bench.
+"""Nox sessions: tests on every supported Python, lint, typecheck, docs, bench.
 
 Python versions come from pyproject.toml's classifiers, so there is one list to keep.
 """
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import nox
 
-nox.options.sessions = ["tests", "lint", "typecheck"]
+nox.options.sessions = ["tests", "lint", "typecheck", "docs"]
 nox.options.reuse_existing_virtualenvs = True
 
 PYPROJECT = nox.project.load_toml("pyproject.toml")
@@ -31,10 +31,17 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python=PYTHONS[0])
 def typecheck(session: nox.Session) -> None:
-    """mypy --strict over the package and over README's snippets (tests/typing)."""
+    """mypy --strict over the package and over the snippets of README and docs/ (tests/typing)."""
     session.install("-e", ".[test,lint]")
     session.run("mypy", "--strict", "smime_collect")
     session.run("mypy", "--strict", "tests/typing")
+
+
+@nox.session(python=PYTHONS[0])
+def docs(session: nox.Session) -> None:
+    """Build the documentation site into build/docs, failing on any warning."""
+    session.install("-e", ".[docs]")
+    session.run("python", "-m", "sphinx", "-W", "--keep-going", "-b", "html", "docs", "build/docs")
 
 
 @nox.session(python=PYTHONS[0])

@@ -11,17 +11,13 @@ The names the snippets take for granted come first.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import assert_type
 
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import ec
 
 from smime_collect import (
-    CertificateRevokedError,
     CollectClient,
     CollectError,
     CollectOutcome,
@@ -31,21 +27,11 @@ from smime_collect import (
     load_certificates,
     parse_response,
 )
-from smime_collect.testing import (
-    Fault,
-    IssuedChain,
-    ManualClock,
-    OrderState,
-    Simulator,
-    TestCA,
-    serve,
-)
+from smime_collect.testing import Simulator
 
 login_name = "api-user"
 login_password = "s3cret"
 body = b"0\n"
-key = ec.generate_private_key(ec.SECP256R1())
-sim = Simulator(seed=1)
 
 
 def read_order_numbers() -> Iterator[int]:
@@ -109,74 +95,3 @@ async def simulator() -> None:
     async with CollectClient("api-user", "s3cret", transport=sim.transport()) as client:
         result = await client.wait_for_certificate(1001, poll_interval=0.01)
     assert_type(result, CollectResult)
-
-
-async def batch_closed_early() -> None:
-    """Batches: aclosing() cancels what is in flight as soon as the loop is left."""
-    async with CollectClient.from_env() as client:
-        batch = client.collect_many(read_order_numbers(), wait=False)
-        async with contextlib.aclosing(batch) as outcomes:
-            async for outcome in outcomes:
-                if not outcome.ok:
-                    break  # the requests still in flight are cancelled here, not later
-    assert_type(outcome, CollectOutcome)
-
-
-def certificates() -> None:
-    """Certificates: read a file, verify, write PEM and PKCS#12."""
-    chain = load_certificates(Path("order-1234567.p7b").read_bytes())
-    print(chain)  # <CertificateChain end_entity='alice@example.com' intermediates=[...] ...>
-    chain.verify()  # ChainError names the broken link by common names
-    Path("fullchain.pem").write_bytes(chain.to_pem())  # end entity + intermediates
-    Path("alice.p12").write_bytes(chain.to_pkcs12(key, password=b"s3cret"))
-
-
-def test_pki() -> None:
-    """Test PKI for your own tests."""
-    ca = TestCA.create()  # root + intermediate, EC P-256 (key_type="rsa" too)
-    issued = ca.issue_smime("alice@example.com")  # emailProtection EKU, rfc822Name SAN
-    issued.certificates()  # (end entity, intermediate, root)
-    legacy = TestCA.create("AAA", key_type="rsa", root_hash="sha1")  # like AAA Certificate Services
-    cross = ca.cross_certificate(legacy)  # ca's root, cross-signed by the legacy root
-    old = TestCA.create("Old", root_v1=True)  # an X.509 v1 root without extensions
-    assert_type(issued, IssuedChain)
-    assert_type(cross, x509.Certificate)
-    assert_type(old, TestCA)
-
-
-def walkthrough() -> None:
-    """Testing your service without Sectigo: the simulator walk-through."""
-
-    async def main() -> None:
-        clock = ManualClock()  # time moves only when told
-        sim = Simulator(seed=1, clock=clock, sleep=clock.sleep)
-        sim.add_account("api-user", "s3cret")
-        sim.add_order(1001, email="alice@example.com")  # issued
-        sim.add_order(1002, ready_after_polls=3)  # "0" three times, then issued
-        sim.add_order(1003, state=OrderState.REVOKED)  # -21
-        sim.inject(Fault.HTTP_503, order_number=1001, times=2)  # the next 2 requests for 1001
-
-        async with CollectClient(
-            "api-user", "s3cret", transport=sim.transport(), sleep=clock.sleep, clock=clock
-        ) as client:
-            result = await client.collect(1001)  # retried past both 503s
-            print(result.require_chain().email_addresses)  # ('alice@example.com',)
-            await client.wait_for_certificate(1002)  # no real waiting
-            try:
-                await client.collect(1003)
-            except CertificateRevokedError as error:
-                print(error.code)  # -21
-
-        print(sim.stats.requests_total, sim.stats.requests_by_order[1001])  # 8 3
-
-    asyncio.run(main())
-
-
-async def loopback() -> None:
-    """Testing your service without Sectigo: on a real socket."""
-    async with serve(sim) as server:  # https://127.0.0.1:<free port>/products/download/CollectSMIME
-        verify = server.ssl_context()  # trusts the throwaway CA; server.ca_pem_path is its file
-        client = CollectClient("api-user", "s3cret", base_url=server.url, verify=verify)
-        async with client:
-            ...
-    assert_type(client, CollectClient)
