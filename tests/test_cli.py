@@ -25,8 +25,8 @@ import attrs
 import httpx
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.serialization import Encoding, pkcs12
 
 from smime_collect import (
     DEFAULT_URL,
@@ -1293,7 +1293,12 @@ class TestDemo:
             MARKER_FILE,
             "4210001",
             "4210003",
+            "keys",
             "notes.txt",
+        ]
+        assert sorted(p.name for p in (out_dir / "keys").iterdir()) == [
+            "4210001.key",
+            "4210003.key",
         ]
 
     def test_foreign_directory_is_refused(self, tmp_path: Path, offline: Cli) -> None:
@@ -1328,10 +1333,21 @@ class TestDemo:
         assert status == 0
         assert "the outcome matches the scenario: 23 collected, 2 failed as expected" in out
         assert "25 orders, 23 collected, 2 failed" in out
-        directories = sorted(p for p in out_dir.iterdir() if p.is_dir())
+        directories = sorted(p for p in out_dir.iterdir() if p.is_dir() and p.name != "keys")
         assert len(directories) == 23
+        keys = out_dir / "keys"
+        assert len(list(keys.iterdir())) == 23
+        assert stat.S_IMODE(keys.stat().st_mode) == 0o700
         for directory in directories:
             meta = json.loads((directory / "meta.json").read_text())
+            assert meta["bundle"]["file"] == "bundle.p12"
+            password = (directory / "p12-password.txt").read_bytes().strip()
+            bundle = pkcs12.load_pkcs12((directory / "bundle.p12").read_bytes(), password)
+            key_file = keys / f"{directory.name}.key"
+            assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+            key = serialization.load_pem_private_key(key_file.read_bytes(), None)
+            assert bundle.key is not None
+            assert bundle.key.public_key() == key.public_key()
             assert meta["order_number"] == int(directory.name)
             cert = x509.load_pem_x509_certificate((directory / "cert.pem").read_bytes())
             assert meta["email_addresses"] == [f"user{directory.name}@example.com"]

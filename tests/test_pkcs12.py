@@ -300,3 +300,37 @@ class TestPrivateKeys:
         (tmp_path / "f").write_text("x")
         with pytest.raises(InvalidRequestError, match="not a directory"):
             KeyIndex.from_directory(tmp_path / "f")
+
+
+class TestSimulatorIssuesForAKey:
+    """The simulator issues an order's certificate for the key the test placed it with."""
+
+    @pytest.mark.parametrize("kind", ["ec", "rsa"])
+    def test_collected_certificate_matches_the_key(self, kind: str) -> None:
+        """What the test collects pairs with the key it holds: the whole bundle flow end to end."""
+        from smime_collect.testing import Simulator
+
+        key = (
+            ec.generate_private_key(ec.SECP256R1())
+            if kind == "ec"
+            else rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        )
+        sim = Simulator(seed=3)
+        sim.add_account("u", "p")
+        order = sim.add_order(9, key=key, email="carol@example.com")
+        assert order.chain is not None
+        assert order.chain.end_entity_key is key
+        assert public_key_id(order.chain.end_entity) == public_key_id(key)
+        chain = CertificateChain.from_certificates(order.chain.certificates())
+        assert chain.email_addresses == ("carol@example.com",)
+        data = chain.to_pkcs12(key, password=b"pw")
+        assert pkcs12.load_pkcs12(data, b"pw").key is not None
+
+    def test_chain_and_key_together_are_refused(self, alice: IssuedChain) -> None:
+        """An order gets its chain or its key, not both."""
+        from smime_collect.testing import Simulator
+
+        sim = Simulator(seed=3)
+        sim.add_account("u", "p")
+        with pytest.raises(ValueError, match="not both"):
+            sim.add_order(1, chain=alice, key=alice.end_entity_key)

@@ -6,9 +6,13 @@ with short poll intervals, and the same code as ``smime-collect collect`` writes
 succeeds when the outcome is the one the scenario predicts: the rejected and the unpaid order
 failing, with their Sectigo codes, is part of the prediction.
 
+Like a user who placed the orders, the demo holds a private key for each order it expects to be
+issued: it makes them on the fly, writes them to ``--out/keys/`` (mode 0600, nowhere else), and
+collects with ``--keys`` semantics, so every issued order also gets its ``bundle.p12``.
+
 The demo owns the directory it writes to: a marker file says so, and each run replaces the order
-directories of the runs before it.  A non-empty directory without the marker is refused, so a
-demo never mixes its files with anyone else's, nor deletes them.
+directories (and the keys) of the runs before it.  A non-empty directory without the marker is
+refused, so a demo never mixes its files with anyone else's, nor deletes them.
 """
 
 from __future__ import annotations
@@ -19,11 +23,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 import attrs
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from .._client import CollectClient
 from .._exceptions import AwaitingPaymentError, CertificateRejectedError
 from ._input import UsageError
-from ._order_files import META_FILE
+from ._keys import BundleSettings, KeyIndex
+from ._order_files import BUNDLE_FILE, META_FILE, atomic_write
 from ._outcomes import OrderReport, Tally
 from ._report import Terminal, make_progress
 from ._to_disk import BatchSettings, collect_into
@@ -53,6 +60,7 @@ _FIRST_ORDER: Final = 4_210_001
 MAX_ORDERS: Final = 10_000
 DEFAULT_CONCURRENCY: Final = 8
 MARKER_FILE: Final = ".smime-collect-demo"
+KEYS_DIRECTORY: Final = "keys"
 # Short enough that the demo takes a moment, long enough that "processing" is visible.
 _POLL_INTERVAL: Final = 0.01
 _MAX_POLL_INTERVAL: Final = 0.05
@@ -107,11 +115,14 @@ def demo_scenario(count: int) -> list[DemoOrder]:
     return orders
 
 
-def demo_simulator(scenario: list[DemoOrder]) -> Simulator:
+def demo_simulator(
+    scenario: list[DemoOrder], keys: dict[int, ec.EllipticCurvePrivateKey] | None = None
+) -> Simulator:
     """A simulator that serves the scenario to the demo's account.
 
     Args:
         scenario: The orders.
+        keys: The private keys orders were placed with: their certificates are issued for them.
 
     Returns:
         The simulator, a few milliseconds of latency per answer so that requests overlap.
@@ -126,6 +137,7 @@ def demo_simulator(scenario: list[DemoOrder]) -> Simulator:
             order.number,
             state=states.get(order.expect, OrderState.ISSUED),
             ready_after_polls=order.polls,
+            key=None if keys is None else keys.get(order.number),
         )
     return simulator
 
@@ -160,7 +172,7 @@ def prepare_directory(out: Path) -> None:
                 "directory (the demo replaces what it wrote there on every run)"
             )
         for entry in entries:
-            if _is_demo_order(entry):
+            if _is_demo_order(entry) or (entry.name == KEYS_DIRECTORY and entry.is_dir()):
                 shutil.rmtree(entry)
         (out / MARKER_FILE).write_text(
             "Written by smime-collect demo: it replaces its order directories here on every run.\n",
@@ -170,7 +182,33 @@ def prepare_directory(out: Path) -> None:
         raise UsageError(f"--out {str(out)!r} cannot be prepared: {exc.strerror}") from None
 
 
-def _matches(order: DemoOrder, report: OrderReport) -> bool:
+def make_keys(scenario: list[DemoOrder], out: Path) -> dict[int, ec.EllipticCurvePrivateKey]:
+    """Make a key for every order the scenario expects to be issued; write them to ``out/keys``.
+
+    Args:
+        scenario: The orders.
+        out: The demo's directory (prepared).
+
+    Returns:
+        The keys, by order number.
+    """
+    directory = out / KEYS_DIRECTORY
+    directory.mkdir(mode=0o700, exist_ok=True)
+    keys = {}
+    for order in scenario:
+        if order.expect in {Expect.READY, Expect.LATE}:
+            key = ec.generate_private_key(ec.SECP256R1())
+            pem = key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+            atomic_write(directory / f"{order.number}.key", pem, private=True)
+            keys[order.number] = key
+    return keys
+
+
+def _matches(order: DemoOrder, report: OrderReport, *, bundled: bool) -> bool:
     if order.expect is Expect.REJECTED:
         return isinstance(report.error, CertificateRejectedError)
     if order.expect is Expect.UNPAID:
@@ -180,6 +218,7 @@ def _matches(order: DemoOrder, report: OrderReport) -> bool:
         and report.directory is not None
         and (report.directory / META_FILE).is_file()
         and (report.directory / "cert.pem").is_file()
+        and (not bundled or (report.directory / BUNDLE_FILE).is_file())
     )
 
 
@@ -202,12 +241,14 @@ class DemoRun:
         simulator: Serves the orders (built from a scenario by :func:`demo_simulator`).
         out: An existing directory for the order directories.
         concurrency: The client's ``max_concurrency``.
+        bundles: The keys to bundle each issued certificate with, if any.
     """
 
     scenario: list[DemoOrder]
     simulator: Simulator
     out: Path
     concurrency: int = DEFAULT_CONCURRENCY
+    bundles: BundleSettings | None = None
 
 
 async def run_scenario(run: DemoRun, terminal: Terminal) -> int:
@@ -226,6 +267,7 @@ async def run_scenario(run: DemoRun, terminal: Terminal) -> int:
         timeout=_TIMEOUT,
         poll_interval=_POLL_INTERVAL,
         max_poll_interval=_MAX_POLL_INTERVAL,
+        bundles=run.bundles,
     )
     expected = {order.number: order for order in run.scenario}
     mismatches: list[str] = []
@@ -238,7 +280,7 @@ async def run_scenario(run: DemoRun, terminal: Terminal) -> int:
             def on_report(report: OrderReport) -> None:
                 progress.advance(report)
                 order = expected[report.order_number]
-                if not _matches(order, report):
+                if not _matches(order, report, bundled=run.bundles is not None):
                     seen = report.error if report.error is not None else report.status
                     mismatches.append(f"{order.number}: expected {order.expect.value}, got {seen}")
 
@@ -256,9 +298,15 @@ def _print_outcome(run: DemoRun, tally: Tally, mismatches: list[str], terminal: 
     )
     print(
         f"files in {run.out}: <order>/cert.pem chain.pem fullchain.pem root.pem payload.* "
-        "meta.json",
+        "meta.json" + (" bundle.p12 p12-password.txt" if run.bundles is not None else ""),
         file=terminal.out,
     )
+    if run.bundles is not None:
+        print(
+            f"{len(run.bundles.keys)} private keys made for the demo in {run.out / KEYS_DIRECTORY} "
+            "paired with their certificates by public key (as --keys does)",
+            file=terminal.out,
+        )
     if tally.total != len(run.scenario):
         mismatches.append(f"{len(run.scenario)} orders in the scenario, {tally.total} reported")
     if mismatches:
@@ -296,5 +344,7 @@ async def run_demo(count: int, out: Path, *, concurrency: int, terminal: Termina
         f"CollectSMIME simulator (no network, no credentials): {_describe(scenario)}",
         file=terminal.out,
     )
-    run = DemoRun(scenario, demo_simulator(scenario), out, concurrency)
+    keys = make_keys(scenario, out)
+    bundles = BundleSettings(KeyIndex.from_directory(out / KEYS_DIRECTORY))
+    run = DemoRun(scenario, demo_simulator(scenario, keys), out, concurrency, bundles)
     return await run_scenario(run, terminal)

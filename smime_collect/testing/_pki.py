@@ -303,6 +303,7 @@ class TestCA:
         common_name: str | None = None,
         not_before: _dt.datetime | None = None,
         days: int = 365,
+        key: PrivateKey | None = None,
     ) -> "IssuedChain":
         """Issue (or fetch from the cache) an S/MIME end-entity certificate.
 
@@ -312,6 +313,8 @@ class TestCA:
             not_before: The first valid day (its time is dropped: validity starts 00:00:00 UTC);
                 defaults to today. A naive datetime is taken as UTC.
             days: Validity length; ``not_after`` is 23:59:59 UTC that many days later.
+            key: The end entity's private key, as a user who placed the order made it (its
+                public key goes in the certificate); default: a new key like the CA's.
 
         Returns:
             The end entity, its key and the chain above it.
@@ -323,7 +326,7 @@ class TestCA:
         start = _dt.datetime.combine(
             not_before.astimezone(_dt.UTC).date(), _dt.time(0, 0, 0), tzinfo=_dt.UTC
         )
-        return _issue_smime(self, email, common_name or email, start, days)
+        return _issue_smime(self, email, common_name or email, start, days, given_key=key)
 
     def cross_certificate(self, issuer: "TestCA") -> x509.Certificate:
         """This CA's root subject and key, issued by another CA's root (a cross-certificate).
@@ -416,9 +419,15 @@ def _create_real_shaped_ca(name: str, root_key_size: int) -> TestCA:
 
 @functools.lru_cache(maxsize=1024)
 def _issue_smime(
-    ca: TestCA, email: str, common_name: str, not_before: _dt.datetime, days: int
+    ca: TestCA,
+    email: str,
+    common_name: str,
+    not_before: _dt.datetime,
+    days: int,
+    *,
+    given_key: PrivateKey | None,
 ) -> IssuedChain:
-    key: PrivateKey = (
+    key: PrivateKey = given_key or (
         ec.generate_private_key(ec.SECP256R1())
         if isinstance(ca.issuing_key, ec.EllipticCurvePrivateKey)
         else rsa.generate_private_key(public_exponent=65537, key_size=2048)

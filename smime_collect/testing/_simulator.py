@@ -29,7 +29,7 @@ from . import _endpoint
 from ._asgi import ASGIApp, Receive, Scope, Send, abort, form_fields, lifespan, read_body, stall
 from ._chaos import Chaos, Fault, ScriptedFault, Stats, format_retry_after
 from ._endpoint import Query, Reply
-from ._pki import IssuedChain, TestCA
+from ._pki import IssuedChain, PrivateKey, TestCA
 from ._scenario import Account, Order, OrderState, Quirks
 from ._transport import SimulatorTransport
 
@@ -148,6 +148,7 @@ class Simulator:
         ready_after_seconds: float = 0.0,
         email: str | None = None,
         chain: IssuedChain | None = None,
+        key: PrivateKey | None = None,
     ) -> Order:
         """Add an order.
 
@@ -159,6 +160,9 @@ class Simulator:
             ready_after_seconds: Answer status 0 until this many seconds (``clock``) have passed.
             email: The certificate's rfc822Name (default ``user<number>@example.com``).
             chain: Certificates to serve instead of issuing them from ``ca``.
+            key: The private key the order was placed with: its certificate is issued now, for
+                that key (as Sectigo issues for the public key of the order's request), so a
+                test can pair what it collects with the key it holds.
 
         Returns:
             The order (mutable: change ``state`` mid-test to revoke it, say).
@@ -173,13 +177,18 @@ class Simulator:
         if ready_after_polls < 0 or ready_after_seconds < 0:
             raise ValueError("ready_after_polls and ready_after_seconds must be >= 0")
         owner = self._owner(account)
+        email = email or f"user{number}@example.com"
+        if key is not None:
+            if chain is not None:
+                raise ValueError("give an order its chain or its key, not both")
+            chain = self.ca.issue_smime(email, key=key)
         order = Order(
             number=number,
             account=owner,
             state=state,
             ready_after_polls=ready_after_polls,
             ready_after_seconds=ready_after_seconds,
-            email=email or f"user{number}@example.com",
+            email=email,
             created_at=self.clock(),
             chain=chain,
         )
