@@ -74,12 +74,7 @@ PYTHON = blocks("python")
 SHELL = blocks("sh", "console")
 # Snippets known not to hold up as printed, and why; strict, so a fixed snippet fails here until
 # its entry is removed (and the snippet copied into tests/typing).
-KNOWN_DEFECTS = {
-    Path("how-to/mail-client-bundles.md"): (
-        "open(...).read() leaves the files to the garbage collector (ResourceWarning), and "
-        "load_pem_private_key's key type is wider than to_pkcs12 accepts under mypy --strict"
-    ),
-}
+KNOWN_DEFECTS: dict[Path, str] = {}
 
 
 def snippet_params() -> list[Any]:

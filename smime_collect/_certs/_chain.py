@@ -43,13 +43,14 @@ from collections.abc import Iterable, Iterator, Sequence
 import attrs
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.serialization import pkcs7
 
 from .._exceptions import ChainError, InvalidRequestError
 from . import _fast
 from ._names import common_name, email_addresses, issuer_common_name
 from ._node import ChainNode, read_node, signature_check, signed_by
-from ._pkcs12 import PrivateKey, bundle
+from ._pkcs12 import bundle
 
 __all__ = ["CertificateChain", "classify"]
 
@@ -301,7 +302,7 @@ class CertificateChain:
 
     def to_pkcs12(
         self,
-        key: PrivateKey,
+        key: PrivateKeyTypes,
         *,
         password: bytes,
         friendly_name: bytes | None = None,
@@ -315,8 +316,8 @@ class CertificateChain:
         read nothing newer (see ``docs/how-to/mail-client-bundles.md``).
 
         Args:
-            key: The end entity's private key (RSA or EC, say, from
-                ``serialization.load_pem_private_key``).
+            key: The end entity's private key, as ``serialization.load_pem_private_key``
+                returns it (RSA, EC, Ed25519, Ed448 or DSA).
             password: The bundle's password: non-empty bytes.
             friendly_name: The name importers show (default: the end entity's first e-mail
                 address).

@@ -21,6 +21,7 @@ from typing import Any, assert_type
 
 import httpx
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 from fastapi import FastAPI
@@ -178,6 +179,14 @@ def test_pki() -> None:
     assert_type(issued, IssuedChain)
     assert_type(cross, x509.Certificate)
     assert_type(old, TestCA)
+
+
+def mail_client_bundle() -> None:
+    """How-to: a PKCS#12 bundle for a mail client."""
+    chain = load_certificates(Path("fullchain.pem").read_bytes())
+    key = serialization.load_pem_private_key(Path("alice.key").read_bytes(), password=None)
+    Path("alice.p12").write_bytes(chain.to_pkcs12(key, password=b"correct horse battery staple"))
+    assert_type(chain.to_pkcs12(key, password=b"x", legacy=True), bytes)
 
 
 def serialisers() -> None:
