@@ -175,7 +175,7 @@ def check_effects(
         chain = namespace["chain"]
         assert chain.end_entity is not None
         # fullchain.pem holds the end entity and the intermediate; the payloads hold the root too.
-        assert len(chain) == (2 if 'Path("fullchain.pem")' in block else 3)
+        assert len(chain) == (2 if 'load_certificates(Path("fullchain.pem")' in block else 3)
 
 
 # The supported-versions table: a row's first cell, then "name >= floor" pairs.
