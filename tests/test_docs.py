@@ -245,6 +245,7 @@ def test_cli_page_lists_the_options_help_lists() -> None:
         | connection,
         "status": {"--orders-file"} | connection,
         "inspect": _documented_options("`smime-collect inspect`"),
+        "simulate": _documented_options("`smime-collect simulate`"),
     }
     assert set(commands) == set(documented), "a command this page does not describe"
     for name, parser in commands.items():

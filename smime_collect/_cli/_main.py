@@ -383,9 +383,16 @@ def _run_demo(command: _Command) -> int:
     )
 
 
+def _run_simulate(command: _Command) -> int:
+    from ..testing._tool import serve_until_stopped  # noqa: PLC0415 -- only this command serves
+
+    return serve_until_stopped(command.args.host, command.args.port, command.terminal.out)
+
+
 _HANDLERS: Final[dict[str, Callable[[_Command], int]]] = {
     "collect": _run_collect,
     "status": _run_status,
     "inspect": _run_inspect,
     "demo": _run_demo,
+    "simulate": _run_simulate,
 }

@@ -144,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_status(commands, connection)
     _add_inspect(commands)
     _add_demo(commands)
+    _add_simulate(commands)
     return parser
 
 
@@ -338,6 +339,20 @@ def _add_inspect(commands: argparse._SubParsersAction[_Parser]) -> None:
         metavar="FILE",
         help="the password of PKCS#12 files (trailing newline stripped)",
     )
+
+
+def _add_simulate(commands: argparse._SubParsersAction[_Parser]) -> None:
+    from ..testing._tool import add_serve_options  # noqa: PLC0415 -- the simulator's own options
+
+    simulate = commands.add_parser(
+        "simulate",
+        allow_abbrev=False,
+        help="serve the CollectSMIME simulator on loopback TLS until stopped",
+        description="Serve the simulator's scenario on loopback TLS and print its URL, CA "
+        "certificate, test account and orders, so that any program can be pointed at it "
+        "(also: python -m smime_collect.testing serve). Needs smime-collect[simulator].",
+    )
+    add_serve_options(simulate)
 
 
 def _add_demo(commands: argparse._SubParsersAction[_Parser]) -> None:

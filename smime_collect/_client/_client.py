@@ -169,7 +169,11 @@ class CollectClient:
         """Build a client from ``SECTIGO_LOGIN_NAME`` and ``SECTIGO_LOGIN_PASSWORD``.
 
         Each may instead be given as ``<NAME>_FILE``, the path of a file holding the value
-        (a trailing newline is stripped), as container secrets are mounted.
+        (a trailing newline is stripped), as container secrets are mounted.  When set,
+        ``SECTIGO_BASE_URL`` gives ``base_url`` and ``SECTIGO_CA_BUNDLE`` (a PEM file) gives
+        ``verify``, so a program can be pointed at the simulator
+        (``python -m smime_collect.testing serve``) with the environment alone.  Keyword
+        arguments win over the environment.
 
         Args:
             environ: The environment to read (default ``os.environ``).
@@ -179,12 +183,16 @@ class CollectClient:
             A new client.
 
         Raises:
-            InvalidRequestError: A variable is missing or its file cannot be read; the message
-                names the variable.
+            InvalidRequestError: A variable is missing, empty, or its file cannot be read; the
+                message names the variable.
         """
         env = os.environ if environ is None else environ
         name = credential_from_env(env, "SECTIGO_LOGIN_NAME")
         password = credential_from_env(env, "SECTIGO_LOGIN_PASSWORD")
+        if env.get("SECTIGO_BASE_URL"):
+            kwargs.setdefault("base_url", env["SECTIGO_BASE_URL"])
+        if env.get("SECTIGO_CA_BUNDLE"):
+            kwargs.setdefault("verify", env["SECTIGO_CA_BUNDLE"])
         return cls(name, password, **kwargs)
 
     def __repr__(self) -> str:

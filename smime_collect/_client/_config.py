@@ -41,7 +41,9 @@ def credential_from_env(env: Mapping[str, str], name: str) -> str:
         The value; a file's trailing newline is stripped.
 
     Raises:
-        InvalidRequestError: Neither variable is set, or the file cannot be read.
+        InvalidRequestError: Neither variable is set, or the file cannot be read or holds
+            nothing (no credential is empty, and a request with one would only count towards
+            locking the account).
     """
     value = env.get(name)
     if value:
@@ -56,7 +58,10 @@ def credential_from_env(env: Mapping[str, str], name: str) -> str:
             f"{name}_FILE names {path!r}, which cannot be read ({type(exc).__name__}): "
             "check the path and its permissions"
         ) from None
-    return text.rstrip("\r\n")
+    value = text.rstrip("\r\n")
+    if not value:
+        raise InvalidRequestError(f"{name}_FILE names {path!r}, which is empty")
+    return value
 
 
 def check_url(base_url: object, *, allow_insecure_http: bool) -> httpx.URL:

@@ -1,7 +1,7 @@
 """Serve a simulator on a real loopback socket, with TLS from a throwaway CA.
 
 For tests where the network matters (TLS verification, connection reuse, real timeouts). It runs
-uvicorn, which is in the ``test`` extra only, inside the current event loop::
+uvicorn (the ``simulator`` extra; the ``test`` extra has it too) inside the current event loop::
 
     async with serve(sim) as server:
         async with httpx.AsyncClient(verify=server.ssl_context()) as http:
@@ -172,14 +172,15 @@ async def serve(
         The running server.
 
     Raises:
-        ImportError: uvicorn is not installed (``pip install 'smime-collect[test]'``).
+        ImportError: uvicorn is not installed (``pip install 'smime-collect[simulator]'``).
         RuntimeError: The server did not start.
     """
     try:
         import uvicorn  # noqa: PLC0415 -- a test-only dependency, imported when needed
     except ImportError as exc:  # pragma: no cover - the test extra is installed in CI
         raise ImportError(
-            "serving the simulator on a socket needs uvicorn: pip install 'smime-collect[test]'"
+            "serving the simulator on a socket needs uvicorn: "
+            "pip install 'smime-collect[simulator]'"
         ) from exc
 
     with contextlib.ExitStack() as stack:
