@@ -21,6 +21,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from smime_collect._certs import _fast, _x509
 from smime_collect._certs._chain import CertificateChain, classify
@@ -176,6 +178,35 @@ def _test_pki_certificates(issued: IssuedChain) -> dict[str, x509.Certificate]:
 _KEY = ec.generate_private_key(ec.SECP256R1())
 
 
+def _elements() -> st.SearchStrategy[bytes]:
+    """Well-formed DER elements, nested, with one- and two-octet lengths and odd tags."""
+    tags = st.sampled_from([0x01, 0x02, 0x04, 0x05, 0x30, 0x31, 0x80, 0x81, 0xA0, 0x1F, 0x3F])
+    content = st.one_of(
+        st.binary(max_size=4), st.just(b"\x00"), st.binary(min_size=128, max_size=130)
+    )
+    leaf = st.builds(der_tlv, tags, content)
+    return st.recursive(
+        leaf,
+        lambda children: st.builds(
+            lambda tag, parts: der_tlv(tag, b"".join(parts)), tags, st.lists(children, max_size=3)
+        ),
+        max_leaves=6,
+    )
+
+
+def _damaged(element: bytes) -> st.SearchStrategy[bytes]:
+    """The element with one octet changed, cut short, or followed by another octet."""
+    return st.one_of(
+        st.builds(
+            lambda at, octet: element[:at] + bytes([octet]) + element[at + 1 :],
+            st.integers(0, len(element) - 1),
+            st.integers(0, 255),
+        ),
+        st.integers(0, len(element) - 1).map(lambda at: element[:at]),
+        st.integers(0, 255).map(lambda octet: element + bytes([octet])),
+    )
+
+
 class TestInlineWalkAgreesWithTheStrictReader:
     """The inline DER walk reads what the strict reader reads, on every certificate at hand."""
 
@@ -291,6 +322,25 @@ class TestInlineWalkAgreesWithTheStrictReader:
                 _fast.ca_cache.clear()
                 node = read_node(certificate, der)
             assert node[2:] == (*_x509.unreadable_fields(der), False)
+
+    @settings(max_examples=400, deadline=None)
+    @given(
+        oid=st.sampled_from([b"\x55\x1d\x13", b"\x55\x1d\x0e", b"\x55\x1d\x23"]),
+        critical=st.booleans(),
+        value=st.one_of(_elements(), _elements().flatmap(_damaged), st.binary(max_size=12)),
+    )
+    def test_any_extension_value(
+        self, issued: IssuedChain, oid: bytes, critical: bool, value: bytes
+    ) -> None:
+        """Any basicConstraints, SKI or AKI value: read as the strict reader does, or declined."""
+        flag = b"\x01\x01\xff" if critical else b""
+        extension = der_tlv(0x30, der_tlv(0x06, oid) + flag + der_tlv(0x04, value))
+        der = _with_extra_extensions(issued.end_entity, replace=oid, extra=extension)
+        try:
+            expected: object = _x509.read_fields(der)
+        except DERError:
+            expected = None
+        assert _fast.read_fields(der) in (None, expected)
 
 
 def _extension(oid: bytes, value: bytes) -> bytes:

@@ -90,6 +90,11 @@ class CACache:
     A lookup is one ``dict.get``; a change (evict the oldest, insert) holds the lock, so threads
     that load at once never evict the same entry twice.  While the shortcuts are off nothing is
     kept, so every lookup misses.
+
+    Attributes:
+        get: ``get(der)``: the node of the CA certificate with exactly this DER, or None.
+        get_by_base64: ``get_by_base64(body)``: the node of the cached CA certificate whose DER
+            encodes to exactly this PEM base64 (as written, or with whitespace removed), or None.
     """
 
     def __init__(self, max_entries: int = 128) -> None:
@@ -97,28 +102,10 @@ class CACache:
         self._lock = threading.Lock()
         self._by_der: dict[bytes, ChainNode] = {}
         self._by_base64: dict[bytes, ChainNode] = {}
-
-    def get(self, der: bytes) -> ChainNode | None:
-        """The node of the CA certificate with exactly this DER, if it is cached.
-
-        Args:
-            der: A certificate's DER.
-
-        Returns:
-            The node, or None.
-        """
-        return self._by_der.get(der)
-
-    def get_by_base64(self, body: bytes) -> ChainNode | None:
-        """The node of the cached CA certificate whose DER encodes to exactly this base64.
-
-        Args:
-            body: A PEM block's base64, as written or with whitespace removed.
-
-        Returns:
-            The node, or None.
-        """
-        return self._by_base64.get(body)
+        # The lookups are the tables' own dict.get (the tables are cleared, never replaced): a
+        # method around each cost 0.1 us, and a load under a known CA makes seven.
+        self.get = self._by_der.get
+        self.get_by_base64 = self._by_base64.get
 
     def put(self, node: ChainNode) -> None:
         """Keep a CA certificate's node (nothing while the shortcuts are off).
@@ -297,41 +284,38 @@ def read_fields(der: bytes) -> FieldTuple | None:
     """
     if not enabled:
         return None
-    try:
-        return _walk(der)
-    except (IndexError, ValueError):
-        return None
-
-
-def _walk(der: bytes) -> FieldTuple:
     # Certificate ::= SEQUENCE { tbsCertificate SEQUENCE { [0] version OPTIONAL, serial,
     # signature, issuer, validity, subject, subjectPublicKeyInfo, [1], [2], [3] extensions } }
     # This runs for every end entity loaded, so each element is skipped in place: "first" is its
     # first length octet, and only long-form lengths (0x80 and up) cost a call.
-    first = der[1]
-    pos = 2 if first < 0x80 else 2 + (first & 0x7F)  # into the Certificate
-    pos, tbs_end = trusted_bounds(der, pos)  # into the tbsCertificate
-    if der[pos] == 0xA0:
-        pos += 2 + der[pos + 1]  # [0] EXPLICIT version: always short
-    first = der[pos + 1]  # serialNumber
-    pos = pos + 2 + first if first < 0x80 else trusted_bounds(der, pos)[1]
-    first = der[pos + 1]  # signature AlgorithmIdentifier
-    pos = pos + 2 + first if first < 0x80 else trusted_bounds(der, pos)[1]
-    first = der[pos + 1]
-    end = pos + 2 + first if first < 0x80 else trusted_bounds(der, pos)[1]
-    issuer = der[pos:end]
-    first = der[end + 1]  # validity
-    pos = end + 2 + first if first < 0x80 else trusted_bounds(der, end)[1]
-    first = der[pos + 1]
-    end = pos + 2 + first if first < 0x80 else trusted_bounds(der, pos)[1]
-    subject = der[pos:end]
-    first = der[end + 1]  # subjectPublicKeyInfo
-    pos = end + 2 + first if first < 0x80 else trusted_bounds(der, end)[1]
-    while pos < tbs_end:  # issuerUniqueID [1] and subjectUniqueID [2] are skipped
-        tag = der[pos]
-        start, pos = trusted_bounds(der, pos)
-        if tag == 0xA3:
-            return (issuer, subject, *_walk_extensions(der, start))
+    try:
+        first = der[1]
+        pos = 2 if first < 0x80 else 2 + (first & 0x7F)  # into the Certificate
+        pos, tbs_end = trusted_bounds(der, pos)  # into the tbsCertificate
+        if der[pos] == 0xA0:
+            pos += 2 + der[pos + 1]  # [0] EXPLICIT version: always short
+        first = der[pos + 1]  # serialNumber
+        pos = pos + 2 + first if first < 0x80 else trusted_bounds(der, pos)[1]
+        first = der[pos + 1]  # signature AlgorithmIdentifier
+        pos = pos + 2 + first if first < 0x80 else trusted_bounds(der, pos)[1]
+        first = der[pos + 1]
+        end = pos + 2 + first if first < 0x80 else trusted_bounds(der, pos)[1]
+        issuer = der[pos:end]
+        first = der[end + 1]  # validity
+        pos = end + 2 + first if first < 0x80 else trusted_bounds(der, end)[1]
+        first = der[pos + 1]
+        end = pos + 2 + first if first < 0x80 else trusted_bounds(der, pos)[1]
+        subject = der[pos:end]
+        first = der[end + 1]  # subjectPublicKeyInfo
+        pos = end + 2 + first if first < 0x80 else trusted_bounds(der, end)[1]
+        while pos < tbs_end:  # issuerUniqueID [1] and subjectUniqueID [2] are skipped
+            tag = der[pos]
+            start, pos = trusted_bounds(der, pos)
+            if tag == 0xA3:
+                ca, ski, aki = _walk_extensions(der, start)
+                return issuer, subject, ca, ski, aki
+    except (IndexError, ValueError):  # DERError included: a malformed extension value
+        return None
     return issuer, subject, None, None, None
 
 
@@ -339,8 +323,10 @@ def _walk_extensions(der: bytes, start: int) -> tuple[bool | None, bytes | None,
     """The cA flag, SKI and AKI keyIdentifier from ``[3] { SEQUENCE OF Extension }``.
 
     cryptography checks the extensions' own structure when it loads a certificate, but reads
-    what an extnValue holds only when asked, so that part is read with checked headers: a
-    malformed value makes the walk give up, and the strict reader decide.
+    what an extnValue holds only when asked, so that part is checked here as the strict reader
+    checks it: one element filling the OCTET STRING, and for a SEQUENCE, elements filling it.
+    The usual one-octet lengths are checked inline; a malformed value raises DERError, so the
+    walk gives up and the strict reader decides.
     """
     ca: bool | None = None
     ski = aki = None
@@ -361,61 +347,61 @@ def _walk_extensions(der: bytes, start: int) -> tuple[bool | None, bytes | None,
         value = oid + 5
         if der[value] == 0x01:  # critical BOOLEAN
             value += 2 + der[value + 1]
-        first = der[value + 1]  # the extnValue OCTET STRING
-        octets = value + 2 if first < 0x80 else trusted_bounds(der, value)[0]
-        inner, inner_end, child = _extension_value(der, octets, position, bit != _SKI)
+        first = der[value + 1]  # the extnValue OCTET STRING, which ends the Extension
+        value = value + 2 if first < 0x80 else trusted_bounds(der, value)[0]
+        tag, first = der[value], der[value + 1]  # the one element it must hold
+        inner = value + 2
+        if first >= 0x80 or tag & 0x1F == 0x1F or inner + first != position:
+            tag, inner, inner_end = read_header(der, value, position)
+            if inner_end != position:
+                raise DERError("an extension value that is not one element")
         if bit == _SKI:  # SubjectKeyIdentifier ::= OCTET STRING
-            ski = der[inner:inner_end]
-        elif bit == _BASIC_CONSTRAINTS:  # SEQUENCE { cA BOOLEAN DEFAULT FALSE, ... }
-            ca = (
-                child is not None
-                and child[0] == 0x01
-                and der[child[1] : child[2]][:1]
-                not in (
-                    b"",
-                    b"\x00",
+            ski = der[inner:position]
+        else:  # basicConstraints and the AKI are SEQUENCEs; their first element decides
+            child = _first_child(der, tag, inner, position)
+            if bit == _BASIC_CONSTRAINTS:  # SEQUENCE { cA BOOLEAN DEFAULT FALSE, ... }
+                ca = (
+                    child is not None
+                    and child[0] == 0x01
+                    and child[1] < child[2]
+                    and der[child[1]] != 0
                 )
-            )
-        elif child is not None and child[0] == 0x80:  # AKI: keyIdentifier [0] first
-            aki = der[child[1] : child[2]]
+            elif child is not None and child[0] == 0x80:  # AKI: keyIdentifier [0] first
+                aki = der[child[1] : child[2]]
         if seen == _ALL_THREE:  # the rest (SAN, policies, AIA...) can wait
             break
     return ca, ski, aki
 
 
-def _extension_value(
-    der: bytes, start: int, end: int, sequence: bool
-) -> tuple[int, int, tuple[int, int, int] | None]:
-    """The element an extnValue holds, which must fill it, and for a SEQUENCE its first child.
+def _first_child(der: bytes, tag: int, start: int, end: int) -> tuple[int, int, int] | None:
+    """The first element inside a constructed element whose content is ``der[start:end]``.
 
-    Checked as :func:`smime_collect._certs._der.read_header` checks, with the usual one-octet
-    lengths decoded inline.
+    Its elements must fill the content, checked as :func:`smime_collect._certs._der.read_header`
+    checks, with the usual one-octet lengths decoded inline.
 
     Returns:
-        ``(content_start, content_end, (tag, start, end) of the first child or None)``.
+        ``(tag, content_start, content_end)`` of the first element, or None when there is none.
 
     Raises:
-        DERError: The value is not one element, or not a SEQUENCE of well-formed elements.
+        DERError: The element is primitive, or its elements are malformed or do not fill it.
     """
-    tag, first = der[start], der[start + 1]
-    if first < 0x80 and tag & 0x1F != 0x1F:
-        inner, inner_end = start + 2, start + 2 + first
-    else:
-        tag, inner, inner_end = read_header(der, start, end)
-    if inner_end != end:
-        raise DERError("an extension value that is not one element")
-    if not sequence or inner == inner_end:
-        return inner, inner_end, None
     if not tag & 0x20:
         raise DERError("a primitive element where a SEQUENCE was expected")
-    tag, first = der[inner], der[inner + 1]
-    if first < 0x80 and tag & 0x1F != 0x1F and inner + 2 + first == inner_end:
-        return inner, inner_end, (tag, inner + 2, inner_end)  # one child, filling it
-    child = read_header(der, inner, inner_end)
+    if start == end:
+        return None
+    tag, first = der[start], der[start + 1]
+    if first < 0x80 and tag & 0x1F != 0x1F and start + 2 + first <= end:
+        child = tag, start + 2, start + 2 + first
+    else:
+        child = read_header(der, start, end)
     position = child[2]
-    while position < inner_end:  # more children: they must fill the SEQUENCE too
-        position = read_header(der, position, inner_end)[2]
-    return inner, inner_end, child
+    while position < end:  # more elements: each must fit too
+        tag, first = der[position], der[position + 1]
+        if first < 0x80 and tag & 0x1F != 0x1F and position + 2 + first <= end:
+            position += 2 + first
+        else:
+            position = read_header(der, position, end)[2]
+    return child
 
 
 # -- serial pre-checks ----------------------------------------------------------------------------
