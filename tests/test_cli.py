@@ -696,7 +696,8 @@ class TestCredentials:
         clean_env.setenv(f"{name}_FILE", str(tmp_path / "empty"))
         status, _, err = cli("status", "1")
         assert status == 2
-        assert err == f"smime-collect: error: {name}_FILE {str(tmp_path / 'empty')!r} is empty\n"
+        path = str(tmp_path / "empty")
+        assert err == f"smime-collect: error: {name}_FILE names {path!r}, which is empty\n"
         assert sim.stats.requests_total == 0
 
     def test_unreadable_file_variable(

@@ -92,14 +92,9 @@ def _is_set(env: Mapping[str, str], name: str) -> bool:
 
 def _from_environment(env: Mapping[str, str], name: str) -> str:
     try:
-        value = credential_from_env(env, name)
-    except InvalidRequestError as exc:  # a _FILE that cannot be read: its message names the path
+        return credential_from_env(env, name)
+    except InvalidRequestError as exc:  # a _FILE unreadable or empty: its message names the path
         raise UsageError(str(exc)) from None
-    if not value:
-        # The library accepts an empty file; no login or password is empty, and Sectigo would
-        # only answer -16 (which counts towards locking the account).
-        raise UsageError(f"{name}_FILE {env[f'{name}_FILE']!r} is empty")
-    return value
 
 
 def credentials(
