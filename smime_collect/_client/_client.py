@@ -55,7 +55,8 @@ from ._config import (
     ssl_context_for,
 )
 from ._exchange import Exchange, ThroughClient
-from ._failures import log_reason, sectigo_failure
+from ._failures import sectigo_failure
+from ._observe import Observer, OnEvent
 from ._order import Order
 from ._pacing import Pacer
 from ._transports import default_transport
@@ -67,6 +68,9 @@ DEFAULT_MAX_RESPONSE_BYTES: Final = 4 * 1024 * 1024
 
 _LOGGER = logging.getLogger("smime_collect")
 _CLOSED: Final = "this CollectClient is closed: create a new one"
+# The span names of smime_collect.otel, here without importing OpenTelemetry.
+COLLECT_SPAN: Final = "smime_collect.collect"
+WAIT_SPAN: Final = "smime_collect.wait"
 
 Sleep = Callable[[float], Awaitable[object]]
 
@@ -104,6 +108,12 @@ class CollectClient:
         random: A source of numbers in ``[0, 1)`` for jitter (injected by tests).
         wall_clock: The current time, timezone-aware, for an HTTP-date ``Retry-After``
             (injected by tests).
+        on_event: Called with one ``smime_collect.events`` value per step (a request, a
+            retry, a poll, a slow-down, a finished order); what it raises is logged, never
+            passed on.
+        tracer_provider: An OpenTelemetry ``TracerProvider`` instead of the global one
+            (with ``smime-collect[otel]``).
+        meter_provider: An OpenTelemetry ``MeterProvider`` instead of the global one.
 
     Raises:
         InvalidRequestError: A credential is empty or too long, the URL is not HTTPS, or an
@@ -130,6 +140,9 @@ class CollectClient:
         clock: Callable[[], float] = time.monotonic,
         random: Callable[[], float] = _random.random,
         wall_clock: Callable[[], datetime] = _utc_now,
+        on_event: OnEvent | None = None,
+        tracer_provider: Any = None,
+        meter_provider: Any = None,
     ) -> None:
         check_credentials(login_name, login_password)
         self._login_name = login_name
@@ -152,6 +165,7 @@ class CollectClient:
         self._sleep = sleep
         self._clock = clock
         self._random = random
+        self._observer = Observer(on_event, clock, tracer_provider, meter_provider)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closed = False
         self._http = http_client
@@ -279,7 +293,8 @@ class CollectClient:
         request = CollectRequest(
             order_number, query_type, response_type, response_encoding, show_validity_period
         )
-        return await self._collect_once(self._order(request))
+        order = self._order(request)
+        return await self._observer.order(COLLECT_SPAN, order, self._collect_once(order))
 
     async def _collect_once(self, order: Order) -> CollectResult:
         answer = await self._collect(order)
@@ -309,6 +324,7 @@ class CollectClient:
             )
             if decision.slow_down_until is not None:  # 429 / -42: every request waits
                 self._pacer.slow_down(decision.slow_down_until)
+                self._observer.throttled(decision.slow_down_until, answer.error)
             if isinstance(decision, GiveUp):
                 raise decision.error
             self._log_retry(order, answer, retry, decision)
@@ -321,25 +337,32 @@ class CollectClient:
         self._check_open()
         if not await self._pacer.acquire(order.deadline):
             return TimedOut()
-        try:
-            if order.deadline is None and order.timeout is not None:
-                # collect_many: an order's time starts with its first request, not in the queue.
-                order.deadline = self._clock() + order.timeout
-            # A deadline also bounds the request in flight: a server trickling one byte per read
-            # timeout would otherwise keep the order going far past it.
-            budget = None if order.deadline is None else max(0.0, order.deadline - self._clock())
-            sent = await self._exchange.attempt(
-                order.body, order.request.order_number, attempt, budget
-            )
-        finally:
-            self._pacer.release()
-        if not isinstance(sent, tuple):
-            return sent
-        content, response = sent
-        try:
-            return parse_response(content, order.request, response.headers.get("content-type"))
-        except SectigoError as exc:
-            return sectigo_failure(exc, response, self._exchange.wall_clock)
+        with self._observer.request(order, attempt) as watch:
+            try:
+                if order.deadline is None and order.timeout is not None:
+                    # collect_many: an order's time starts with its first request, not queued.
+                    order.deadline = self._clock() + order.timeout
+                # A deadline also bounds the request in flight: a server trickling one byte per
+                # read timeout would otherwise keep the order going far past it.
+                budget = (
+                    None if order.deadline is None else max(0.0, order.deadline - self._clock())
+                )
+                sent = await self._exchange.attempt(
+                    order.body, order.request.order_number, attempt, budget
+                )
+            finally:
+                self._pacer.release()
+            if not isinstance(sent, tuple):
+                return watch.answer(sent)
+            content, response = sent
+            answer: CollectResult | Failure
+            try:
+                answer = parse_response(
+                    content, order.request, response.headers.get("content-type")
+                )
+            except SectigoError as exc:
+                answer = sectigo_failure(exc, response, self._exchange.wall_clock)
+            return watch.answer(answer, response.status_code)
 
     def _log_retry(
         self, order: Order, failure: Failure, retry: int, decision: _polling.Retry
@@ -347,15 +370,7 @@ class CollectClient:
         wait = decision.delay
         if decision.slow_down_until is not None:
             wait = max(wait, decision.slow_down_until - self._clock())
-        number = order.request.order_number
-        _LOGGER.warning(
-            "order %d: %s; retry %d of %d in %.2f s",
-            number,
-            log_reason(failure.error, number),
-            retry + 1,
-            self._policy.max_retries,
-            wait,
-        )
+        self._observer.retry(order, retry + 1, self._policy.max_retries, wait, failure.error)
 
     # -- polling ----------------------------------------------------------------------------
 
@@ -405,7 +420,7 @@ class CollectClient:
         )
         policy = PollPolicy(timeout, poll_interval, max_poll_interval)
         order = self._order(request, deadline=self._clock() + timeout)
-        return await self._wait(order, policy)
+        return await self._observer.order(WAIT_SPAN, order, self._wait(order, policy))
 
     async def _wait(self, order: Order, policy: PollPolicy) -> CollectResult:
         """Poll ``order`` until it is ready enough, or raise PollTimeoutError at its deadline."""
@@ -422,6 +437,7 @@ class CollectClient:
                     policy, poll, now=self._clock(), deadline=order.deadline, random=self._random()
                 )
                 if isinstance(decision, PollAgain):
+                    self._observer.poll(order, poll + 1, decision.delay, answer.status)
                     await self._sleep(decision.delay)
                     continue
             raise order.timed_out(policy.timeout)
@@ -494,8 +510,10 @@ class CollectClient:
 
         async def work(request: CollectRequest) -> CollectResult:
             if policy is None:
-                return await self._collect_once(self._order(request))
-            return await self._wait(self._order(request, timeout=policy.timeout), policy)
+                order = self._order(request)
+                return await self._observer.order(COLLECT_SPAN, order, self._collect_once(order))
+            order = self._order(request, timeout=policy.timeout)
+            return await self._observer.order(WAIT_SPAN, order, self._wait(order, policy))
 
         return run_batch(
             order_numbers,

@@ -162,6 +162,7 @@ class Exchange:
                 attempt,
                 type(exc).__name__,
                 _elapsed_ms(started),
+                extra={"order_number": order, "attempt": attempt},
             )
             return network_failure(exc, order)
         _log_status(order, attempt, response.status_code, started)
@@ -218,7 +219,9 @@ class Exchange:
 
 def _log_status(order: int, attempt: int, status: int, started: float) -> None:
     _LOGGER.debug(
-        "order %d attempt %d: HTTP %d in %.1f ms", order, attempt, status, _elapsed_ms(started)
+        "order %d attempt %d: HTTP %d in %.1f ms",
+        *(order, attempt, status, _elapsed_ms(started)),
+        extra={"order_number": order, "attempt": attempt},
     )
 
 

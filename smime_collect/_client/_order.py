@@ -29,6 +29,7 @@ class Order:
         deadline: When waiting for this order ends (on the client's clock), once known.
         last_status: The last status Sectigo reported for it.
         last_failure: The failure of the last attempt, when the last attempt failed.
+        requests: Requests sent for it so far (counted only when someone watches the client).
     """
 
     request: CollectRequest
@@ -37,6 +38,7 @@ class Order:
     deadline: float | None = None
     last_status: Status | None = None
     last_failure: Failure | None = None
+    requests: int = 0
 
     def timed_out(self, timeout: float) -> PollTimeoutError:
         """The PollTimeoutError for this order, caused by its last failure if the last try failed.
