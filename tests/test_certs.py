@@ -207,6 +207,45 @@ ORDERS = {
 }
 
 
+def _ber_indefinite(data: bytes, depth: int = 4) -> bytes:
+    """The outer ``depth`` levels of constructed DER re-encoded with BER indefinite lengths."""
+    out, position = b"", 0
+    while position < len(data):
+        tag, size = data[position], data[position + 1]
+        start = position + 2
+        if size >= 0x80:
+            start += size & 0x7F
+            size = int.from_bytes(data[position + 2 : start], "big")
+        end = start + size
+        if tag & 0x20 and depth > 0:
+            out += bytes((tag, 0x80)) + _ber_indefinite(data[start:end], depth - 1) + b"\0\0"
+        else:
+            out += data[position:end]
+        position = end
+    return out
+
+
+# More forms, of the certificates in issuing order; the "der-" ones hold the end entity alone.
+MORE_FORMATS: dict[str, Callable[[Certs], bytes]] = {
+    "der-base64": lambda c: to_base64(_der(c)[0]),
+    "der-base64-one-line": lambda c: to_base64(_der(c)[0], line_length=None),
+    "pem-with-text-between": lambda c: (
+        b"Subject: x\n" + to_pem(_der(c)[0]) + b"between\n" + to_pem_blocks(c[1:]) + b"bye\n"
+    ),
+    # The certificates [0] too: BER all the way down to the certificates themselves.
+    "pkcs7-ber-indefinite": lambda c: _ber_indefinite(to_pkcs7_der(c)),
+    "pkcs7-base64-crlf": lambda c: to_base64(to_pkcs7_der(c)).replace(b"\n", b"\r\n"),
+    "netscape-pem-other-label": lambda c: to_pem(to_netscape_sequence_der(c), "NSEQ"),
+    "cmmf-pem": lambda c: to_pem(to_cmmf_der(c[1:], c[0], tagging="implicit"), "CMMF"),
+    "zip-of-mixed-members": lambda c: to_zip(
+        {"README.txt": b"no certificate\n", "ee.cer": _der(c)[0], "ca.p7b": to_pkcs7_der(c[1:])}
+    ),
+    "zip-pem-certificate-label": lambda c: to_pem(
+        to_zip({"ee.cer": _der(c)[0], "ca.p7b": to_pkcs7_der(c[1:])}), "CERTIFICATE"
+    ),
+}
+
+
 class TestLoadFormats:
     """Every format, in every order, loads into the same classified chain."""
 
@@ -278,6 +317,15 @@ class TestLoadFormats:
         """A private key next to the certificate is ignored, not an error."""
         key = to_pem(b"\x30\x03\x02\x01\x00", "PRIVATE KEY")
         assert load_certificates(key + to_pem_blocks([issued.end_entity])).end_entity is not None
+
+    @pytest.mark.parametrize("name", MORE_FORMATS.keys())
+    def test_more_forms(self, issued: IssuedChain, name: str) -> None:
+        """Lone base64 certificates, BER lengths, CRLF base64, other labels and mixed ZIPs load."""
+        chain = load_certificates(MORE_FORMATS[name](issued.certificates()))
+        if name.startswith("der-"):
+            assert (chain.end_entity, len(chain)) == (issued.end_entity, 1)
+        else:
+            _assert_classified(chain, issued)
 
 
 class TestLoadVectors:

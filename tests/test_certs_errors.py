@@ -257,6 +257,29 @@ class TestLoadErrors:
         with pytest.raises(CertificateFormatError):
             load_certificates(data)
 
+    @pytest.mark.parametrize(
+        ("data", "message"),
+        [
+            pytest.param(b"PK\x03\x04broken", "an unreadable ZIP archive", id="zip-header-only"),
+            pytest.param(
+                b"%PDF-1.4", "neither PEM, base64 nor DER certificate data", id="another-file"
+            ),
+            pytest.param(b"hello world", "not valid base64 either", id="prose-without-comma"),
+            pytest.param(
+                b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+                "PEM block 1 (CERTIFICATE) of input: a DER tag 0x00 of 2 bytes",
+                id="pem-of-zeros",
+            ),
+            pytest.param(
+                b"\x30\x03\x02\x01\x01", "a SEQUENCE of 1 elements (INTEGER)", id="sequence-of-one"
+            ),
+        ],
+    )
+    def test_what_other_files_look_like(self, data: bytes, message: str) -> None:
+        """Other files, a bare ZIP signature and a PEM block of zeros are named as what they are."""
+        with pytest.raises(CertificateFormatError, match=_escaped(message)):
+            load_certificates(data)
+
 
 def _escaped(message: str) -> str:
     return re.escape(message)

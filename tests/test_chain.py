@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import shutil
 import subprocess
 from collections.abc import Sequence
@@ -332,6 +333,43 @@ class TestClassification:
         chain = CertificateChain.from_certificates([legacy.root])
         assert chain.end_entity is None
         assert chain.roots == (legacy.root,)
+
+    def test_ca_bundle_in_any_order(self, long_chain: IssuedChain) -> None:
+        """Intermediates and root given in any of their six orders classify alike, bottom up."""
+        for order in itertools.permutations(long_chain.certificates()[1:]):
+            chain = load_certificates(to_pem_blocks(order))
+            assert chain.end_entity is None
+            assert chain.intermediates == long_chain.intermediates
+            assert chain.roots == (long_chain.root,)
+
+    def test_rekeyed_intermediate_is_not_the_issuer(self) -> None:
+        """A re-keyed CA of the intermediate's name and issuer did not issue the end entity."""
+        ca = TestCA.create("Rekeyed")
+        issued = ca.issue_smime("hana@example.com", common_name="Hana")
+        key = ec.generate_private_key(ec.SECP256R1())
+        rekeyed = (
+            x509.CertificateBuilder()
+            .subject_name(issued.intermediates[0].subject)
+            .issuer_name(ca.root.subject)
+            .public_key(key.public_key())
+            .serial_number(1234567)
+            .not_valid_before(dt.datetime(2024, 1, 1, tzinfo=dt.UTC))
+            .not_valid_after(dt.datetime(2034, 1, 1, tzinfo=dt.UTC))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(
+                x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False
+            )
+            .sign(ca.root_key, hashes.SHA256())
+        )
+        for certificates in (
+            [rekeyed, *issued.certificates()],
+            [*issued.certificates()[::-1], rekeyed],
+        ):
+            chain = load_certificates(to_pem_blocks(certificates))
+            assert chain.end_entity == issued.end_entity
+            assert chain.intermediates == (issued.intermediates[0], rekeyed)
+            assert chain.roots == (issued.root,)
+            chain.verify()
 
 
 class TestVerify:

@@ -18,13 +18,10 @@ import json
 import logging
 import os
 import pty
-import shutil
 import subprocess
 import sys
 import threading
 import traceback
-import warnings
-import zipfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -34,8 +31,6 @@ import httpx
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.serialization import Encoding
 
 import smime_collect as sc
 from smime_collect._cli import _main as _cli
@@ -54,7 +49,6 @@ from smime_collect.testing import _formats as fmt
 LOGIN = "contract-user"
 PASSWORD = "pw-Xyzzy-7c1e-SECRET"  # unusual enough to search every output for
 QT, RT, RE, ST = sc.QueryType, sc.ResponseType, sc.ResponseEncoding, sc.Status
-OPENSSL = shutil.which("openssl")
 SCRIPT = Path(sys.executable).with_name("smime-collect")
 FROZEN = attrs.exceptions.FrozenInstanceError
 CODES = {
@@ -118,29 +112,6 @@ def other_tasks() -> set[asyncio.Task[Any]]:
     return {t for t in asyncio.all_tasks() if t is not asyncio.current_task()}
 
 
-def der(cert: x509.Certificate) -> bytes:
-    """DER bytes of a certificate."""
-    return cert.public_bytes(Encoding.DER)
-
-
-def ber_indefinite(data: bytes, depth: int = 4) -> bytes:
-    """Re-encode the outer ``depth`` levels of constructed DER with indefinite lengths."""
-    out, position = b"", 0
-    while position < len(data):
-        tag, size = data[position], data[position + 1]
-        start = position + 2
-        if size >= 0x80:
-            start += size & 0x7F
-            size = int.from_bytes(data[position + 2 : start], "big")
-        end = start + size
-        if tag & 0x20 and depth > 0:
-            out += bytes((tag, 0x80)) + ber_indefinite(data[start:end], depth - 1) + b"\0\0"
-        else:
-            out += data[position:end]
-        position = end
-    return out
-
-
 @pytest.fixture(scope="module")
 def ca() -> TestCA:
     """One test hierarchy: root and one intermediate."""
@@ -151,183 +122,6 @@ def ca() -> TestCA:
 def issued(ca: TestCA) -> Any:
     """An S/MIME end entity with its chain."""
     return ca.issue_smime("alice@example.com")
-
-
-# -- 4. certificates -------------------------------------------------------------------------
-
-
-def all_formats(issued: Any, ca: TestCA) -> dict[str, bytes | str]:
-    """Every section-4 input form of the same certificates."""
-    certs, ee, cas = issued.certificates(), issued.end_entity, ca.ca_certificates()
-    p7, ns = fmt.to_pkcs7_der(certs), fmt.to_netscape_sequence_der(certs)
-    cmmf_e = fmt.to_cmmf_der(cas, ee, tagging="explicit")
-    cmmf_i = fmt.to_cmmf_der(cas, ee, tagging="implicit")
-    pem = fmt.to_pem_blocks(certs)
-    archive = fmt.to_zip(
-        {"README.txt": b"no certificate\n", "ee.cer": der(ee), "ca.p7b": fmt.to_pkcs7_der(cas)}
-    )
-    return {
-        "pem": pem, "pem-str": pem.decode(), "pem-crlf": fmt.to_pem_blocks(certs, crlf=True),
-        "pem-sloppy": fmt.to_pem_blocks(certs[::-1], sloppy_markers=True),
-        "pem-text-around": b"Subject: x\n" + fmt.to_pem(der(ee)) + b"between\n"
-        + fmt.to_pem_blocks(certs[1:]) + b"bye\n",
-        "b64-der": fmt.to_base64(der(ee)), "b64-der-line": fmt.to_base64(der(ee), line_length=None),
-        "der": der(ee), "pkcs7": p7, "pkcs7-unsorted": fmt.to_pkcs7_der(certs, sorted=False),
-        "pkcs7-ber": ber_indefinite(p7), "pkcs7-pem": fmt.to_pem(p7, "PKCS7"),
-        "pkcs7-b64": fmt.to_base64(p7, line_length=None),
-        "pkcs7-b64-crlf": fmt.to_base64(p7).replace(b"\n", b"\r\n"),
-        "netscape": ns, "netscape-b64": fmt.to_base64(ns),
-        "netscape-pem-certificate": fmt.to_pem(ns), "netscape-pem-other": fmt.to_pem(ns, "NSEQ"),
-        "cmmf-explicit": cmmf_e, "cmmf-implicit": cmmf_i,
-        "cmmf-explicit-b64": fmt.to_base64(cmmf_e),
-        "cmmf-implicit-b64": fmt.to_base64(cmmf_i, line_length=None),
-        "cmmf-pem": fmt.to_pem(cmmf_i, "CMMF"), "zip": archive, "zip-b64": fmt.to_base64(archive),
-    }  # fmt: skip
-
-
-FORMAT_NAMES = [
-    "pem", "pem-str", "pem-crlf", "pem-sloppy", "pem-text-around", "b64-der", "b64-der-line", "der",
-    "pkcs7", "pkcs7-unsorted", "pkcs7-ber", "pkcs7-pem", "pkcs7-b64", "pkcs7-b64-crlf", "netscape",
-    "netscape-b64", "netscape-pem-certificate", "netscape-pem-other", "cmmf-explicit",
-    "cmmf-implicit", "cmmf-explicit-b64", "cmmf-implicit-b64", "cmmf-pem", "zip", "zip-b64",
-]  # fmt: skip
-
-
-@pytest.mark.parametrize("name", FORMAT_NAMES)
-def test_4_load_certificates_every_format(name: str, issued: Any, ca: TestCA) -> None:
-    """Each documented form loads, without any warning, into the right classification."""
-    with warnings.catch_warnings(record=True) as seen:
-        warnings.simplefilter("always")
-        chain = sc.load_certificates(all_formats(issued, ca)[name])
-    assert (seen, chain.end_entity) == ([], issued.end_entity)
-    if name.startswith(("der", "b64-der")):
-        assert len(chain) == 1
-    else:
-        assert (chain.intermediates, chain.roots) == (issued.intermediates, (issued.root,))
-
-
-@pytest.mark.parametrize("label", ["ZIP", "CERTIFICATE"])
-def test_4_pem_armour_may_wrap_a_zip(label: str, issued: Any) -> None:
-    """'The armour may wrap any binary form below': a ZIP is one of them."""
-    archive = fmt.to_zip({"ee.cer": der(issued.end_entity)})
-    assert sc.load_certificates(fmt.to_pem(archive, label)).end_entity == issued.end_entity
-
-
-@pytest.mark.skipif(OPENSSL is None, reason="the openssl command is not installed")
-@pytest.mark.parametrize(
-    "command",
-    [["crl2pkcs7", "-nocrl", "-outform", "DER"], ["crl2pkcs7", "-nocrl"], ["nseq", "-toseq"]],
-)  # fmt: skip
-def test_4_load_what_openssl_writes(command: list[str], issued: Any, tmp_path: Path) -> None:
-    """PKCS#7 from crl2pkcs7 (unsorted, DER and PEM) and nseq's sequence load."""
-    pem = tmp_path / "certs.pem"
-    pem.write_bytes(fmt.to_pem_blocks(issued.certificates()[::-1]))
-    source = ["-certfile", str(pem)] if command[0] == "crl2pkcs7" else ["-in", str(pem)]
-    out = subprocess.run(  # noqa: S603 -- a fixed openssl command line
-        [str(OPENSSL), *command, *source], capture_output=True, check=True, timeout=20
-    ).stdout
-    chain = sc.load_certificates(out)
-    assert (chain.end_entity, chain.roots) == (issued.end_entity, (issued.root,))
-
-
-@pytest.mark.parametrize(
-    "data",
-    [b"", "", b"   \n", b"hello world", b"\x30\x03\x02\x01\x01", b"PK\x03\x04broken", b"%PDF-1.4",
-     b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
-     fmt.to_zip({"a.txt": b"hello"}), fmt.to_pkcs7_der([])],
-)  # fmt: skip
-def test_4_unloadable_input_raises_certificate_format_error(data: bytes | str) -> None:
-    """Empty input and anything unknown raise CertificateFormatError with a message."""
-    with pytest.raises(sc.CertificateFormatError) as info:
-        sc.load_certificates(data)
-    assert len(str(info.value)) > 10
-
-
-def test_4_zip_caps(issued: Any) -> None:
-    """More than 256 entries or 16 MiB unpacked is refused; just under is read."""
-    ee = {"e.cer": der(issued.end_entity)}
-    with pytest.raises(sc.CertificateFormatError):
-        sc.load_certificates(fmt.to_zip({f"{i}.txt": b"x" for i in range(257)}))
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("ee.cer", der(issued.end_entity))
-        archive.writestr("big.bin", b"\0" * (16 * 1024 * 1024 + 1))
-    with pytest.raises(sc.CertificateFormatError):
-        sc.load_certificates(buffer.getvalue())
-    assert len(sc.load_certificates(fmt.to_zip({f"{i}.txt": b"x" for i in range(255)} | ee))) == 1
-
-
-def test_4_classification_ignores_input_order() -> None:
-    """Shuffled input: end entity, intermediates upwards from it, then the root."""
-    deep = TestCA.create("Contract Deep", intermediates=2).issue_smime("bob@example.com")
-    for order in ([2, 0, 3, 1], [3, 2, 1, 0], [1, 3, 0, 2]):
-        chain = sc.load_certificates(fmt.to_pem_blocks([deep.certificates()[i] for i in order]))
-        assert (chain.end_entity, chain.intermediates) == (deep.end_entity, deep.intermediates)
-        assert (list(chain), len(chain), chain.roots) == (
-            list(deep.certificates()),
-            4,
-            (deep.root,),
-        )
-    bundle = sc.load_certificates(
-        fmt.to_pem_blocks([deep.intermediates[1], deep.root, deep.intermediates[0]])
-    )
-    assert (bundle.end_entity, bundle.intermediates, len(bundle)) == (None, deep.intermediates, 3)
-
-
-def test_4_cross_signed_root_and_rekeyed_intermediate(ca: TestCA, issued: Any) -> None:
-    """A cross-certificate is an intermediate; a re-keyed CA of the same name is not the issuer."""
-    other = TestCA.create("Contract Other", intermediates=0)
-    cross = ca.cross_certificate(other)
-    chain = sc.load_certificates(
-        fmt.to_pem_blocks([other.root, issued.end_entity, cross, *issued.intermediates])
-    )
-    assert (chain.intermediates, chain.roots) == ((*issued.intermediates, cross), (other.root,))
-    chain.verify()
-    key, now = ec.generate_private_key(ec.SECP256R1()), dt.datetime.now(dt.UTC)
-    rekeyed = (
-        x509.CertificateBuilder().subject_name(issued.intermediates[0].subject)
-        .issuer_name(ca.root.subject).public_key(key.public_key()).serial_number(1234567)
-        .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=9))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .sign(ca.root_key, hashes.SHA256())
-    )  # fmt: skip
-    for certs in ([rekeyed, *issued.certificates()], [*issued.certificates()[::-1], rekeyed]):
-        chain = sc.load_certificates(fmt.to_pem_blocks(certs))
-        assert (chain.intermediates[0], len(chain)) == (issued.intermediates[0], 4)
-        chain.verify()
-
-
-@pytest.mark.parametrize("options", [{"root_v1": True}, {"key_type": "rsa", "root_hash": "sha1"}])
-def test_4_self_signed_wins(options: dict[str, Any]) -> None:
-    """A v1 root without extensions, or a SHA-1 self-signed root, is a root; verify() accepts it."""
-    legacy = TestCA.create(f"Contract Legacy {sorted(options)}", intermediates=1, **options)
-    issued = legacy.issue_smime("carol@example.com")
-    chain = sc.load_certificates(fmt.to_pem_blocks(issued.certificates()[::-1]))
-    assert (chain.roots, chain.intermediates) == ((legacy.root,), legacy.intermediates)
-    chain.verify()
-
-
-def test_4_to_pem_verify_and_frozen(issued: Any) -> None:
-    """to_pem orders EE, intermediates (root when asked); verify() names a broken link by CN."""
-    chain = sc.load_certificates(fmt.to_pem_blocks(issued.certificates()[::-1]))
-    assert x509.load_pem_x509_certificates(chain.to_pem()) == [
-        issued.end_entity,
-        *issued.intermediates,
-    ]
-    assert x509.load_pem_x509_certificates(chain.to_pem(include_root=True)) == list(
-        issued.certificates()
-    )
-    chain.verify()
-    with pytest.raises(FROZEN):
-        chain.roots = ()  # type: ignore[misc]
-    raw = bytearray(der(issued.end_entity))
-    raw[-1] ^= 0x01  # the last byte of the signature
-    tampered = x509.load_der_x509_certificate(bytes(raw))
-    broken = sc.load_certificates(fmt.to_pem_blocks([tampered, *issued.intermediates, issued.root]))
-    with pytest.raises(sc.ChainError, match=r"alice@example\.com") as info:
-        broken.verify()
-    assert "Contract Email CA 1" in str(info.value)
 
 
 # -- 5. the client ---------------------------------------------------------------------------
