@@ -221,6 +221,76 @@ class TestClientPaths:
             assert_no_secret(error_texts(error), f"a {type(error).__name__}")
         assert_no_secret(texts, "the client's repr")
 
+    async def test_events_spans_metrics_and_log_fields(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """Every event, span attribute, metric attribute and log field of every path is clean."""
+        from opentelemetry.sdk.metrics import MeterProvider
+        from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+        exporter, reader = InMemorySpanExporter(), InMemoryMetricReader()
+        tracer_provider = TracerProvider()
+        tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
+        meter_provider = MeterProvider(metric_readers=[reader])
+        events: list[object] = []
+        sim = recording_simulator()
+        fake = ManualClock()
+        caplog.set_level(logging.DEBUG)
+        async with serve(sim) as server:
+            client = CollectClient(
+                LOGIN,
+                CANARY,
+                base_url=server.url,
+                verify=server.ssl_context(),
+                timeout=httpx.Timeout(10.0, read=0.3),
+                sleep=fake.sleep,
+                clock=fake,
+                on_event=events.append,
+                tracer_provider=tracer_provider,
+                meter_provider=meter_provider,
+            )
+            async with client:
+                await _collect_errors(client, sim)
+                [o async for o in client.collect_many([1, 7, 999], wait=False)]
+        assert_server_saw_password_only_in_bodies(sim)
+        assert len(events) > 20
+        assert_no_secret([repr(event) for event in events], "an event")
+        for event in events:
+            error = getattr(event, "error", None)
+            if error is not None:
+                assert_no_secret(error_texts(error), "an event's error")
+        spans = exporter.get_finished_spans()
+        assert len(spans) > 20
+        assert_no_secret(
+            [json.dumps(dict(span.attributes or {}), default=str) for span in spans]
+            + [str(span.status.description) for span in spans]
+            + [str(event.attributes) for span in spans for event in span.events],
+            "a span attribute",
+        )
+        data = reader.get_metrics_data()
+        assert data is not None
+        points = [
+            json.dumps(dict(point.attributes or {}), default=str)
+            for resource in data.resource_metrics
+            for scope in resource.scope_metrics
+            for metric in scope.metrics
+            for point in metric.data.data_points
+        ]
+        assert len(points) >= 4
+        assert_no_secret(points, "a metric attribute")
+        standard = set(vars(logging.makeLogRecord({})))
+        fields = [
+            json.dumps({k: v for k, v in vars(r).items() if k not in standard}, default=str)
+            for r in caplog.records
+        ]
+        assert any('"order_number"' in field for field in fields)
+        assert_no_secret(fields, "a structured log field")
+        tracer_provider.shutdown()
+        meter_provider.shutdown()
+
     async def test_bad_login_and_batch_outcomes(self, caplog: pytest.LogCaptureFixture) -> None:
         """-16 on a batch: every outcome, its error and its traceback are clean."""
         sim = recording_simulator()
