@@ -109,10 +109,13 @@ class Throttled:
     Attributes:
         until: The end of the slow-down, a time on the client's clock.
         error: The failure that asked for it (a TransportError for a 429, a CallLimitError).
+        since: When it was asked for, on the client's clock: with ``until``, the stretch of
+            time the client spent held back, which overlapping slow-downs share.
     """
 
     until: float
     error: CollectError
+    since: float | None = None
 
 
 @attrs.frozen

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+import json
 import logging
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -14,6 +17,8 @@ from smime_collect import (
     Status,
     TransportError,
 )
+from smime_collect._cli import main
+from smime_collect._cli._outcomes import Traffic
 from smime_collect._client import _observe
 from smime_collect.events import (
     Event,
@@ -214,3 +219,42 @@ class TestLogFields:
             ("WARNING", 1002, 2),
             ("DEBUG", 1002, 3),
         ]
+
+
+class TestCommandLine:
+    """The command's summary counts the traffic; --log-format json writes JSON lines."""
+
+    def test_summary_and_json_log_lines(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A 429, a 503 and two polls: 6 requests, 2 retries, the 429's wait; JSON warnings."""
+        monkeypatch.setenv("SECTIGO_LOGIN_NAME", "alice")
+        monkeypatch.setenv("SECTIGO_LOGIN_PASSWORD", PASSWORD)
+        sim = simulator()
+        sim.inject(Fault.HTTP_429, order_number=1002)
+        sim.inject(Fault.HTTP_503, order_number=1002)
+        clock = ManualClock()
+        factory = functools.partial(
+            CollectClient, transport=sim.transport(), sleep=clock.sleep, clock=clock
+        )
+        argv = ["collect", "1001", "1002", "--out", str(tmp_path), "--poll-interval", "1"]
+        status = main([*argv, "--concurrency", "1", "--log-format", "json"], client_factory=factory)
+        out, err = capsys.readouterr()
+        assert status == 0
+        assert sim.chaos.retry_after == "1"  # the 429's Retry-After: the client held back 1 s
+        assert "  6 requests sent, 2 retries, 1.0 s throttled" in out.splitlines()
+        lines = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+        assert [(line["level"], line["order_number"], line["attempt"]) for line in lines] == [
+            ("WARNING", 1002, 1),
+            ("WARNING", 1002, 2),
+        ]
+        assert {"time", "logger", "message"} <= set(lines[0])
+
+    def test_traffic_counts_overlapping_slow_downs_once(self) -> None:
+        """Two slow-downs that overlap add up to the stretch they cover together."""
+        traffic = Traffic()
+        error = TransportError("HTTP 429", status_code=429)
+        traffic.observe(Throttled(30.0, error, since=10.0))
+        traffic.observe(Throttled(35.0, error, since=20.0))
+        traffic.observe(Throttled(50.0, error, since=45.0))
+        assert traffic.throttled == 30.0

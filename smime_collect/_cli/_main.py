@@ -35,12 +35,14 @@ from .._client import CollectClient
 from .._client._config import check_url
 from .._exceptions import ChainError, CollectError, InvalidRequestError
 from .._models import QueryType
+from ..events import Event
 from ._chains import chain_rows, print_chain, verification_json, verification_lines
 from ._demo import MAX_ORDERS as MAX_DEMO_ORDERS
 from ._demo import run_demo
 from ._input import UsageError, credentials, order_numbers, read_secret_file
 from ._keys import Bundle, BundleSettings, KeyIndex, looks_like_pkcs12, read_pkcs12
-from ._outcomes import OrderReport, Tally
+from ._logs import log_format
+from ._outcomes import OrderReport, Tally, Traffic
 from ._parser import build_parser
 from ._report import (
     PlainProgress,
@@ -66,7 +68,7 @@ _MAX_INSPECT_BYTES: Final = 16 * 1024 * 1024
 
 #: Builds the client for ``collect`` and ``status``: called as ``CollectClient`` is, with the
 #: login name, the password and the keyword arguments ``base_url``, ``max_concurrency``,
-#: ``max_retries`` and, with ``--ca-bundle``, ``verify``.
+#: ``max_retries``, ``on_event`` and, with ``--ca-bundle``, ``verify``.
 ClientFactory = Callable[..., CollectClient]
 
 _T = TypeVar("_T")
@@ -171,7 +173,7 @@ def exit_status(tally: Tally) -> int:
     return EXIT_OK
 
 
-def _client(command: _Command) -> CollectClient:
+def _client(command: _Command, on_event: Callable[[Event], object]) -> CollectClient:
     args = command.args
     try:
         # Before the credentials are read, and in the client's own words: they never quote
@@ -192,6 +194,7 @@ def _client(command: _Command) -> CollectClient:
             base_url=args.base_url,
             max_concurrency=args.concurrency,
             max_retries=args.max_retries,
+            on_event=on_event,
             **options,
         )
     except CollectError as exc:
@@ -208,8 +211,9 @@ async def _run_batch(command: _Command, orders: list[int], settings: BatchSettin
         summary = terminal.err if args.json else terminal.out
         progress = make_progress(len(orders), terminal, summary)
 
-    async with _client(command) as client:
-        with progress:
+    traffic = Traffic()
+    async with _client(command, traffic.observe) as client:
+        with progress, log_format(args.log_format, terminal.err):
 
             def on_report(report: OrderReport) -> None:
                 progress.advance(report)
@@ -217,6 +221,7 @@ async def _run_batch(command: _Command, orders: list[int], settings: BatchSettin
                     json_line(report_json(report), terminal.out)
 
             tally = await collect_into(client, orders, settings, on_report)
+        tally.traffic = traffic
         progress.summary(tally)  # after the bar has stopped drawing
     if tally.stop_error is not None:
         print(f"smime-collect: error: {tally.stop_error}", file=terminal.err)

@@ -14,9 +14,10 @@ import attrs
 
 from .._client import stops_batch
 from .._exceptions import CollectError, SectigoError, TransportError
+from ..events import Event, RequestFinished, RetryScheduled, Throttled
 from ._keys import BundleOutcome
 
-__all__ = ["MAX_LISTED_FAILURES", "OrderReport", "Tally"]
+__all__ = ["MAX_LISTED_FAILURES", "OrderReport", "Tally", "Traffic"]
 
 # The summary names at most this many failed orders; the rest are counted.
 MAX_LISTED_FAILURES = 20
@@ -55,6 +56,38 @@ class OrderReport:
 
 
 @attrs.define
+class Traffic:
+    """What the batch cost the account, counted from the client's events (``on_event``).
+
+    Attributes:
+        requests: HTTP requests sent.
+        retries: Of those, retries of a failed request.
+        throttled: Seconds during which a 429 or -42 held every request back (overlapping
+            slow-downs counted once).
+    """
+
+    requests: int = 0
+    retries: int = 0
+    throttled: float = 0.0
+    _held_until: float = attrs.field(default=float("-inf"), alias="_held_until", repr=False)
+
+    def observe(self, event: Event) -> None:
+        """Count one event of the client.
+
+        Args:
+            event: What the client did.
+        """
+        if isinstance(event, RequestFinished):
+            self.requests += 1
+        elif isinstance(event, RetryScheduled):
+            self.retries += 1
+        elif isinstance(event, Throttled) and event.since is not None:
+            start = max(event.since, self._held_until)
+            self.throttled += max(0.0, event.until - start)
+            self._held_until = max(self._held_until, event.until)
+
+
+@attrs.define
 class Tally:
     """Running counts over a batch (a million orders must not mean a million stored reports).
 
@@ -69,6 +102,7 @@ class Tally:
         failed_orders: The first failed orders, with their error class names.
         stop_error: The first error that stopped the whole batch (``stops_batch``): a
             rejected login, an untrusted TLS certificate and the like; None if none did.
+        traffic: The requests, retries and time throttled it took.
     """
 
     total: int = 0
@@ -80,6 +114,7 @@ class Tally:
     errors: Counter[str] = attrs.Factory(Counter)
     failed_orders: list[tuple[int, str]] = attrs.Factory(list)
     stop_error: SectigoError | TransportError | None = None
+    traffic: Traffic = attrs.Factory(Traffic)
 
     def add(self, report: OrderReport) -> None:
         """Count one report.

@@ -182,6 +182,12 @@ def _connection_options() -> _Parser:
         help="retries of a transient failure (HTTP 429/5xx, -14, -42, network; default 3)",
     )
     group.add_argument("--json", action="store_true", help="one JSON object per order on stdout")
+    group.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default="text",
+        help="warnings on stderr as text (default) or one JSON object per line",
+    )
     return options
 
 

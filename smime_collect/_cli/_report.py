@@ -20,7 +20,7 @@ import attrs
 
 from .._client import stops_batch
 from .._exceptions import SectigoError, TransportError
-from ._outcomes import OrderReport, Tally
+from ._outcomes import OrderReport, Tally, Traffic
 
 __all__ = [
     "PlainProgress",
@@ -182,11 +182,26 @@ def summary_lines(tally: Tally) -> list[str]:
     parts.append(f"{tally.failed} failed")
     lines = [", ".join(parts)]
     lines.extend(f"  {count} x {name}" for name, count in sorted(tally.errors.items()))
+    lines.append(traffic_line(tally.traffic))
     if tally.failed_orders:
         listed = ", ".join(f"{number} ({name})" for number, name in tally.failed_orders)
         more = tally.failed - len(tally.failed_orders)
         lines.append(f"  failed: {listed}{f' and {more} more' if more > 0 else ''}")
     return lines
+
+
+def traffic_line(traffic: Traffic) -> str:
+    """What a batch cost the account, as one summary line.
+
+    Args:
+        traffic: The counts.
+
+    Returns:
+        ``  12 requests sent, 2 retries, 30.0 s throttled``.
+    """
+    requests = f"{traffic.requests} request{'' if traffic.requests == 1 else 's'} sent"
+    retries = f"{traffic.retries} retr{'y' if traffic.retries == 1 else 'ies'}"
+    return f"  {requests}, {retries}, {traffic.throttled:.1f} s throttled"
 
 
 class Progress(Protocol):
@@ -320,6 +335,7 @@ class RichProgress:
             table.add_row(f"failed: {name}", str(count), style="red")
         table.add_row("total", str(tally.total), style="bold")
         self._summary_console.print(table)
+        self._summary_console.print(traffic_line(tally.traffic), markup=False, highlight=False)
         if tally.failed_orders:
             for line in summary_lines(tally)[-1:]:
                 self._summary_console.print(line, markup=False, highlight=False)

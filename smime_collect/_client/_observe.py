@@ -148,7 +148,7 @@ class Observer:
             error: The failure that asked for it.
         """
         if self.on_event is not None:
-            self.emit(Throttled(until, error))
+            self.emit(Throttled(until, error, since=self.clock()))
 
     def poll(self, order: Order, poll: int, delay: float, status: Status) -> None:
         """The order is asked again after ``delay`` seconds.
