@@ -8,7 +8,9 @@ import functools
 import io
 import json
 import os
+import pty
 import re
+import select
 import shlex
 import signal
 import socket
@@ -48,7 +50,7 @@ from smime_collect._cli._demo import (
 from smime_collect._cli._order_files import atomic_write, payload_format, write_order_files
 from smime_collect._cli._parser import build_parser
 from smime_collect._cli._report import Terminal
-from smime_collect.testing import Chaos, Fault, OrderState, Simulator, TestCA, serve
+from smime_collect.testing import Chaos, Fault, OrderState, Quirks, Simulator, TestCA, serve
 from smime_collect.testing._formats import (
     to_base64,
     to_cmmf_der,
@@ -305,6 +307,27 @@ class TestOrdersFile:
         assert status == 2
         assert "no order numbers" in err
 
+    def test_commented_out_orders_and_status_from_stdin(
+        self,
+        sim: Simulator,
+        tmp_path: Path,
+        cli: Cli,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """A commented-out number and a line of spaces are skipped; status reads - as bytes too."""
+        sim.add_orders([23, 24, 25])
+        orders = tmp_path / "orders.txt"
+        orders.write_text("# my orders\n23\n\n   \n24  # second\n# 25\n")
+        argv = ["collect", "--orders-file", str(orders), "--out", str(tmp_path), "--json", *FAST]
+        status, out, _ = cli(*argv)
+        assert status == 0
+        assert sorted(o["order_number"] for o in json_lines(out)) == [23, 24]
+        assert (sim.stats.requests_by_order[25], (tmp_path / "25").exists()) == (0, False)
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"# from stdin\n25\n")))
+        status, out, _ = cli("status", "--orders-file", "-", "--json")
+        assert status == 0
+        assert [(o["order_number"], o["status"]) for o in json_lines(out)] == [(25, "AVAILABLE")]
+
 
 class TestExitStatus:
     """0 success, 1 failure, 2 usage or configuration, 3 still processing, 130 interrupted."""
@@ -521,6 +544,30 @@ class TestExitStatus:
         out = capsys.readouterr().out
         assert "--password-file" in out
         assert "--password " not in out  # there is no password option
+
+    def test_a_failure_outranks_still_processing(
+        self, sim: Simulator, tmp_path: Path, cli: Cli
+    ) -> None:
+        """With --no-wait, a failed order exits 1 though another is still processing."""
+        sim.add_order(48)
+        sim.add_order(49, state=OrderState.PROCESSING)
+        sim.add_order(50, state=OrderState.REVOKED)
+        argv = ["collect", "48", "49", "50", "--no-wait", "--out", str(tmp_path), "--json"]
+        status, out, _ = cli(*argv)
+        assert status == 1
+        lines = {o["order_number"]: o for o in json_lines(out)}
+        assert [(n, lines[n]["ok"], lines[n]["status"]) for n in sorted(lines)] == [
+            (48, True, "ATTACHED"),
+            (49, True, "PROCESSING"),
+            (50, False, None),
+        ]
+        error = lines[50]["error"]
+        assert (error["type"], error["code"], bool(error["message"])) == (
+            "CertificateRevokedError",
+            -21,
+            True,
+        )
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["48"]
 
 
 class TestHelp:
@@ -749,6 +796,26 @@ class TestStatus:
         assert status == 3
         assert out == "77: PROCESSING\n"
         assert sim.stats.requests_total == 1
+
+    def test_concurrency_bounds_requests_in_flight(self, sim: Simulator, cli: Cli) -> None:
+        """--concurrency 1 keeps one request in flight, where by default they overlap."""
+
+        async def answer_later(seconds: float) -> None:
+            del seconds  # the simulator's latency: let the other requests start meanwhile
+            for _ in range(50):
+                await asyncio.sleep(0)
+
+        sim.chaos = Chaos(latency=1.0)
+        sim.sleep = answer_later
+        sim.add_orders([78, 79, 80, 81])
+        argv = ["status", "78", "79", "80", "81"]
+        status, out, _ = cli(*argv, "--concurrency", "1")
+        assert status == 0
+        assert sorted(out.splitlines()) == [f"{n}: AVAILABLE" for n in (78, 79, 80, 81)]
+        assert (sim.stats.max_in_flight, sim.stats.requests_total) == (1, 4)
+        sim.stats.reset()
+        assert cli(*argv)[0] == 0
+        assert sim.stats.max_in_flight > 1
 
 
 def _write_chain_pem(path: Path) -> tuple[x509.Certificate, ...]:
@@ -1144,6 +1211,19 @@ class TestOrderFiles:
         assert status == 1
         assert json_lines(out)[0]["error"]["type"] == "IsADirectoryError"
         assert sim.stats.requests_total == 0
+
+    def test_no_root_file_without_a_root(self, sim: Simulator, tmp_path: Path, cli: Cli) -> None:
+        """root.pem is written only when the response carried a root; fullchain.pem still is."""
+        sim.quirks = Quirks(include_root=False)
+        sim.add_order(11)
+        assert cli("collect", "11", "--out", str(tmp_path), *FAST)[0] == 0
+        directory = tmp_path / "11"
+        written = {p.name for p in directory.iterdir() if not p.name.startswith("payload.")}
+        assert written == {"cert.pem", "chain.pem", "fullchain.pem", "meta.json"}
+        assert x509.load_pem_x509_certificates((directory / "fullchain.pem").read_bytes()) == [
+            x509.load_pem_x509_certificate((directory / "cert.pem").read_bytes()),
+            *sim.ca.intermediates,
+        ]
 
 
 class TestProgress:
@@ -1577,9 +1657,60 @@ class TestProcess:
         assert process.returncode == 1
         assert err == ""
 
+    def test_entry_points(self) -> None:
+        """`python -m smime_collect` and the installed `smime-collect` script are the command."""
+        env = {k: v for k, v in os.environ.items() if k not in CREDENTIAL_VARIABLES}
+        helped = subprocess.run(
+            [sys.executable, "-m", "smime_collect", "--help"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=_PROCESS_DEADLINE,
+            check=False,
+        )
+        assert helped.returncode == 0, helped.stderr
+        assert [c for c in ("collect", "status", "inspect", "demo") if c not in helped.stdout] == []
+        refused = subprocess.run(  # noqa: S603 -- our own entry point
+            [str(_SCRIPT), "collect", "--password", "x"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=_PROCESS_DEADLINE,
+            check=False,
+        )
+        assert refused.returncode == 2
+        assert "smime-collect collect: error:" in refused.stderr
+
+    @pytest.mark.network
+    @pytest.mark.parametrize("as_json", [False, True], ids=["summary", "json"])
+    async def test_progress_bar_on_a_terminal(self, tmp_path: Path, as_json: bool) -> None:
+        """A bar is drawn on a terminal stderr; stdout gets no drawing, with --json only JSON."""
+        simulator = Simulator(seed=17)
+        simulator.add_account(LOGIN, PASSWORD)
+        simulator.add_orders([93, 94])
+        env = {k: v for k, v in os.environ.items() if k not in CREDENTIAL_VARIABLES}
+        env |= {"SECTIGO_LOGIN_NAME": LOGIN, "SECTIGO_LOGIN_PASSWORD": PASSWORD}
+        async with serve(simulator) as server:
+            assert server.ca_pem_path is not None
+            argv = [str(_SCRIPT), "collect", "93", "94", "--out", str(tmp_path), "--base-url"]
+            argv += [server.url, "--ca-bundle", str(server.ca_pem_path), *FAST]
+            # In a thread: this loop must go on serving while the process runs.
+            code, out, drawn = await asyncio.to_thread(
+                _run_with_terminal_stderr, [*argv, *(["--json"] if as_json else [])], env
+            )
+        assert code == 0, drawn
+        assert ("2/2" in drawn, "\x1b[" in drawn) == (True, True)
+        assert (b"\x1b[" in out, b"\r" in out) == (False, False)
+        assert PASSWORD not in out.decode() + drawn
+        if as_json:
+            assert "order_number" not in drawn
+            assert sorted(json.loads(line)["order_number"] for line in out.splitlines()) == [93, 94]
+
 
 # Generous: only a hang reaches it, and a loaded 2-core machine with coverage is slow to start.
 _PROCESS_DEADLINE = 120.0
+# The console script pip installed beside the interpreter (pyproject's [project.scripts]).
+_SCRIPT = Path(sys.executable).with_name("smime-collect")
 
 
 @contextlib.contextmanager
@@ -1615,3 +1746,37 @@ def _accept_from(listener: socket.socket, process: subprocess.Popen[str]) -> soc
         connection.setblocking(True)
         return connection
     pytest.fail(f"no connection within {_PROCESS_DEADLINE} s")
+
+
+def _run_with_terminal_stderr(argv: list[str], env: dict[str, str]) -> tuple[int, bytes, str]:
+    """Run ``argv`` with stderr on a pseudo-terminal: exit status, stdout, what the terminal got."""
+    master, slave = pty.openpty()
+    chunks: list[bytes] = []
+    try:
+        with subprocess.Popen(  # noqa: S603 -- our own entry point
+            argv, stdout=subprocess.PIPE, stderr=slave, env=env
+        ) as process:
+            os.close(slave)
+            slave = -1
+            deadline = time.monotonic() + _PROCESS_DEADLINE
+            try:
+                while time.monotonic() < deadline:
+                    if select.select([master], [], [], 0.1)[0]:
+                        try:
+                            chunk = os.read(master, 65536)
+                        except OSError:  # EIO: the process closed the terminal
+                            break
+                        if not chunk:
+                            break
+                        chunks.append(chunk)
+                    elif process.poll() is not None:
+                        break
+                out, _ = process.communicate(timeout=_PROCESS_DEADLINE)
+            finally:
+                if process.poll() is None:
+                    process.kill()
+    finally:
+        os.close(master)
+        if slave >= 0:
+            os.close(slave)
+    return process.returncode, out, b"".join(chunks).decode(errors="replace")

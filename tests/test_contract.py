@@ -1,11 +1,11 @@
-"""Certificates, the client and the command line, checked through the public API only.
+"""The client, checked through the public API only.
 
-Written from the outside, the way a user would: ``import smime_collect``, the simulator in
-``smime_collect.testing`` and the ``smime-collect`` command.  The enums, requests, responses,
-errors and the simulator are tested in their own modules (``test_models``, ``test_response_rules``,
-``test_exceptions``, ``test_simulator``); the numbered tests here (``test_4_`` certificates,
-``test_5_`` the client, ``test_8_`` the command line) await the same fold.  Nothing waits for
-real: every client gets a recording ``sleep`` and a manual clock.
+Written from the outside, the way a user would: ``import smime_collect`` and the simulator in
+``smime_collect.testing``.  Everything else once checked here from the outside is tested in its
+own module (``test_models``, ``test_response_rules``, ``test_exceptions``, ``test_simulator``,
+``test_certs``, ``test_certs_errors``, ``test_chain``, ``test_cli``); the ``test_5_`` tests here
+await the same fold into the client's tests.  Nothing waits for real: every client gets a
+recording ``sleep`` and a manual clock.
 """
 
 from __future__ import annotations
@@ -13,14 +13,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import inspect
-import io
-import json
 import logging
-import os
-import pty
-import subprocess
-import sys
-import threading
 import traceback
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -29,27 +22,13 @@ from typing import Any
 import attrs
 import httpx
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
 
 import smime_collect as sc
-from smime_collect._cli import _main as _cli
-from smime_collect.testing import (
-    Chaos,
-    Fault,
-    ManualClock,
-    OrderState,
-    Quirks,
-    Simulator,
-    TestCA,
-    serve,
-)
-from smime_collect.testing import _formats as fmt
+from smime_collect.testing import Chaos, Fault, ManualClock, OrderState, Simulator
 
 LOGIN = "contract-user"
 PASSWORD = "pw-Xyzzy-7c1e-SECRET"  # unusual enough to search every output for
-QT, RT, RE, ST = sc.QueryType, sc.ResponseType, sc.ResponseEncoding, sc.Status
-SCRIPT = Path(sys.executable).with_name("smime-collect")
+QT, ST = sc.QueryType, sc.Status
 FROZEN = attrs.exceptions.FrozenInstanceError
 CODES = {
     -1: sc.HttpsRequiredError, -2: sc.UnrecognisedArgumentError, -3: sc.MissingArgumentError,
@@ -110,18 +89,6 @@ async def spin(times: int = 50) -> None:
 def other_tasks() -> set[asyncio.Task[Any]]:
     """Every task but the running one."""
     return {t for t in asyncio.all_tasks() if t is not asyncio.current_task()}
-
-
-@pytest.fixture(scope="module")
-def ca() -> TestCA:
-    """One test hierarchy: root and one intermediate."""
-    return TestCA.create("Contract", intermediates=1)
-
-
-@pytest.fixture(scope="module")
-def issued(ca: TestCA) -> Any:
-    """An S/MIME end entity with its chain."""
-    return ca.issue_smime("alice@example.com")
 
 
 # -- 5. the client ---------------------------------------------------------------------------
@@ -535,318 +502,3 @@ async def test_5_password_never_leaks(caplog: pytest.LogCaptureFixture) -> None:
     texts += [str(r.url) + repr(r.headers.raw) for r in seen]
     assert [t for t in texts if PASSWORD in t or PASSWORD[:-1] in t] == []
     assert {(r.method, r.url.query) for r in seen} == {("POST", b"")}
-
-
-# -- 8. the command line ---------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def served() -> Iterator[tuple[Simulator, Any]]:
-    """A simulator on a TLS loopback socket, run by its own event loop in a thread."""
-    sim = make_sim()
-    sim.add_orders([101, 102, 103, 104, 105, 106, 107])
-    sim.add_order(201, state=OrderState.REVOKED)
-    sim.add_order(301, state=OrderState.PROCESSING)
-    sim.add_order(401, ready_after_polls=1)
-    sim.issue_certificates()
-    box: list[Any] = []
-    ready, loop = threading.Event(), asyncio.new_event_loop()
-    stop = asyncio.Event()
-
-    async def run() -> None:
-        async with serve(sim) as server:
-            box.append(server)
-            ready.set()
-            await stop.wait()
-
-    thread = threading.Thread(target=loop.run_until_complete, args=(run(),), daemon=True)
-    thread.start()
-    assert ready.wait(20), "the simulator did not start"
-    yield sim, box[0]
-    loop.call_soon_threadsafe(stop.set)
-    thread.join(20)
-    loop.close()
-
-
-@pytest.fixture
-def cli_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    """Credentials in the environment, nothing else."""
-    for name in ("SECTIGO_LOGIN_NAME", "SECTIGO_LOGIN_PASSWORD"):
-        monkeypatch.delenv(name + "_FILE", raising=False)
-    monkeypatch.setenv("SECTIGO_LOGIN_NAME", LOGIN)
-    monkeypatch.setenv("SECTIGO_LOGIN_PASSWORD", PASSWORD)
-    return monkeypatch
-
-
-def run_cli(served: Any, capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    """Run a remote command against the served simulator; the password never shows."""
-    server = served[1]
-    command, *rest = argv
-    connection = ["--base-url", server.url, "--ca-bundle", str(server.ca_pem_path)]
-    code = _cli.main([command, *connection, "--poll-interval", "0.01", *rest])
-    out, err = capsys.readouterr()
-    assert PASSWORD not in out + err
-    return code, out, err
-
-
-def json_lines(out: str) -> dict[int, dict[str, Any]]:
-    """The --json objects by order number; each has the documented keys."""
-    lines = [json.loads(line) for line in out.splitlines() if line.strip()]
-    assert all({"order_number", "ok", "status", "error", "directory"} <= set(x) for x in lines)
-    return {line["order_number"]: line for line in lines}
-
-
-def test_8_collect_writes_the_files(served: Any, cli_env: Any, capsys: Any, tmp_path: Path) -> None:
-    """Cert, chain, fullchain, root, payload.* and meta.json; skipped next time unless --force."""
-    code, out, _ = run_cli(
-        served, capsys, "collect", "101", "401", "--out", str(tmp_path), "--json"
-    )
-    lines = json_lines(out)
-    assert (code, sorted(lines), lines[101]["ok"], lines[401]["error"]) == (
-        0,
-        [101, 401],
-        True,
-        None,
-    )
-    directory, chain = tmp_path / "101", served[0].order(101).chain
-    assert Path(lines[101]["directory"]).resolve() == directory.resolve()
-
-    def pem(name: str) -> list[x509.Certificate]:
-        return x509.load_pem_x509_certificates((directory / name).read_bytes())
-
-    assert (pem("cert.pem"), pem("chain.pem")) == ([chain.end_entity], list(chain.intermediates))
-    assert (pem("fullchain.pem"), pem("root.pem")) == (
-        [chain.end_entity, *chain.intermediates],
-        [chain.root],
-    )
-    (payload,) = directory.glob("payload.*")
-    assert sc.load_certificates(payload.read_bytes()).end_entity == chain.end_entity
-    meta = json.loads((directory / "meta.json").read_text())
-    assert (meta["order_number"], meta["status"] in ("ATTACHED", 2)) == (101, True)
-    flat = json.dumps(meta).lower()
-    keys = (
-        "serial",
-        "subject",
-        "email",
-        "not_before",
-        "not_after",
-        "sha256",
-        "user101@example.com",
-    )
-    assert [key for key in keys if key not in flat] == []
-    assert format(chain.end_entity.serial_number, "x") in flat.replace(":", "")
-    assert [p.name for p in directory.iterdir() if p.name.startswith(".") or "tmp" in p.name] == []
-    sim, before = served[0], served[0].stats.requests_by_order[101]
-    assert run_cli(served, capsys, "collect", "101", "--out", str(tmp_path))[0] == 0
-    assert sim.stats.requests_by_order[101] == before
-    assert run_cli(served, capsys, "collect", "101", "--out", str(tmp_path), "--force")[0] == 0
-    assert sim.stats.requests_by_order[101] == before + 1
-
-
-def test_8_orders_file_and_stdin(served: Any, cli_env: Any, capsys: Any, tmp_path: Path) -> None:
-    """--orders-file FILE or -: one number per line, blank lines and # comments ignored."""
-    orders = tmp_path / "orders.txt"
-    orders.write_text("# my orders\n103\n\n   \n104  # second\n# 105\n")
-    code, out, _ = run_cli(
-        served, capsys, "collect", "--orders-file", str(orders), "--out", str(tmp_path), "--json"
-    )
-    assert (code, sorted(json_lines(out)), (tmp_path / "105").exists()) == (0, [103, 104], False)
-    cli_env.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"# from stdin\n105\n")))
-    code, out, _ = run_cli(served, capsys, "status", "--orders-file", "-", "--json")
-    assert (code, sorted(json_lines(out))) == (0, [105])
-
-
-@pytest.mark.parametrize("name", ["netscape-sequence", "pkcs7", "individual", "cmmf"])
-def test_8_response_types(
-    served: Any, cli_env: Any, capsys: Any, tmp_path: Path, name: str
-) -> None:
-    """--response-type accepts the four names; the payload file loads."""
-    assert (
-        run_cli(served, capsys, "collect", "105", "--out", str(tmp_path), "--response-type", name)[
-            0
-        ]
-        == 0
-    )
-    (payload,) = (tmp_path / "105").glob("payload.*")
-    assert sc.load_certificates(payload.read_bytes()).end_entity is not None
-
-
-def test_8_payload_extension_says_what_it_holds(
-    served: Any, cli_env: Any, capsys: Any, tmp_path: Path
-) -> None:
-    """Different containers get payload files whose extensions tell them apart."""
-    for kind in ["netscape-sequence", "pkcs7", "cmmf"]:
-        run_cli(
-            served, capsys, "collect", "103", "--out", str(tmp_path / kind), "--response-type", kind
-        )
-    assert len({p.name for p in tmp_path.glob("*/103/payload.*")}) == 3
-
-
-def test_8_no_root_file_without_a_root(
-    served: Any, cli_env: Any, capsys: Any, tmp_path: Path
-) -> None:
-    """root.pem is written only when the response carried a root."""
-    served[0].quirks = Quirks(include_root=False)
-    try:
-        code = run_cli(served, capsys, "collect", "107", "--out", str(tmp_path))[0]
-    finally:
-        served[0].quirks = Quirks()
-    written = {p.name for p in (tmp_path / "107").iterdir()}
-    assert (code, "fullchain.pem" in written, "root.pem" in written) == (0, True, False)
-
-
-@pytest.mark.parametrize(
-    ("argv", "code", "failed"),
-    [(["collect", "201", "106"], 1, {201: ("CertificateRevokedError", -21)}),
-     (["collect", "301", "--timeout", "0.2"], 1, {301: ("PollTimeoutError", None)}),
-     (["collect", "301", "101", "--no-wait"], 3, {}),
-     (["collect", "101", "301", "201", "--no-wait"], 1, {201: ("CertificateRevokedError", -21)}),
-     (["status", "101", "103"], 0, {}), (["status", "101", "301"], 3, {}),
-     (["status", "201"], 1, {201: ("CertificateRevokedError", -21)})],
-)  # fmt: skip
-def test_8_exit_status_and_json_errors(
-    served: Any,
-    cli_env: Any,
-    capsys: Any,
-    tmp_path: Path,
-    *,
-    argv: list[str],
-    code: int,
-    failed: dict[int, Any],
-) -> None:
-    """Exit 1 when an order failed, 3 when some are still processing; errors in the JSON."""
-    out_dir = ["--out", str(tmp_path)] if argv[0] == "collect" else []
-    got, out, _ = run_cli(served, capsys, *argv, *out_dir, "--json")
-    lines = json_lines(out)
-    assert (got, sorted(lines)) == (
-        code,
-        sorted(int(a) for a in argv if a.isdigit() and int(a) > 100),
-    )
-    errors = {n: (x["error"]["type"], x["error"]["code"]) for n, x in lines.items() if x["error"]}
-    assert (errors, all(lines[n]["error"]["message"] for n in errors)) == (failed, True)
-    if "--no-wait" in argv:
-        assert (lines[301]["ok"], (tmp_path / "301" / "meta.json").exists()) == (True, False)
-
-
-def test_8_status_plain_lines_and_concurrency(served: Any, cli_env: Any, capsys: Any) -> None:
-    """Status prints one line per order; --concurrency 1 keeps one request in flight."""
-    served[0].stats.reset()
-    code, out, _ = run_cli(
-        served, capsys, "status", "101", "102", "103", "104", "--concurrency", "1"
-    )
-    assert (code, len(out.strip().splitlines()), all(str(n) in out for n in (101, 104))) == (
-        0,
-        4,
-        True,
-    )
-    assert (served[0].stats.max_in_flight, served[0].stats.requests_total) == (1, 4)
-
-
-@pytest.mark.parametrize(
-    "how",
-    ["wrong-password", "missing", "password-option", "bad-order", "bad-type", "zero", "http-url"],
-)
-def test_8_usage_and_credential_errors_exit_2(
-    served: Any, cli_env: Any, capsys: Any, tmp_path: Path, how: str
-) -> None:
-    """Wrong (-16) or missing credentials, a password option, bad arguments: exit 2."""
-    argv = ["collect", "101", "--out", str(tmp_path)]
-    extra = {"password-option": ["--password", PASSWORD], "bad-order": ["abc"],
-             "bad-type": ["--response-type", "zip"], "zero": ["--concurrency", "0"],
-             "http-url": ["--base-url", "http://127.0.0.1:9/CollectSMIME"]}  # fmt: skip
-    if how == "wrong-password":
-        cli_env.setenv("SECTIGO_LOGIN_PASSWORD", PASSWORD[::-1])
-    elif how == "missing":
-        cli_env.delenv("SECTIGO_LOGIN_PASSWORD")
-    code, out, err = run_cli(served, capsys, *argv, *extra.get(how, []))
-    assert (code, bool(err.strip()), PASSWORD[::-1] in out + err) == (2, True, False)
-
-
-def test_8_password_file(served: Any, cli_env: Any, capsys: Any, tmp_path: Path) -> None:
-    """--password-file supplies the password (trailing newline stripped); _FILE variables too."""
-    cli_env.delenv("SECTIGO_LOGIN_PASSWORD")
-    (tmp_path / "secret").write_text(PASSWORD + "\n")
-    assert (
-        run_cli(served, capsys, "status", "101", "--password-file", str(tmp_path / "secret"))[0]
-        == 0
-    )
-    (tmp_path / "login").write_text(LOGIN + "\n")
-    cli_env.delenv("SECTIGO_LOGIN_NAME")
-    cli_env.setenv("SECTIGO_LOGIN_NAME_FILE", str(tmp_path / "login"))
-    cli_env.setenv("SECTIGO_LOGIN_PASSWORD_FILE", str(tmp_path / "secret"))
-    assert run_cli(served, capsys, "status", "101")[0] == 0
-
-
-def test_8_inspect(capsys: Any, tmp_path: Path, issued: Any) -> None:
-    """Inspect prints role, subject, issuer, validity and fingerprint; a bad file exits 1."""
-    good = tmp_path / "chain.p7b"
-    good.write_bytes(fmt.to_pkcs7_der(issued.certificates()))
-    assert _cli.main(["inspect", str(good)]) == 0
-    out = capsys.readouterr().out
-    fingerprint = issued.end_entity.fingerprint(hashes.SHA256()).hex().upper()
-    assert (fingerprint in out.upper().replace(":", ""), "alice@example.com" in out) == (True, True)
-    year = str(issued.end_entity.not_valid_after_utc.year)
-    assert [
-        w
-        for w in ("end", "intermediate", "root", "Contract Email CA 1", year)
-        if w.lower() not in out.lower()
-    ] == []
-    (tmp_path / "bad.pem").write_text("not a certificate\n")
-    assert _cli.main(["inspect", str(good), str(tmp_path / "bad.pem")]) == 1
-    assert _cli.main(["inspect", str(tmp_path / "missing.pem")]) == 1
-
-
-def test_8_demo_and_entry_points(capsys: Any, tmp_path: Path) -> None:
-    """Demo runs in-process without credentials; python -m and the script are the same CLI."""
-    assert _cli.main(["demo", "--orders", "4", "--out", str(tmp_path / "demo")]) == 0
-    assert list((tmp_path / "demo").rglob("meta.json"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SECTIGO_")}
-    for argv in (
-        [sys.executable, "-m", "smime_collect", "--help"],
-        [str(SCRIPT), "collect", "--password", "x"],
-    ):
-        done = subprocess.run(  # noqa: S603 -- our own entry points
-            argv, capture_output=True, text=True, timeout=30, check=False, env=env
-        )
-        assert (done.returncode, "collect" in done.stdout + done.stderr) == (
-            0 if "--help" in argv else 2,
-            True,
-        )
-
-
-def run_with_terminal_stderr(served: Any, tmp_path: Path, *extra: str) -> tuple[int, bytes, str]:
-    """Run ``smime-collect collect`` in a subprocess whose stderr is a pseudo-terminal."""
-    server = served[1]
-    master, slave = pty.openpty()
-    env = {**os.environ, "SECTIGO_LOGIN_NAME": LOGIN, "SECTIGO_LOGIN_PASSWORD": PASSWORD}
-    argv = [str(SCRIPT), "collect", "101", "102", "--base-url", server.url, "--ca-bundle",
-            str(server.ca_pem_path), "--out", str(tmp_path), *extra]  # fmt: skip
-    done = subprocess.run(  # noqa: S603 -- our own entry point
-        argv, stdout=subprocess.PIPE, stderr=slave, env=env, timeout=60, check=False
-    )
-    os.close(slave)
-    chunks = []
-    while True:
-        try:
-            chunk = os.read(master, 65536)
-        except OSError:  # EIO: the other end is closed and everything was read
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    os.close(master)
-    return done.returncode, done.stdout, b"".join(chunks).decode(errors="replace")
-
-
-def test_8_progress_bar_on_a_terminal(served: Any, tmp_path: Path) -> None:
-    """With stderr a terminal, progress is drawn there; stdout carries no drawing."""
-    code, out, err = run_with_terminal_stderr(served, tmp_path)
-    assert (code, "2/2" in err, "\x1b[" in err, PASSWORD in err) == (0, True, True, False)
-    assert (b"\x1b[?25l" in out, b"\r" in out) == (False, False)
-
-
-def test_8_json_stays_on_stdout_with_a_terminal(served: Any, tmp_path: Path) -> None:
-    """--json prints one JSON object per order on stdout even while a bar is drawn on stderr."""
-    code, out, err = run_with_terminal_stderr(served, tmp_path, "--json")
-    assert (code, "order_number" in err) == (0, False)
-    assert sorted(json.loads(line)["order_number"] for line in out.splitlines()) == [101, 102]
