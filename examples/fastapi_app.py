@@ -10,10 +10,17 @@ Run it::
 
     curl http://127.0.0.1:8000/certificates/1234567            # PEM: end entity + intermediates
     curl http://127.0.0.1:8000/certificates/1234567?root=true  # ... and the root
+    curl http://127.0.0.1:8000/metrics                         # Prometheus: requests, retries...
 
 Errors map to HTTP statuses: 404 unknown order, 410 rejected or revoked, 409 awaiting payment,
 503 (with Retry-After) still processing, 502 Sectigo or the network failed (even when it failed
 until the wait ran out), 400 bad order number.
+
+``/metrics`` serves the client's OpenTelemetry metrics (``smime_collect_requests_total`` by
+``outcome``, ``smime_collect_request_duration_seconds``, ``smime_collect_retries_total``,
+``smime_collect_requests_in_flight``) in Prometheus's text format, through OpenTelemetry's
+Prometheus exporter into a registry of the app's own: ``pip install 'smime-collect[otel]'
+opentelemetry-sdk opentelemetry-exporter-prometheus``.
 """
 
 from __future__ import annotations
@@ -24,6 +31,9 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from opentelemetry.exporter.prometheus import PrometheusMetricReader
+from opentelemetry.sdk.metrics import MeterProvider
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from smime_collect import (
     AwaitingPaymentError,
@@ -70,11 +80,18 @@ def create_app(
             ``max_concurrency=``).
     """
 
+    # The app's own registry, not prometheus_client's global one: two apps in one process
+    # (tests, workers) each export only their own client's numbers.
+    registry = CollectorRegistry()
+    meter_provider = MeterProvider(metric_readers=[PrometheusMetricReader(registry=registry)])
+    client_options.setdefault("meter_provider", meter_provider)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with CollectClient.from_env(**client_options) as client:
             app.state.collect_client = client
             yield
+        meter_provider.shutdown()
 
     app = FastAPI(title="S/MIME certificates", lifespan=lifespan)
 
@@ -103,6 +120,10 @@ def create_app(
         if result.chain is None:  # cannot happen: an ATTACHED result carries its chain
             raise ResponseFormatError(f"order {order_number}: no certificates in the answer")
         return Response(result.chain.to_pem(include_root=root), media_type=PEM_CHAIN)
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     return app
 

@@ -70,6 +70,7 @@ RETRIES: Final = "smime_collect.retries"
 IN_FLIGHT: Final = "smime_collect.requests.in_flight"
 
 _SCOPE: Final = "smime_collect"
+_DURATION_BUCKETS: Final = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
 
 def outcome(status: Status | None, error: CollectError | None) -> str:
@@ -115,7 +116,11 @@ class Telemetry:
             REQUESTS, unit="{request}", description="HTTP requests sent to CollectSMIME"
         )
         self.duration = meter.create_histogram(
-            REQUEST_DURATION, unit="s", description="Time from sending a request to its answer"
+            REQUEST_DURATION,
+            unit="s",
+            description="Time from sending a request to its answer",
+            # In seconds: the SDK's default buckets are for milliseconds (0 to 10,000).
+            explicit_bucket_boundaries_advisory=_DURATION_BUCKETS,
         )
         self.retries = meter.create_counter(
             RETRIES, unit="{retry}", description="Failed requests that were sent again"

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import attrs
+import httpx
 import pytest
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
@@ -16,6 +17,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
+from prometheus_client.parser import text_string_to_metric_families
 
 from smime_collect import CertificateRevokedError, CollectClient, Status
 from smime_collect.testing import Fault, ManualClock, OrderState, Simulator
@@ -292,3 +294,47 @@ class TestOptional:
             ]
         )
         subprocess.run([sys.executable, "-c", code], check=True)  # noqa: S603 -- our own code
+
+
+class TestFastAPIMetrics:
+    """examples/fastapi_app.py serves the client's metrics at /metrics for Prometheus."""
+
+    async def test_metrics_after_one_order(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """One order that needed two polls and a 503 retry: 4 requests, 1 retry, none in flight."""
+        from test_examples import load_example
+
+        monkeypatch.setenv("SECTIGO_LOGIN_NAME", "alice")
+        monkeypatch.setenv("SECTIGO_LOGIN_PASSWORD", PASSWORD)
+        for name in ("SECTIGO_LOGIN_NAME_FILE", "SECTIGO_LOGIN_PASSWORD_FILE"):
+            monkeypatch.delenv(name, raising=False)
+        sim = simulator()
+        sim.inject(Fault.HTTP_503, order_number=1001)
+        clock = ManualClock()
+        app = load_example("fastapi_app").create_app(
+            transport=sim.transport(), sleep=clock.sleep, clock=clock
+        )
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://app.test"
+            ) as http,
+        ):
+            assert (await http.get("/certificates/1001")).status_code == 200
+            response = await http.get("/metrics")
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/plain")
+        samples = {
+            (sample.name, *(v for k, v in sorted(sample.labels.items()) if "otel" not in k)): (
+                sample.value
+            )
+            for family in text_string_to_metric_families(response.text)
+            for sample in family.samples
+            if sample.name.startswith("smime_collect_")
+        }
+        assert samples["smime_collect_requests_total", "ok"] == 3
+        assert samples["smime_collect_requests_total", "http_error"] == 1
+        assert samples["smime_collect_retries_total", "TransportError"] == 1
+        assert samples["smime_collect_request_duration_seconds_count", "ok"] == 3
+        assert samples["smime_collect_request_duration_seconds_bucket", "0.1", "ok"] == 3
+        assert samples["smime_collect_requests_in_flight",] == 0
+        assert PASSWORD not in response.text
