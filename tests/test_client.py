@@ -1233,6 +1233,21 @@ class TestCollectMany:
         assert {o.error.order_number for o in outcomes if o.error} == set(range(1, 21))
         assert sorted(polled) == list(range(1, 21))
 
+    async def test_a_failing_source_ends_the_batch_with_its_error(
+        self, fake_time: ManualClock
+    ) -> None:
+        """An order source that raises: the batch raises that error and leaves no task behind."""
+
+        def source() -> Iterator[int]:
+            yield 1
+            raise OSError("the orders file went away")
+
+        before = asyncio.all_tasks()
+        async with orders_client(Orders(), fake_time) as client:
+            with pytest.raises(OSError, match="went away"):
+                [o async for o in client.collect_many(source(), wait=False)]
+        assert asyncio.all_tasks() - before == set()
+
     async def test_bad_options_raise_before_iterating(self, fake_time: ManualClock) -> None:
         """Invalid options fail at the call, before any order is read."""
         async with orders_client(Orders(), fake_time) as client:

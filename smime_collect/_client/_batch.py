@@ -107,7 +107,8 @@ class _Batch:
         self._make_request = make_request
         self._work = work
         self._stop: SectigoError | TransportError | None = None
-        self._running: set[asyncio.Task[CollectResult]] = set()
+        self._working: set[asyncio.Task[None]] = set()  # workers inside work()
+        self._stopping: set[asyncio.Task[None]] = set()  # of those, cancelled by the stop
 
     async def worker(self) -> None:
         """Take orders until the source ends; report how this worker ended on the queue."""
@@ -131,47 +132,48 @@ class _Batch:
         except InvalidRequestError as error:  # "12a": this order's own outcome, as given
             return CollectOutcome(number, error=error)  # type: ignore[arg-type]
         order = request.order_number
-        if self._stop is not None:  # no request once the batch has stopped
-            return CollectOutcome(order, error=restated(self._stop, order))
-        job = asyncio.ensure_future(self._run(request))
-        self._running.add(job)
-        try:
-            return CollectOutcome(order, result=await job)
-        except ClientClosedError:
-            raise  # the batch cannot go on: the generator raises it
-        except CollectError as error:
-            return CollectOutcome(order, error=error)
-        except asyncio.CancelledError:
-            stop = self._stopped_by_batch()
-            if stop is None:
-                raise
-            return CollectOutcome(order, error=restated(stop, order))
-        finally:
-            self._running.discard(job)
+        if self._stop is None:  # no request once the batch has stopped
+            this = _current_worker()
+            self._working.add(this)
+            try:
+                return CollectOutcome(order, result=await self._work(request))
+            except ClientClosedError:
+                raise  # the batch cannot go on: the generator raises it
+            except CollectError as error:
+                self._note(error)
+                return CollectOutcome(order, error=error)
+            except asyncio.CancelledError:
+                if not self._ended_by_stop(this):
+                    raise
+            finally:
+                self._working.discard(this)
+        assert self._stop is not None  # noqa: S101 -- checked, or set before the cancel
+        return CollectOutcome(order, error=restated(self._stop, order))
 
-    def _stopped_by_batch(self) -> SectigoError | TransportError | None:
-        # The error the jobs were cancelled for, unless this worker itself is being cancelled.
-        task = asyncio.current_task()
-        return None if task is not None and task.cancelling() else self._stop
+    def _note(self, error: CollectError) -> None:
+        # Noted in the failing order's own worker, before any other worker runs again: none of
+        # them sends another request once the batch has stopped.  The orders in progress would
+        # meet the same error at their next request (after a poll wait of up to
+        # max_poll_interval): end them now, without one.
+        if self._stop is None and stops_batch(error):
+            self._stop = error
+            for worker in self._working - {_current_worker()}:
+                self._stopping.add(worker)
+                worker.cancel()
 
-    async def _run(self, request: CollectRequest) -> CollectResult:
-        try:
-            return await self._work(request)
-        except CollectError as error:
-            # Noted here, in the order's own task, before any other order's task runs again:
-            # none of them sends another request once the batch has stopped.
-            if self._stop is None and stops_batch(error):
-                self._stop = error
-                self._cancel_others()
-            raise
+    def _ended_by_stop(self, this: asyncio.Task[None]) -> bool:
+        # A cancellation by _note ends only the order: take it back (Task.uncancel, as
+        # asyncio.timeout does) unless someone else cancelled this worker as well.
+        if this not in self._stopping:
+            return False
+        self._stopping.discard(this)
+        return this.uncancel() == 0
 
-    def _cancel_others(self) -> None:
-        # The orders in progress would meet the same error at their next request (after a
-        # poll wait of up to max_poll_interval): end them now, without one.
-        this = asyncio.current_task()
-        for job in self._running:
-            if job is not this:
-                job.cancel()
+
+def _current_worker() -> asyncio.Task[None]:
+    task = asyncio.current_task()
+    assert task is not None  # noqa: S101 -- workers are tasks
+    return task
 
 
 async def run_batch(
