@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, assert_type
@@ -25,6 +26,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 from fastapi import FastAPI
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from smime_collect import (
     AuthenticationError,
@@ -43,6 +47,7 @@ from smime_collect import (
     TransportError,
     load_certificates,
 )
+from smime_collect.events import Event, OrderFinished
 from smime_collect.testing import (
     Chaos,
     Fault,
@@ -311,3 +316,30 @@ async def when_it_fails() -> None:
             print("still", error.last_status, "after 15 minutes")
         except (SectigoError, TransportError) as error:
             print(error)  # what happened and what to do; never the password
+
+
+async def observability_events() -> None:
+    """Observability: count the steps with on_event."""
+    seen: Counter[str] = Counter()
+    failed: list[OrderFinished] = []
+
+    def on_event(event: Event) -> None:
+        seen[type(event).__name__] += 1
+        if isinstance(event, OrderFinished) and not event.ok:
+            failed.append(event)
+
+    async with CollectClient.from_env(on_event=on_event) as client:
+        async for outcome in client.collect_many(read_order_numbers()):
+            save(outcome.order_number, outcome.unwrap().require_chain().to_pem())
+    print(seen["OrderFinished"] == seen["RequestFinished"], failed)  # True []
+
+
+async def observability_spans() -> None:
+    """Observability: the spans of one order, read back from the SDK's in-memory exporter."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    async with CollectClient.from_env(tracer_provider=provider) as client:
+        await client.wait_for_certificate(1234567)
+    names = [span.name for span in exporter.get_finished_spans()]
+    print(names)  # ['smime_collect.request', 'smime_collect.wait']
