@@ -15,10 +15,11 @@ from the bottom up (``pyproject.toml``'s import contracts keep each to those bel
 from __future__ import annotations
 
 from ._certs import CertificateChain, load_certificates
-from ._client import DEFAULT_URL, CollectClient
+from ._client import DEFAULT_URL, CollectClient, LocalBudget
 from ._exceptions import (
     AuthenticationError,
     AwaitingPaymentError,
+    BudgetUnavailableError,
     CallLimitError,
     CertificateFormatError,
     CertificateRejectedError,
@@ -57,6 +58,7 @@ __version__ = "0.1.0"
 __all__ = [  # noqa: RUF022 -- plain sorted() order, which test_public_api checks
     "AuthenticationError",
     "AwaitingPaymentError",
+    "BudgetUnavailableError",
     "CallLimitError",
     "CertificateChain",
     "CertificateFormatError",
@@ -73,6 +75,7 @@ __all__ = [  # noqa: RUF022 -- plain sorted() order, which test_public_api check
     "HttpsRequiredError",
     "InvalidArgumentError",
     "InvalidRequestError",
+    "LocalBudget",
     "MissingArgumentError",
     "PermissionDeniedError",
     "PollTimeoutError",

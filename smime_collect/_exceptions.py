@@ -9,6 +9,7 @@ The hierarchy::
     ├── ChainError                              CertificateChain.verify() found a broken link
     ├── ClientClosedError (also RuntimeError)   a call on a closed CollectClient
     ├── TransportError                          network or HTTP failure (after retries)
+    ├── BudgetUnavailableError                  a shared account budget cannot be reached
     ├── PollTimeoutError (also TimeoutError)    wait_for_certificate ran out of time
     └── SectigoError                            the endpoint answered with a negative status
         ├── HttpsRequiredError          -1
@@ -37,6 +38,7 @@ from ._enums import Status
 __all__ = [
     "AuthenticationError",
     "AwaitingPaymentError",
+    "BudgetUnavailableError",
     "CallLimitError",
     "CertificateFormatError",
     "CertificateRejectedError",
@@ -93,6 +95,14 @@ class TransportError(CollectError):
     def __init__(self, message: str, *, status_code: int | None = None) -> None:
         super().__init__(message)
         self.status_code = status_code
+
+
+class BudgetUnavailableError(CollectError):
+    """The account budget shared with other processes (on Redis) cannot be reached.
+
+    Nothing was sent: a request goes out only with a slot of its budget.  Raised after the
+    usual retries of a transient failure; the order is not lost, collect it again later.
+    """
 
 
 class ClientClosedError(CollectError, RuntimeError):

@@ -3,7 +3,8 @@
 - ``_client``: ``CollectClient``, its two short loops (the attempts of one poll, the polls of one
   order) around ``_polling``'s decisions;
 - ``_order``: what the loops know about one order (deadline, last status, last failure);
-- ``_pacing``: the slots, start rate and 429/-42 slow-down every request waits for;
+- ``_budget``: the account budget (``LocalBudget``, the login guard) every request waits for,
+  on ``_pacing``'s slots, start rate and 429/-42 slow-down;
 - ``_config``: option checks (a bad option is an InvalidRequestError before anything is sent);
 - ``_exchange``: one POST and the capped read of its answer, on one transport;
 - ``_failures``: httpx exceptions and error statuses translated at one boundary, and which
@@ -14,7 +15,16 @@
 This is the only package of the library core that imports httpx or asyncio.
 """
 
+from ._budget import AccountBudget, BudgetTicket, LocalBudget, LoginVerdict
 from ._client import DEFAULT_URL, CollectClient
 from ._failures import stops_batch
 
-__all__ = ["DEFAULT_URL", "CollectClient", "stops_batch"]
+__all__ = [
+    "DEFAULT_URL",
+    "AccountBudget",
+    "BudgetTicket",
+    "CollectClient",
+    "LocalBudget",
+    "LoginVerdict",
+    "stops_batch",
+]

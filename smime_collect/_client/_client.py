@@ -2,7 +2,8 @@
 
 Everything it decides is delegated: ``_models`` builds and validates the request, ``_protocol``
 reads the response, ``_polling`` decides whether to retry or poll again and how long to wait,
-``_pacing`` holds the slots, the start rate and the slow-down every request waits for,
+``_budget`` holds the slots, the start rate, the slow-down and the login guard every
+request waits for (its account's, shared with other clients when ``budget=`` is given),
 ``_config`` checks the options, ``_exchange`` posts the form and reads the answer within its
 size limit, ``_failures`` translates httpx's exceptions and error statuses at one boundary, and
 ``_batch`` runs ``collect_many``'s orders.  What is left here are two short loops (the attempts
@@ -32,7 +33,12 @@ import attrs
 import httpx
 
 from .. import _polling
-from .._exceptions import ClientClosedError, SectigoError
+from .._exceptions import (
+    AuthenticationError,
+    BudgetUnavailableError,
+    ClientClosedError,
+    SectigoError,
+)
 from .._models import (
     CollectOutcome,
     CollectRequest,
@@ -46,6 +52,7 @@ from .._models import (
 from .._polling import Failure, GiveUp, PollAgain, PollPolicy, RetryPolicy, TimedOut
 from .._protocol import parse_response
 from ._batch import run_batch
+from ._budget import AccountBudget, BudgetTicket, LocalBudget, LoginVerdict
 from ._config import (
     check_count,
     check_timeout,
@@ -58,7 +65,6 @@ from ._exchange import Exchange, ThroughClient
 from ._failures import sectigo_failure
 from ._observe import Observer, OnEvent
 from ._order import Order
-from ._pacing import Pacer
 from ._transports import default_transport
 
 __all__ = ["DEFAULT_URL", "CollectClient"]
@@ -79,6 +85,27 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def _hold_seconds(timeout: httpx.Timeout) -> float:
+    """The longest one request may hold its slot: every phase's timeout, one after another."""
+    phases = (timeout.connect, timeout.write, timeout.read, timeout.pool)
+    return sum(60.0 if phase is None else phase for phase in phases)
+
+
+def _login_verdict(answer: object) -> LoginVerdict:
+    """What an attempt's answer says about the login: a -16, an answer past it, or nothing."""
+    if isinstance(answer, CollectResult):
+        return LoginVerdict.ACCEPTED
+    error = answer.error if isinstance(answer, Failure) else None
+    if not isinstance(error, SectigoError):
+        return LoginVerdict.UNKNOWN
+    if error.code == -16:
+        return LoginVerdict.REJECTED
+    # -14 and -42 say nothing of the login; -1, -2, -3 and -17 come before it is checked.
+    if _polling.is_transient_code(error.code) or _polling.is_account_level(error):
+        return LoginVerdict.UNKNOWN
+    return LoginVerdict.ACCEPTED
+
+
 class CollectClient:
     """An asyncio client for CollectSMIME: one HTTP connection pool, retries, polling, batches.
 
@@ -97,9 +124,16 @@ class CollectClient:
         max_retries: Retries of a transient failure before its error is raised; when given,
             it overrides ``retry_policy.max_retries`` (default: the policy's, 3).
         max_concurrency: Requests in flight at once, across everything this client does.
+            With a ``budget`` it still bounds this client, within the budget's own.
         allow_insecure_http: Accept an ``http://`` base URL (the endpoint itself refuses it).
         max_response_bytes: A longer response body raises ResponseFormatError unread.
-        requests_per_second: An optional limit on request starts, shared like max_concurrency.
+        requests_per_second: An optional limit on request starts, shared like max_concurrency
+            (ignored with a ``budget``: the budget's own applies).
+        budget: An account budget shared with other clients (``LocalBudget``, or
+            ``smime_collect.redis.RedisBudget`` for several processes): the requests in
+            flight, start rate, slow-down and login guard of each account.  By default
+            the client makes its own ``LocalBudget`` from ``max_concurrency`` and
+            ``requests_per_second``.
         verify: TLS verification: True (certifi's CAs), an ``ssl.SSLContext``, or the path
             of a PEM CA bundle.
         retry_policy: Backoff tuning (``RetryPolicy``).
@@ -134,6 +168,7 @@ class CollectClient:
         allow_insecure_http: bool = False,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         requests_per_second: float | None = None,
+        budget: AccountBudget | None = None,
         verify: bool | str | os.PathLike[str] | ssl.SSLContext = True,
         retry_policy: RetryPolicy | None = None,
         sleep: Sleep = asyncio.sleep,
@@ -155,12 +190,20 @@ class CollectClient:
         if max_retries is not None:
             check_count("max_retries", max_retries, minimum=0)
             self._policy = attrs.evolve(self._policy, max_retries=max_retries)
-        self._pacer = Pacer(
-            max_concurrency=max_concurrency,
-            interval=request_interval(requests_per_second),
-            clock=clock,
-            sleep=sleep,
-        )
+        self._own_slots: asyncio.Semaphore | None = None
+        if budget is None:
+            budget = LocalBudget(
+                max_concurrency=max_concurrency,
+                requests_per_second=requests_per_second,
+                clock=clock,
+                sleep=sleep,
+                wall_clock=wall_clock,
+            )
+        else:  # this client's own max_concurrency still bounds it
+            request_interval(requests_per_second)
+            self._own_slots = asyncio.Semaphore(max_concurrency)
+        self._budget: AccountBudget = budget
+        self._hold = _hold_seconds(request_timeout)
         self._max_concurrency = max_concurrency
         self._sleep = sleep
         self._clock = clock
@@ -323,7 +366,7 @@ class CollectClient:
                 random=self._random(),
             )
             if decision.slow_down_until is not None:  # 429 / -42: every request waits
-                self._pacer.slow_down(decision.slow_down_until)
+                await self._slow_down(decision.slow_down_until)
                 self._observer.throttled(decision.slow_down_until, answer.error)
             if isinstance(decision, GiveUp):
                 raise decision.error
@@ -333,25 +376,75 @@ class CollectClient:
         raise AssertionError("unreachable")  # pragma: no cover -- itertools.count() never ends
 
     async def _attempt(self, order: Order, attempt: int) -> CollectResult | Failure | TimedOut:
-        """One request: wait for the slot and the turn, post, read, parse."""
+        """One request: wait for the account budget's slot, send, give the slot back."""
         self._check_open()
-        if not await self._pacer.acquire(order.deadline):
-            return TimedOut()
+        ticket = await self._acquire(order)
+        if not isinstance(ticket, BudgetTicket):
+            return ticket
+        answer: CollectResult | Failure | TimedOut = TimedOut()
+        try:
+            answer = await self._send(order, attempt)
+        finally:
+            await self._release(ticket, answer)
+        return answer
+
+    async def _acquire(self, order: Order) -> BudgetTicket | Failure | TimedOut:
+        """Wait for this client's own slot and the account budget's, never past the deadline.
+
+        Raises:
+            AuthenticationError: The budget's login guard holds: nothing is sent.
+        """
+        left = None if order.deadline is None else order.deadline - self._clock()
+        if self._own_slots is not None:
+            await self._own_slots.acquire()
+        ticket: BudgetTicket | Failure | None
+        try:
+            ticket = await self._budget.acquire(
+                str(self._url), self._login_name, max_wait=left, hold=self._hold
+            )
+        except AuthenticationError as exc:  # said again about this order
+            number = order.request.order_number
+            raise AuthenticationError(exc.code, exc.message, number) from None
+        except BudgetUnavailableError as exc:  # transient: retried like a network failure
+            ticket = Failure(exc, transient=True)
+        except BaseException:
+            if self._own_slots is not None:
+                self._own_slots.release()
+            raise
+        if isinstance(ticket, BudgetTicket):
+            return ticket
+        if self._own_slots is not None:
+            self._own_slots.release()
+        return TimedOut() if ticket is None else ticket
+
+    async def _release(self, ticket: BudgetTicket, answer: object) -> None:
+        try:
+            await self._budget.release(ticket, _login_verdict(answer))
+        finally:
+            if self._own_slots is not None:
+                self._own_slots.release()
+
+    async def _slow_down(self, until: float) -> None:
+        """Hold back every request of the account (a 429 or -42) until ``until``."""
+        try:
+            await self._budget.slow_down(
+                str(self._url), self._login_name, max(0.0, until - self._clock())
+            )
+        except BudgetUnavailableError as exc:  # the next acquire meets it, and retries
+            _LOGGER.warning("the account budget missed a slow-down: %s", exc)
+
+    async def _send(self, order: Order, attempt: int) -> CollectResult | Failure | TimedOut:
+        """One request, its slot held: post, read, parse."""
         with self._observer.request(order, attempt) as watch:
-            try:
-                if order.deadline is None and order.timeout is not None:
-                    # collect_many: an order's time starts with its first request, not queued.
-                    order.deadline = self._clock() + order.timeout
-                # A deadline also bounds the request in flight: a server trickling one byte per
-                # read timeout would otherwise keep the order going far past it.
-                budget = (
-                    None if order.deadline is None else max(0.0, order.deadline - self._clock())
-                )
-                sent = await self._exchange.attempt(
-                    order.body, order.request.order_number, attempt, budget
-                )
-            finally:
-                self._pacer.release()
+            if order.deadline is None and order.timeout is not None:
+                # collect_many: an order's time starts with its first request, not queued.
+                order.deadline = self._clock() + order.timeout
+            # A deadline also bounds the request in flight: a server trickling one byte per
+            # read timeout would otherwise keep the order going far past it.
+            budget = None if order.deadline is None else max(0.0, order.deadline - self._clock())
+            sent = await self._exchange.attempt(
+                order.body, order.request.order_number, attempt, budget
+            )
             if not isinstance(sent, tuple):
                 return watch.answer(sent)
             content, response = sent
