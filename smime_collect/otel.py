@@ -182,6 +182,7 @@ class Telemetry:
         elapsed: float,
         status: Status | None,
         error: CollectError | None,
+        cancelled: bool = False,
     ) -> None:
         """Record one request's metrics and its request-only span attributes.
 
@@ -192,9 +193,10 @@ class Telemetry:
             elapsed: Seconds it took.
             status: The status Sectigo answered with, if it did.
             error: What went wrong, if something did.
+            cancelled: Whether the request was cancelled (the caller left, the client closed).
         """
         self.in_flight.add(-1)
-        attributes = {"outcome": outcome(status, error)}
+        attributes = {"outcome": "cancelled" if cancelled else outcome(status, error)}
         self.requests.add(1, attributes)
         self.duration.record(elapsed, attributes)
         if span is not None and span.is_recording():

@@ -181,6 +181,7 @@ class TestBadCallbacks:
         assert len(complaints) == len(calls) == 6 + 2  # 3 requests, 2 polls, 1 end; then 1 + 1
         assert [r.levelno for r in complaints] == [logging.WARNING] + [logging.DEBUG] * 7
         assert "RuntimeError" in complaints[0].getMessage()
+        assert (complaints[0].order_number, complaints[0].attempt) == (1001, 1)  # type: ignore[attr-defined]
 
     async def test_no_callback_builds_no_event(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """Without on_event (and without OpenTelemetry) no event is built and no request watched."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import subprocess
 import sys
@@ -216,6 +217,37 @@ class TestMetrics:
             (("outcome", "ok"),): 1,
             (("outcome", "sectigo_error"),): 1,
         }
+
+
+class TestCancelled:
+    """A request cancelled in flight ends its spans and leaves nothing counted in flight."""
+
+    async def test_cancelled_request(self, recorded: Recorded) -> None:
+        """Cancelled awaiting the answer: outcome ``cancelled``, 0 in flight, spans ended."""
+        sent = asyncio.Event()
+
+        async def hang(request: httpx.Request) -> httpx.Response:
+            sent.set()
+            await asyncio.Event().wait()
+            raise AssertionError("never answered")
+
+        async with CollectClient(
+            "alice",
+            PASSWORD,
+            transport=httpx.MockTransport(hang),
+            tracer_provider=recorded.tracer_provider,
+            meter_provider=recorded.meter_provider,
+        ) as client:
+            task = asyncio.create_task(client.collect(1001))
+            await sent.wait()
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        assert recorded.counts("smime_collect.requests") == {(("outcome", "cancelled"),): 1}
+        assert recorded.counts("smime_collect.requests.in_flight") == {(): 0}
+        request, order = recorded.finished()
+        assert (request.name, order.name) == ("smime_collect.request", "smime_collect.collect")
+        assert dict(request.attributes or {})["error.type"] == "CancelledError"
 
 
 class _Raising:

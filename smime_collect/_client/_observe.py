@@ -76,17 +76,22 @@ class Observer:
             self.complain("OpenTelemetry", exc)
         self.enabled = on_event is not None or self.telemetry is not None
 
-    def complain(self, who: str, exc: Exception) -> None:
+    def complain(self, who: str, exc: Exception, event: Event | None = None) -> None:
         """Log a watcher's failure: at WARNING the first time, at DEBUG after.
 
         Args:
             who: The watcher ("the on_event callback", "OpenTelemetry").
             exc: What it raised.
+            event: The event it was given, if any: its order and attempt become the record's.
         """
         level = logging.DEBUG if who in self._complained else logging.WARNING
         self._complained.add(who)
         message = "%s raised %s; collection goes on"
-        _LOGGER.log(level, message, who, type(exc).__name__, exc_info=exc)
+        fields = {
+            "order_number": getattr(event, "order_number", None),
+            "attempt": getattr(event, "attempt", None),
+        }
+        _LOGGER.log(level, message, who, type(exc).__name__, exc_info=exc, extra=fields)
 
     def emit(self, event: Event) -> None:
         """Call the callback with ``event``; what it raises is logged, never passed on.
@@ -99,7 +104,7 @@ class Observer:
         try:
             self.on_event(event)
         except Exception as exc:  # noqa: BLE001 -- a callback must never break collection
-            self.complain("the on_event callback", exc)
+            self.complain("the on_event callback", exc, event)
 
     def request(self, order: Order, attempt: int) -> Request | _Unwatched:
         """The watch over one request about to be sent (enter it around the exchange).
@@ -285,6 +290,7 @@ class Request:
                     elapsed=elapsed,
                     status=status,
                     error=error,
+                    cancelled=raised is not None and error is None,
                 )
             except Exception as exc:  # noqa: BLE001 -- contained like a raising callback
                 observer.complain("OpenTelemetry", exc)
