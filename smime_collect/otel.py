@@ -159,14 +159,18 @@ class Telemetry:
         """
         context.detach(token)
         if span.is_recording():
+            # One call: each set_attribute takes the span's lock and checks the value again.
+            attributes: dict[str, str | int] = {}
             if status is not None:
-                span.set_attribute(STATUS, status.name)
+                attributes[STATUS] = status.name
             if error is not None:
-                span.set_attribute(ERROR_TYPE, type(error).__name__)
+                attributes[ERROR_TYPE] = type(error).__name__
                 if isinstance(error, SectigoError):
-                    span.set_attribute(SECTIGO_CODE, error.code)
+                    attributes[SECTIGO_CODE] = error.code
                 if isinstance(error, CollectError):
                     span.set_status(StatusCode.ERROR, type(error).__name__)
+            if attributes:
+                span.set_attributes(attributes)
         span.end()
 
     def request_started(self) -> None:
@@ -200,9 +204,10 @@ class Telemetry:
         self.requests.add(1, attributes)
         self.duration.record(elapsed, attributes)
         if span is not None and span.is_recording():
-            span.set_attribute(ATTEMPT, attempt)
-            if http_status is not None:
-                span.set_attribute(HTTP_STATUS, http_status)
+            if http_status is None:
+                span.set_attribute(ATTEMPT, attempt)
+            else:
+                span.set_attributes({ATTEMPT: attempt, HTTP_STATUS: http_status})
 
     def retried(self, error: CollectError) -> None:
         """Count a retry.
