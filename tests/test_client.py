@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import ssl
 import sys
@@ -637,9 +638,16 @@ class TestRetryPolicy:
             ({}, 4),
             ({"retry_policy": RetryPolicy(max_retries=10)}, 11),
             ({"retry_policy": RetryPolicy(max_retries=10), "max_retries": 1}, 2),
+            ({"retry_policy": RetryPolicy(max_retries=10), "max_retries": 3}, 4),
             ({"max_retries": 0}, 1),
         ],
-        ids=["default", "policy", "both-max-retries-wins", "max-retries"],
+        ids=[
+            "default",
+            "policy",
+            "both-max-retries-wins",
+            "both-given-default-value",
+            "max-retries",
+        ],
     )
     async def test_precedence(
         self, router: respx.Router, fake_time: ManualClock, kwargs: dict[str, Any], requests: int
@@ -650,6 +658,12 @@ class TestRetryPolicy:
             with pytest.raises(TransportError):
                 await client.collect(1)
         assert route.call_count == requests
+
+    def test_signature_shows_the_documented_default(self) -> None:
+        """The signature says max_retries=3, as documented, although a policy alone keeps its own."""
+        parameter = inspect.signature(CollectClient).parameters["max_retries"]
+        assert parameter.default == 3
+        assert repr(parameter.default) == "3"
 
     def test_bad_policy_is_an_invalid_request(self) -> None:
         """A nonsense RetryPolicy is an InvalidRequestError (a ValueError) naming the field."""

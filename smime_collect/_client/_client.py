@@ -106,6 +106,20 @@ def _login_verdict(answer: object) -> LoginVerdict:
     return LoginVerdict.ACCEPTED
 
 
+class _Default(int):
+    """An int that is the default itself: ``max_retries=3`` given is not the default left alone.
+
+    The signature shows the documented default (3) while the constructor can still tell whether
+    the caller passed ``max_retries``, so that ``retry_policy=RetryPolicy(max_retries=10)``
+    alone keeps its 10.
+    """
+
+    __slots__ = ()
+
+
+DEFAULT_MAX_RETRIES: Final = _Default(3)
+
+
 class CollectClient:
     """An asyncio client for CollectSMIME: one HTTP connection pool, retries, polling, batches.
 
@@ -121,8 +135,9 @@ class CollectClient:
             the fastest one installed (``smime-collect[aiohttp]``, or httpcore).
         timeout: Seconds for every phase of a request, or an ``httpx.Timeout``; it applies
             through a given ``http_client`` too (httpx's own default of 5 s is too short).
-        max_retries: Retries of a transient failure before its error is raised; when given,
-            it overrides ``retry_policy.max_retries`` (default: the policy's, 3).
+        max_retries: Retries of a transient failure before its error is raised (default 3);
+            when given, it overrides ``retry_policy.max_retries``, and when left at its default,
+            a given ``retry_policy`` keeps its own.
         max_concurrency: Requests in flight at once, across everything this client does.
             With a ``budget`` it still bounds this client, within the budget's own.
         allow_insecure_http: Accept an ``http://`` base URL (the endpoint itself refuses it).
@@ -163,7 +178,7 @@ class CollectClient:
         http_client: httpx.AsyncClient | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         timeout: float | httpx.Timeout = 60.0,
-        max_retries: int | None = None,
+        max_retries: int = DEFAULT_MAX_RETRIES,
         max_concurrency: int = 4,
         allow_insecure_http: bool = False,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
@@ -187,7 +202,7 @@ class CollectClient:
         check_count("max_concurrency", max_concurrency, minimum=1)
         check_count("max_response_bytes", max_response_bytes, minimum=1)
         self._policy = retry_policy if retry_policy is not None else RetryPolicy()
-        if max_retries is not None:
+        if max_retries is not DEFAULT_MAX_RETRIES:  # given, even as 3: it wins over the policy
             check_count("max_retries", max_retries, minimum=0)
             self._policy = attrs.evolve(self._policy, max_retries=max_retries)
         self._own_slots: asyncio.Semaphore | None = None
