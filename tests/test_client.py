@@ -660,7 +660,7 @@ class TestRetryPolicy:
         assert route.call_count == requests
 
     def test_signature_shows_the_documented_default(self) -> None:
-        """The signature says max_retries=3, as documented, although a policy alone keeps its own."""
+        """The signature says max_retries=3, as documented; a policy alone still keeps its own."""
         parameter = inspect.signature(CollectClient).parameters["max_retries"]
         assert parameter.default == 3
         assert repr(parameter.default) == "3"
