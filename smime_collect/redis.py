@@ -1,0 +1,387 @@
+"""One account budget for many processes and machines, kept on a Redis server.
+
+``RedisBudget`` is what ``LocalBudget`` is for the clients of one process, for every process that
+points at the same Redis (``smime-collect[redis]``, on redis-py's asyncio client)::
+
+    from smime_collect import CollectClient
+    from smime_collect.redis import RedisBudget
+
+    budget = RedisBudget("redis://localhost:6379/0", max_concurrency=4)
+    async with CollectClient.from_env(budget=budget) as client:
+        ...
+
+Each step is one Lua script, so that it is atomic, and reads the Redis server's clock (``TIME``),
+since the machines' clocks may disagree.  A slot is a lease: a process that dies while holding one
+gives it back when the lease runs out.  A request that finds every slot taken waits on a wake-up
+list (``BLPOP``) that each release pushes to, re-checking at least every ``poll_interval`` seconds
+(that is how an expired lease comes back).  A request costs two round trips when it need not
+wait: one script to take a slot, one to give it back.  When Redis cannot be reached nothing is
+sent: the request fails with ``BudgetUnavailableError``, which the client retries as it retries
+a network failure.  How to run it: ``docs/how-to/fleet.md``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import math
+import uuid
+from collections.abc import Awaitable
+from datetime import UTC, datetime
+from typing import Any, Final, TypeVar
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from ._client._budget import BudgetTicket, LoginVerdict, check_budget_options, login_locked
+from ._exceptions import BudgetUnavailableError, InvalidRequestError
+
+__all__ = ["RedisBudget"]
+
+_LOGGER = logging.getLogger("smime_collect")
+_T = TypeVar("_T")
+_STATE_TTL_MS: Final = 86_400_000  # an idle account's state is forgotten after a day
+
+# Every script starts from the server's clock, in milliseconds.
+_NOW: Final = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+"""
+
+# KEYS: slots (a sorted set of lease ids by expiry), state (a hash), wake (a list).
+# ARGV: lease id, lease ms, max_concurrency, start interval ms, probe_first, state ttl ms.
+# Returns {0, probe} (granted), {1, ms} (wait ms; -1: until a release), or
+# {2, rejected_at, until, now} (the login guard holds).
+_ACQUIRE: Final = (
+    _NOW
+    + """
+local slots, state = KEYS[1], KEYS[2]
+redis.call('ZREMRANGEBYSCORE', slots, '-inf', now)
+local s = redis.call('HMGET', state, 'login', 'rejected_at', 'until', 'probe_until',
+                     'slow_until', 'next_start')
+local login = s[1]
+local probe = 0
+if login == 'rejected' then
+  local untl = tonumber(s[3]) or 0
+  if now < untl then return {2, tonumber(s[2]) or 0, untl, now} end
+end
+if login == 'rejected' or (login ~= 'accepted' and ARGV[5] == '1') then
+  if (tonumber(s[4]) or 0) > now then return {1, -1} end
+  probe = 1
+end
+if redis.call('ZCARD', slots) >= tonumber(ARGV[3]) then return {1, -1} end
+local slow = tonumber(s[5]) or 0
+if slow > now then return {1, slow - now} end
+local interval = tonumber(ARGV[4])
+if interval > 0 then
+  local next_start = tonumber(s[6]) or 0
+  if next_start > now then return {1, next_start - now} end
+  redis.call('HSET', state, 'next_start', now + interval)
+end
+local lease = tonumber(ARGV[2])
+redis.call('ZADD', slots, now + lease, ARGV[1])
+if probe == 1 then redis.call('HSET', state, 'probe', ARGV[1], 'probe_until', now + lease) end
+redis.call('PEXPIRE', slots, math.max(lease, tonumber(ARGV[6])))
+redis.call('PEXPIRE', state, tonumber(ARGV[6]))
+return {0, probe}
+"""
+)
+
+# KEYS: slots, state, wake.  ARGV: lease id, verdict, login_cooldown ms, max_concurrency, ttl ms.
+_RELEASE: Final = (
+    _NOW
+    + """
+local slots, state, wake = KEYS[1], KEYS[2], KEYS[3]
+redis.call('ZREM', slots, ARGV[1])
+local mine = redis.call('HGET', state, 'probe') == ARGV[1]
+local wakes = 1
+if ARGV[2] == 'rejected' then
+  redis.call('HSET', state, 'login', 'rejected', 'rejected_at', now,
+             'until', now + tonumber(ARGV[3]))
+elseif ARGV[2] == 'accepted' then
+  if mine or redis.call('HGET', state, 'login') ~= 'rejected' then
+    redis.call('HSET', state, 'login', 'accepted')
+  end
+end
+if mine then
+  redis.call('HDEL', state, 'probe', 'probe_until')
+  wakes = tonumber(ARGV[4])
+end
+for i = 1, wakes do redis.call('LPUSH', wake, 1) end
+redis.call('LTRIM', wake, 0, tonumber(ARGV[4]) - 1)
+redis.call('PEXPIRE', wake, 60000)
+redis.call('PEXPIRE', state, tonumber(ARGV[5]))
+return 1
+"""
+)
+
+# KEYS: state.  ARGV: ms from now, ttl ms.
+_SLOW_DOWN: Final = (
+    _NOW
+    + """
+local later = now + tonumber(ARGV[1])
+if later > (tonumber(redis.call('HGET', KEYS[1], 'slow_until')) or 0) then
+  redis.call('HSET', KEYS[1], 'slow_until', later)
+end
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]))
+return 1
+"""
+)
+
+# KEYS: state, wake.  ARGV: max_concurrency.
+_RESET_LOGIN: Final = """
+redis.call('HDEL', KEYS[1], 'login', 'rejected_at', 'until', 'probe', 'probe_until')
+for i = 1, tonumber(ARGV[1]) do redis.call('LPUSH', KEYS[2], 1) end
+redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[1]) - 1)
+redis.call('PEXPIRE', KEYS[2], 60000)
+return 1
+"""
+
+
+class RedisBudget:
+    """The account budget of every process and machine that shares one Redis server.
+
+    Args:
+        redis: A ``redis.asyncio.Redis`` client, or a URL (``redis://host:port/db``,
+            ``rediss://`` for TLS, ``unix://``) to make one from.
+        max_concurrency: Requests in flight at once for one account, among all processes.
+        requests_per_second: An optional limit on request starts for one account.
+        login_cooldown: Seconds without any request for an account after a -16.
+        lease_seconds: How long a slot stays taken when its process dies before giving it
+            back.  Default: the client's request timeout (every phase's), plus 10 s; a shorter
+            lease could expire under a slow request that is still running.
+        namespace: The prefix of every key this budget writes.
+        probe_first: Send one request for an account whose login has not been accepted yet
+            before all others (a fleet that starts at once sends a wrong password once).
+        call_timeout: Seconds for one Redis call (connecting included) before the budget
+            counts as unreachable.
+        poll_interval: The longest a waiting request goes without checking the slots again
+            (an expired lease is seen then).
+
+    Raises:
+        InvalidRequestError: An option is out of range, or the URL is not a Redis URL.
+    """
+
+    def __init__(
+        self,
+        redis: aioredis.Redis | str,
+        *,
+        max_concurrency: int = 4,
+        requests_per_second: float | None = None,
+        login_cooldown: float = 600.0,
+        lease_seconds: float | None = None,
+        namespace: str = "smime-collect",
+        probe_first: bool = True,
+        call_timeout: float = 5.0,
+        poll_interval: float = 0.5,
+    ) -> None:
+        interval = check_budget_options(max_concurrency, requests_per_second, login_cooldown)
+        for name, value in (
+            ("lease_seconds", lease_seconds),
+            ("call_timeout", call_timeout),
+            ("poll_interval", poll_interval),
+        ):
+            if value is not None and not (isinstance(value, int | float) and 0 < value < math.inf):
+                raise InvalidRequestError(f"{name} must be a number of seconds > 0, not {value!r}")
+        self._owns_client = isinstance(redis, str)
+        if isinstance(redis, str):
+            try:
+                redis = aioredis.Redis.from_url(
+                    redis, socket_connect_timeout=call_timeout, socket_keepalive=True
+                )
+            except ValueError as exc:  # the message names the scheme, not the password
+                raise InvalidRequestError(f"not a Redis URL: {exc}") from None
+        self._redis = redis
+        self.max_concurrency = max_concurrency
+        self.login_cooldown = float(login_cooldown)
+        self.lease_seconds = lease_seconds
+        self.namespace = namespace
+        self._interval_ms = 0 if interval is None else max(1, round(interval * 1000))
+        self._probe_first = probe_first
+        self._call_timeout = call_timeout
+        self._poll_interval = poll_interval
+        self._ttl_ms = max(_STATE_TTL_MS, round(self.login_cooldown * 2000))
+        self._acquire = redis.register_script(_ACQUIRE)
+        self._release = redis.register_script(_RELEASE)
+        self._slow_down = redis.register_script(_SLOW_DOWN)
+        self._reset_login = redis.register_script(_RESET_LOGIN)
+        self._local: dict[tuple[str, str], asyncio.Semaphore] = {}
+        self._releasing: set[asyncio.Task[None]] = set()
+
+    def __repr__(self) -> str:
+        return (
+            f"RedisBudget({self._where()}, max_concurrency={self.max_concurrency}, "
+            f"namespace={self.namespace!r})"
+        )
+
+    def _where(self) -> str:
+        # Host and port only: a Redis URL may hold a password.
+        kwargs = self._redis.connection_pool.connection_kwargs
+        if "path" in kwargs:
+            return f"unix:{kwargs['path']}"
+        return f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}"
+
+    def _keys(self, base_url: str, login_name: str) -> tuple[str, str, str]:
+        # The account's keys share one hash tag, so that a script's keys sit on one Redis
+        # Cluster node; the digest keeps odd characters of URLs and names out of key names.
+        digest = hashlib.sha256(f"{base_url}\n{login_name}".encode()).hexdigest()[:32]
+        prefix = f"{self.namespace}:{{{digest}}}"
+        return f"{prefix}:slots", f"{prefix}:state", f"{prefix}:wake"
+
+    async def _call(self, call: Awaitable[_T], extra: float = 0.0) -> _T:
+        """One Redis call, bounded in time; any failure is a BudgetUnavailableError."""
+        try:
+            async with asyncio.timeout(self._call_timeout + extra):
+                return await call
+        except (RedisError, OSError, TimeoutError) as exc:
+            # A connection cut in the middle of a reply cannot be reused: start afresh.
+            with contextlib.suppress(RedisError, OSError):
+                await self._redis.connection_pool.disconnect()
+            detail = str(exc) or type(exc).__name__
+            if isinstance(exc, TimeoutError):
+                detail = f"no answer within {self._call_timeout + extra:g} s"
+            raise BudgetUnavailableError(
+                f"the account budget on Redis at {self._where()} cannot be used ({detail}); "
+                "nothing was sent -- check that Redis runs there (--redis-url)"
+            ) from exc
+
+    async def acquire(
+        self, base_url: str, login_name: str, *, max_wait: float | None, hold: float = 50.0
+    ) -> BudgetTicket | None:
+        """Wait for a request slot for the account (see ``AccountBudget.acquire``).
+
+        Args:
+            base_url: The account's endpoint URL.
+            login_name: The account's login name.
+            max_wait: Seconds the caller may wait, or None.
+            hold: The longest the caller holds the slot: the default lease's length.
+
+        Returns:
+            The ticket to release, or None when ``max_wait`` ran out first.
+
+        Raises:
+            AuthenticationError: The login was rejected less than ``login_cooldown`` ago.
+            BudgetUnavailableError: Redis cannot be reached or answers with an error.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = None if max_wait is None else loop.time() + max_wait
+        local = self._local.setdefault(
+            (base_url, login_name), asyncio.Semaphore(self.max_concurrency)
+        )
+        try:
+            async with asyncio.timeout_at(deadline):
+                await local.acquire()
+        except TimeoutError:
+            return None
+        try:
+            ticket = await self._take(base_url, login_name, hold, deadline)
+        except BaseException:
+            local.release()
+            raise
+        if ticket is None:
+            local.release()
+        return ticket
+
+    async def _take(
+        self, base_url: str, login_name: str, hold: float, deadline: float | None
+    ) -> BudgetTicket | None:
+        loop = asyncio.get_running_loop()
+        keys = self._keys(base_url, login_name)
+        token = uuid.uuid4().hex
+        lease = self.lease_seconds if self.lease_seconds is not None else hold + 10.0
+        args: list[str | int] = [
+            token,
+            max(1, round(lease * 1000)),
+            self.max_concurrency,
+            self._interval_ms,
+            int(self._probe_first),
+            self._ttl_ms,
+        ]
+        while True:
+            answer: list[Any] = await self._call(self._acquire(keys=keys, args=args))
+            kind = int(answer[0])
+            if kind == 0:
+                return BudgetTicket(base_url, login_name, probe=bool(answer[1]), token=token)
+            if kind == 2:
+                rejected_at, until, now = (int(value) for value in answer[1:4])
+                since = datetime.fromtimestamp(rejected_at / 1000, UTC)
+                left = (until - now) / 1000
+                raise login_locked(base_url, login_name, since, left, self.login_cooldown)
+            wait = self._poll_interval if int(answer[1]) < 0 else int(answer[1]) / 1000
+            if deadline is not None:
+                left = deadline - loop.time()
+                if left <= 0:
+                    return None
+                wait = min(wait, left)
+            if int(answer[1]) < 0:  # every slot is taken, or the login is being probed
+                # BLPOP takes whole milliseconds from Redis 6 on; a release wakes one waiter.
+                await self._call(self._redis.blpop([keys[2]], timeout=wait), extra=wait)
+            else:
+                await asyncio.sleep(wait)
+
+    async def release(self, ticket: BudgetTicket, verdict: LoginVerdict) -> None:
+        """Give the slot back, with what the answer said about the login.
+
+        A release that fails is logged, not raised: the lease gives the slot back in time.
+        Cancelling the caller does not stop it.
+
+        Args:
+            ticket: What ``acquire`` returned.
+            verdict: What the answer said about the login.
+        """
+        self._local[(ticket.base_url, ticket.login_name)].release()
+        task = asyncio.ensure_future(self._give_back(ticket, verdict))
+        self._releasing.add(task)
+        task.add_done_callback(self._releasing.discard)
+        await asyncio.shield(task)
+
+    async def _give_back(self, ticket: BudgetTicket, verdict: LoginVerdict) -> None:
+        keys = self._keys(ticket.base_url, ticket.login_name)
+        args: list[str | int] = [
+            ticket.token or "",
+            verdict.value,
+            round(self.login_cooldown * 1000),
+            self.max_concurrency,
+            self._ttl_ms,
+        ]
+        try:
+            await self._call(self._release(keys=keys, args=args))
+        except BudgetUnavailableError as exc:
+            _LOGGER.warning("a slot of the account budget goes back with its lease: %s", exc)
+
+    async def slow_down(self, base_url: str, login_name: str, seconds: float) -> None:
+        """Hold back every request for the account, in every process, for ``seconds``.
+
+        Args:
+            base_url: The account's endpoint URL.
+            login_name: The account's login name.
+            seconds: How long from now; a shorter slow-down never shortens a longer one.
+
+        Raises:
+            BudgetUnavailableError: Redis cannot be reached.
+        """
+        state = self._keys(base_url, login_name)[1]
+        args = [max(0, math.ceil(seconds * 1000)), self._ttl_ms]
+        await self._call(self._slow_down(keys=[state], args=args))
+
+    async def reset_login(self, base_url: str, login_name: str) -> None:
+        """Lift the login guard of an account now, in every process: one request probes next.
+
+        Args:
+            base_url: The account's endpoint URL.
+            login_name: The account's login name.
+
+        Raises:
+            BudgetUnavailableError: Redis cannot be reached.
+        """
+        _, state, wake = self._keys(base_url, login_name)
+        await self._call(self._reset_login(keys=[state, wake], args=[self.max_concurrency]))
+
+    async def aclose(self) -> None:
+        """Wait for the releases under way; close the Redis client if it was made from a URL."""
+        if self._releasing:
+            await asyncio.gather(*self._releasing, return_exceptions=True)
+        if self._owns_client:
+            await self._redis.aclose()
