@@ -437,6 +437,63 @@ class TestBadRedis:
         await raw.aclose()
 
 
+class TestCommandLine:
+    """collect and status share a budget with --redis-url or SMIME_COLLECT_REDIS_URL."""
+
+    async def _status(self, url: str, ca: str, *options: str, **env: str) -> tuple[int, str]:
+        environ = {**os.environ, "SECTIGO_LOGIN_NAME": "alice", "SECTIGO_LOGIN_PASSWORD": PASSWORD}
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "smime_collect",
+            "status",
+            "1",
+            "2",
+            "3",
+            "--base-url",
+            url,
+            "--ca-bundle",
+            ca,
+            "--max-retries",
+            "0",
+            *options,
+            env={**environ, **env},
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        async with asyncio.timeout(60):
+            _, err = await process.communicate()
+        assert process.returncode is not None
+        return process.returncode, err.decode()
+
+    async def test_redis_url_shares_the_budget(self, redis_server: RedisServer) -> None:
+        """--redis-url: the orders are collected through the budget, whose keys are on Redis."""
+        import redis.asyncio as aioredis
+
+        sim = simulator()
+        sim.add_orders([1, 2, 3])
+        async with served(sim) as (url, ca):
+            status, err = await self._status(url, ca, "--redis-url", redis_server.url)
+        assert status == 0
+        assert "3 answered, 0 failed" in err
+        raw = aioredis.Redis.from_url(redis_server.url)
+        keys = await raw.keys("smime-collect:*")
+        await raw.aclose()
+        assert keys
+
+    async def test_environment_variable_and_unreachable_redis(self) -> None:
+        """SMIME_COLLECT_REDIS_URL at a dead port: nothing is sent, the error names Redis."""
+        sim = simulator()
+        sim.add_orders([1, 2, 3])
+        dead = f"redis://127.0.0.1:{_free_port()}/0"
+        async with served(sim) as (url, ca):
+            status, err = await self._status(url, ca, SMIME_COLLECT_REDIS_URL=dead)
+        assert status == 1
+        assert "3 x BudgetUnavailableError" in err
+        assert "0 requests sent" in err
+        assert sim.stats.requests_total == 0
+
+
 if __name__ == "__main__":
     _mode, _spec = sys.argv[1], json.loads(sys.argv[2])
     if _mode == "hold":

@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import io
 import os
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
@@ -68,7 +69,8 @@ _MAX_INSPECT_BYTES: Final = 16 * 1024 * 1024
 
 #: Builds the client for ``collect`` and ``status``: called as ``CollectClient`` is, with the
 #: login name, the password and the keyword arguments ``base_url``, ``max_concurrency``,
-#: ``max_retries``, ``on_event`` and, with ``--ca-bundle``, ``verify``.
+#: ``max_retries``, ``on_event``, with ``--ca-bundle`` ``verify``, and with ``--redis-url``
+#: ``budget``.
 ClientFactory = Callable[..., CollectClient]
 
 _T = TypeVar("_T")
@@ -173,7 +175,9 @@ def exit_status(tally: Tally) -> int:
     return EXIT_OK
 
 
-def _client(command: _Command, on_event: Callable[[Event], object]) -> CollectClient:
+def _client(
+    command: _Command, on_event: Callable[[Event], object], budget: Any = None
+) -> CollectClient:
     args = command.args
     try:
         # Before the credentials are read, and in the client's own words: they never quote
@@ -187,6 +191,8 @@ def _client(command: _Command, on_event: Callable[[Event], object]) -> CollectCl
         if not args.ca_bundle.is_file():
             raise UsageError(f"--ca-bundle {str(args.ca_bundle)!r} is not a readable file")
         options["verify"] = args.ca_bundle
+    if budget is not None:
+        options["budget"] = budget
     try:
         return command.client_factory(
             login,
@@ -201,6 +207,30 @@ def _client(command: _Command, on_event: Callable[[Event], object]) -> CollectCl
         raise UsageError(str(exc)) from None
 
 
+def _redis_budget(args: argparse.Namespace) -> Any:
+    """The RedisBudget of --redis-url or SMIME_COLLECT_REDIS_URL, or None."""
+    url = args.redis_url or os.environ.get("SMIME_COLLECT_REDIS_URL")
+    if not url:
+        return None
+    try:
+        from ..redis import RedisBudget  # noqa: PLC0415 -- the redis extra, only when asked for
+    except ImportError:
+        raise UsageError("--redis-url needs redis-py: pip install 'smime-collect[redis]'") from None
+    try:
+        return RedisBudget(url, max_concurrency=args.concurrency)
+    except CollectError as exc:
+        raise UsageError(f"--redis-url: {exc}") from None
+
+
+@contextlib.asynccontextmanager
+async def _closing(budget: Any) -> AsyncIterator[None]:
+    try:
+        yield
+    finally:
+        if budget is not None:
+            await budget.aclose()
+
+
 async def _run_batch(command: _Command, orders: list[int], settings: BatchSettings) -> Tally:
     args, terminal = command.args, command.terminal
     progress: Progress
@@ -212,7 +242,8 @@ async def _run_batch(command: _Command, orders: list[int], settings: BatchSettin
         progress = make_progress(len(orders), terminal, summary)
 
     traffic = Traffic()
-    async with _client(command, traffic.observe) as client:
+    budget = _redis_budget(args)
+    async with _closing(budget), _client(command, traffic.observe, budget) as client:
         with progress, log_format(args.log_format, terminal.err):
 
             def on_report(report: OrderReport) -> None:

@@ -175,6 +175,15 @@ def _connection_options() -> _Parser:
         help="requests in flight at once (default 4; Sectigo dislikes many)",
     )
     group.add_argument(
+        "--redis-url",
+        metavar="URL",
+        help=(
+            "share the account's budget (--concurrency in flight, slow-downs, the login guard) "
+            "with every process using this Redis (default: $SMIME_COLLECT_REDIS_URL; "
+            "needs smime-collect[redis])"
+        ),
+    )
+    group.add_argument(
         "--max-retries",
         type=_non_negative_int,
         default=3,
