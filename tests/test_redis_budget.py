@@ -45,6 +45,7 @@ pytestmark = pytest.mark.redis
 PASSWORD = "sim-pa55&word"
 WRONG = "not-the-password"
 REQUIRE = "SMIME_COLLECT_REQUIRE_REDIS"
+FLEET_SCRIPT = Path(__file__).resolve().parent.parent / "examples" / "fleet" / "collect_fleet.py"
 
 
 def _free_port() -> int:
@@ -492,6 +493,42 @@ class TestCommandLine:
         assert "3 x BudgetUnavailableError" in err
         assert "0 requests sent" in err
         assert sim.stats.requests_total == 0
+
+
+class TestFleetExample:
+    """examples/fleet/collect_fleet.py against the simulator on loopback TLS."""
+
+    async def test_workers_share_the_budget(self, redis_server: RedisServer) -> None:
+        """Four worker processes, one budget of 2: every order once, never more than 2 in flight."""
+        sim = simulator()
+        sim.add_orders(range(1, 41))
+        async with served(sim) as (url, ca):
+            env = {
+                **os.environ,
+                "SECTIGO_LOGIN_NAME": "alice",
+                "SECTIGO_LOGIN_PASSWORD": PASSWORD,
+                "SECTIGO_BASE_URL": url,
+                "SECTIGO_CA_BUNDLE": ca,
+                "SMIME_COLLECT_REDIS_URL": redis_server.url,
+            }
+            process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                str(FLEET_SCRIPT),
+                "--workers",
+                "4",
+                "--concurrency",
+                "2",
+                *(str(n) for n in range(1, 41)),
+                env=env,
+                stdout=asyncio.subprocess.PIPE,
+            )
+            async with asyncio.timeout(120):
+                out, _ = await process.communicate()
+        assert process.returncode == 0
+        lines = [json.loads(line) for line in out.splitlines()]
+        assert sorted(line["order"] for line in lines) == list(range(1, 41))
+        assert {line.get("status") for line in lines} == {"ATTACHED"}
+        assert sim.stats.max_in_flight == 2
 
 
 if __name__ == "__main__":
