@@ -530,6 +530,47 @@ class TestFleetExample:
         assert {line.get("status") for line in lines} == {"ATTACHED"}
         assert sim.stats.max_in_flight == 2
 
+    async def test_fastapi_workers_share_the_budget(self, redis_server: RedisServer) -> None:
+        """Two uvicorn workers, 24 concurrent calls: never more than 4 requests in flight."""
+        import httpx
+
+        sim = simulator(latency=0.02)
+        sim.add_orders(range(1, 25))
+        port = _free_port()
+        async with served(sim) as (url, ca):
+            env = {
+                **os.environ,
+                "SECTIGO_LOGIN_NAME": "alice",
+                "SECTIGO_LOGIN_PASSWORD": PASSWORD,
+                "SECTIGO_BASE_URL": url,
+                "SECTIGO_CA_BUNDLE": ca,
+                "SMIME_COLLECT_REDIS_URL": redis_server.url,
+            }
+            server = await asyncio.create_subprocess_exec(
+                *(sys.executable, "-m", "uvicorn", "--app-dir", str(FLEET_SCRIPT.parent)),
+                *("fastapi_fleet:app", "--workers", "2", "--port", str(port)),
+                *("--host", "127.0.0.1", "--log-level", "warning"),
+                env=env,
+            )
+            try:
+                async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+                    async with asyncio.timeout(60):
+                        while True:
+                            with contextlib.suppress(httpx.TransportError):
+                                await http.get("/orders/1")
+                                break
+                            await asyncio.sleep(0.1)
+                    answers = await asyncio.gather(
+                        *(http.get(f"/orders/{n}") for n in range(1, 25))
+                    )
+            finally:
+                server.terminate()
+                await server.wait()
+        assert [a.status_code for a in answers] == [200] * 24
+        assert {a.json()["status"] for a in answers} == {"ATTACHED"}
+        assert len({a.json()["pid"] for a in answers}) >= 1
+        assert sim.stats.max_in_flight <= 4
+
 
 if __name__ == "__main__":
     _mode, _spec = sys.argv[1], json.loads(sys.argv[2])
