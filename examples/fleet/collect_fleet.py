@@ -20,6 +20,7 @@ import asyncio
 import json
 import multiprocessing
 import os
+import sys
 
 from smime_collect import CollectClient
 from smime_collect.redis import RedisBudget
@@ -36,7 +37,10 @@ async def collect(orders: list[int], concurrency: int) -> None:
                     line["status"] = outcome.result.status.name
                 else:
                     line["error"] = type(outcome.error).__name__
-                print(json.dumps(line), flush=True)
+                # One write per line: the workers share stdout, and a write of less than
+                # PIPE_BUF bytes is never interleaved with another (POSIX write(2)).
+                sys.stdout.write(json.dumps(line) + "\n")
+                sys.stdout.flush()
     finally:
         await budget.aclose()
 
