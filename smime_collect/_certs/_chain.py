@@ -57,6 +57,7 @@ __all__ = ["CertificateChain", "classify"]
 _DER = serialization.Encoding.DER
 _MAX_PARENTS = 4  # candidate issuers kept per certificate; real chains have one or two
 _PEM = serialization.Encoding.PEM
+_CERTIFICATE_OF = operator.attrgetter("certificate")  # a node's certificate, with map()
 
 
 class _Graph:
@@ -164,7 +165,7 @@ def classify(certificates: Iterable[tuple[x509.Certificate, bytes]]) -> "Certifi
     simple = _fast.simple_chain(others, roots)
     if simple is not None:
         return CertificateChain(
-            simple[0].certificate, _certificates(simple[1]), _certificates(roots)
+            simple[0].certificate, map(_CERTIFICATE_OF, simple[1]), map(_CERTIFICATE_OF, roots)
         )
     graph = _Graph(nodes, roots)
     # A CA by basicConstraints, or (no basicConstraints, or cA=False) yet the issuer of
@@ -180,16 +181,9 @@ def classify(certificates: Iterable[tuple[x509.Certificate, bytes]]) -> "Certifi
     _sort_by_distance(graph, end_entity, cas, roots)
     return CertificateChain(
         end_entity.certificate if end_entity else None,
-        _certificates(cas + leaves),
-        _certificates(roots),
+        map(_CERTIFICATE_OF, cas + leaves),
+        map(_CERTIFICATE_OF, roots),
     )
-
-
-def _certificates(nodes: Iterable[ChainNode]) -> Iterator[x509.Certificate]:
-    return map(_CERTIFICATE_OF, nodes)
-
-
-_CERTIFICATE_OF = operator.attrgetter("certificate")
 
 
 def _sort_by_distance(

@@ -214,30 +214,30 @@ class _Loader:
 
     def load_text(self, raw: bytes, source: str, *, allow_zip: bool) -> Loaded:
         """PEM blocks, or failing any marker, bare base64."""
-        bodies = _fast.standard_certificate_bodies(raw, MAX_PEM_BLOCKS)
-        if bodies is not None:
-            self.wrote(PayloadEncoding.PEM)
-            standard = _fast.load_standard_pem(self, bodies)
-            if standard is not None:
-                return standard
+        if not self.identify_only:  # (the shortcut notes no format: it loads, or gives way)
+            bodies = _fast.standard_certificate_bodies(raw, MAX_PEM_BLOCKS)
+            if bodies is not None:
+                standard = _fast.load_standard_pem(self, bodies)
+                if standard is not None:
+                    return standard
+        match = find_begin(raw, 0)
+        if match is None:  # no BEGIN line anywhere
+            return self.load_base64(raw, source, allow_zip=allow_zip)
+        self.wrote(PayloadEncoding.PEM)
         loaded: Loaded = []
         labels: list[bytes] = []
-        position = 0
-        while (match := find_begin(raw, position)) is not None:
+        while match is not None:
             if len(labels) == MAX_PEM_BLOCKS:
                 raise CertificateFormatError(f"{source} has more than {MAX_PEM_BLOCKS} PEM blocks")
-            self.wrote(PayloadEncoding.PEM)
             label = match.group(1)
             labels.append(label)
             block = block_name(len(labels), label, source)
             end = find_end_marker(raw, match.end())
             if end is None:
                 raise CertificateFormatError(f"{block} is truncated: no END line")
-            line_end = raw.find(b"\n", end)
-            position = len(raw) if line_end < 0 else line_end + 1
             loaded += self.load_block(raw[match.end() : end], block, label, allow_zip=allow_zip)
-        if not labels:  # no BEGIN line anywhere
-            return self.load_base64(raw, source, allow_zip=allow_zip)
+            line_end = raw.find(b"\n", end)
+            match = None if line_end < 0 else find_begin(raw, line_end + 1)
         if not loaded:
             names = ", ".join(label.decode("ascii", "replace") for label in labels)
             raise CertificateFormatError(
@@ -372,12 +372,25 @@ class _Loader:
     ) -> x509.Certificate:
         """Load one DER certificate with cryptography, counting it against the cap.
 
-        ``tbs_content`` is where its TBSCertificate's content starts, when the caller knows.
+        A CA certificate loaded before comes from the CA cache.  ``tbs_content`` is where its
+        TBSCertificate's content starts, when the caller knows.
         """
         self.count += 1
         if self.count > MAX_CERTIFICATES:
             raise CertificateFormatError(f"{source}: more than {MAX_CERTIFICATES} certificates")
-        return _parse_certificate(der, source, tbs_content)
+        known = _fast.ca_cache.get(der)
+        if known is not None:
+            return known.certificate
+        try:
+            if _fast.parses_without_warning(der, tbs_content):
+                return x509.load_der_x509_certificate(der)
+            with _quiet_cryptography():
+                return x509.load_der_x509_certificate(der)
+        except (ValueError, x509.InvalidVersion, UnsupportedAlgorithm) as exc:
+            raise CertificateFormatError(
+                f"{source}: {len(der)} bytes shaped like a certificate that cryptography "
+                f"cannot load ({exc})"
+            ) from None
 
     def count_certificates(self, number: int, source: str) -> None:
         """Count certificates against the cap."""
@@ -410,23 +423,6 @@ class _Loader:
             max_entries=self.max_zip_entries,
             load_member=lambda content, name: self.load(content, name, allow_zip=False),
         )
-
-
-def _parse_certificate(der: bytes, source: str, tbs_content: int | None) -> x509.Certificate:
-    """One DER certificate: the cached CA object for these bytes, or cryptography's parse."""
-    known = _fast.ca_cache.get(der)
-    if known is not None:
-        return known.certificate
-    try:
-        if _fast.parses_without_warning(der, tbs_content):
-            return x509.load_der_x509_certificate(der)
-        with _quiet_cryptography():
-            return x509.load_der_x509_certificate(der)
-    except (ValueError, x509.InvalidVersion, UnsupportedAlgorithm) as exc:
-        raise CertificateFormatError(
-            f"{source}: {len(der)} bytes shaped like a certificate that cryptography "
-            f"cannot load ({exc})"
-        ) from None
 
 
 @contextlib.contextmanager
