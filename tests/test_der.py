@@ -135,6 +135,9 @@ class TestShortcutHelpers:
             pytest.param(b"\x04\x03abc", (2, 5), id="short"),
             pytest.param(b"\x30\x81\x80" + bytes(128), (3, 131), id="one-length-octet"),
             pytest.param(b"\x30\x82\x01\x00" + bytes(256), (4, 260), id="two-length-octets"),
+            pytest.param(
+                b"\x30\x83\x01\x00\x00" + bytes(65536), (5, 65541), id="three-length-octets"
+            ),
         ],
     )
     def test_trusted_bounds(self, data: bytes, bounds: tuple[int, int]) -> None:

@@ -261,11 +261,11 @@ def load_standard_pem(loader: PemLoader, bodies: list[bytes]) -> Loaded | None:
 # authorityKeyIdentifier (2.5.29.35), told apart by the last octet after the id-ce prefix.
 _ID_CE = b"\x06\x03\x55\x1d"  # OBJECT IDENTIFIER 2.5.29.x, three content octets
 _BASIC_CONSTRAINTS, _SKI, _AKI, _ALL_THREE = 1, 2, 4, 7  # one bit each, once seen
+_NONE = (0, 0, 0)  # the first element of an empty SEQUENCE: no tag, no content
 # The bit of each extension, by the last octet of its OID (a table: a dict's get costs more).
 _BIT = bytes(
     {0x13: _BASIC_CONSTRAINTS, 0x0E: _SKI, 0x23: _AKI}.get(octet, 0) for octet in range(256)
 )
-_NONE = (0, 0, 0)  # the first element of an empty SEQUENCE: no tag, no content
 
 
 def read_fields(der: bytes) -> FieldTuple | None:
@@ -393,18 +393,17 @@ def _first_child(der: bytes, start: int, end: int) -> tuple[int, int, int]:
         DERError: The elements are malformed or do not fill the content.
     """
     tag, first = der[start], der[start + 1]
-    if first < 0x80 and tag & 0x1F != 0x1F and start + 2 + first <= end:
-        child = tag, start + 2, start + 2 + first
-    else:
-        child = read_header(der, start, end)
-    position = child[2]
+    content, position = start + 2, start + 2 + first
+    if first >= 0x80 or tag & 0x1F == 0x1F or position > end:
+        tag, content, position = read_header(der, start, end)
+    content_end = position
     while position < end:  # more elements: each must fit too
-        tag, first = der[position], der[position + 1]
-        if first < 0x80 and tag & 0x1F != 0x1F and position + 2 + first <= end:
+        first = der[position + 1]
+        if first < 0x80 and der[position] & 0x1F != 0x1F and position + 2 + first <= end:
             position += 2 + first
         else:
             position = read_header(der, position, end)[2]
-    return child
+    return tag, content, content_end
 
 
 # -- serial pre-checks ----------------------------------------------------------------------------

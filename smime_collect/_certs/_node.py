@@ -86,7 +86,7 @@ def read_node(certificate: x509.Certificate, der: bytes) -> ChainNode:
     # tuple.__new__ skips the NamedTuple's generated __new__ and its argument handling: 0.2 us
     # of every end entity's load.
     node = tuple.__new__(ChainNode, (certificate, der, issuer, subject, ca, ski, aki, self_signed))
-    if node.ca or self_signed:  # end entities are unique to an order: never cached
+    if ca or self_signed:  # end entities are unique to an order: never cached
         _fast.ca_cache.put(node)
     return node
 
