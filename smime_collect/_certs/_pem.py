@@ -84,6 +84,7 @@ def find_end_marker(raw: bytes, start: int) -> int | None:
     """
     while (found := raw.find(b"END", start)) >= 0:
         if (dashes := _dashes_before(raw, found, start)) is not None:
+            dashes -= 3  # the three dashes _dashes_before saw; then any more
             while dashes > start and raw[dashes - 1] == 0x2D:
                 dashes -= 1
             return dashes
@@ -97,7 +98,7 @@ def _dashes_before(raw: bytes, found: int, start: int) -> int | None:
     dashes = found
     while dashes > start and raw[dashes - 1] in b" \t":
         dashes -= 1
-    if raw[max(start, dashes - 3) : dashes] == b"---":
+    if dashes - 3 >= start and raw[dashes - 3 : dashes] == b"---":
         return dashes
     return None
 
