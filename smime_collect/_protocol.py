@@ -33,6 +33,9 @@ _STATUS_LINE = re.compile(rb"[ \t]*(-?[0-9]{1,9})[ \t\r]*")
 _MAX_MESSAGE = 1024
 
 _STATUS_BY_VALUE = {int(status): status for status in Status}
+# The members read on every response, looked up once: Python 3.11 reaches an enum member through
+# a descriptor (python/cpython#93910), 0.17 us a lookup.
+_ATTACHED, _PROCESSING = Status.ATTACHED, Status.PROCESSING
 
 
 def _status_of(line: bytes) -> int | None:
@@ -75,7 +78,7 @@ def parse_response(
     if request.wants_binary and (status is None or looks_like_asn1_sequence(body)):
         return CollectResult(
             order_number=request.order_number,
-            status=Status.ATTACHED,
+            status=_ATTACHED,
             chain=load_certificates(body),
             payload=body,
         )
@@ -97,12 +100,12 @@ def parse_response(
 
 def _parse_success(status: Status, rest: bytes, request: CollectRequest) -> CollectResult:
     validity = None
-    if request.show_validity_period and status > Status.PROCESSING:
+    if request.show_validity_period and status > _PROCESSING:
         line, _, after = rest.lstrip(b"\r\n").partition(b"\n")
-        if line.strip() or status is Status.ATTACHED:
+        if line.strip() or status is _ATTACHED:
             validity = ValidityPeriod.from_line(_text(line))
             rest = after
-    if status is not Status.ATTACHED:
+    if status is not _ATTACHED:
         return CollectResult(request.order_number, status, validity)
     if not rest or rest.isspace():  # (strip() would copy the certificate data)
         raise ResponseFormatError("status 2 (certificates attached) but no certificate data")
