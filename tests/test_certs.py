@@ -475,7 +475,7 @@ class TestCACache:
         ]
         for node in nodes:
             cache.put(node)
-            cache.put_base64(b"base64 of " + node.der, node.der)
+            cache.put_base64(b"base64 of " + node.der, node)
         assert [cache.get(node.der) for node in nodes] == [None, nodes[1], nodes[2]]
         assert cache.get_by_base64(b"base64 of " + nodes[0].der) is None
         assert cache.get_by_base64(b"base64 of " + nodes[2].der) is nodes[2]

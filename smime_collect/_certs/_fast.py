@@ -117,15 +117,14 @@ class CACache:
         if enabled:
             self._put(self._by_der, node.der, node)
 
-    def put_base64(self, body: bytes, der: bytes) -> None:
-        """Key a cached CA certificate by its PEM base64 too (when its DER is cached).
+    def put_base64(self, body: bytes, node: ChainNode) -> None:
+        """Key a node this cache holds by its certificate's PEM base64 too.
 
         Args:
             body: The PEM block's base64 (only base64 and whitespace), as a lookup will see it.
-            der: What it decodes to.
+            node: What :attr:`get` answered for the certificate's DER.
         """
-        node = self._by_der.get(der)
-        if node is not None and enabled:
+        if enabled:
             self._put(self._by_base64, body, node)
 
     def clear(self) -> None:
@@ -243,7 +242,8 @@ def load_standard_pem(loader: PemLoader, bodies: list[bytes]) -> Loaded | None:
             der = binascii.a2b_base64(compact, strict_mode=True)
             if is_one_certificate(der):  # what load_binary would find, without its walk
                 loaded.append((loader.certificate(der, "", tbs_content=8), der))
-                ca_cache.put_base64(body, der)
+                if (cached := ca_cache.get(der)) is not None:  # a CA, its block not yet keyed
+                    ca_cache.put_base64(body, cached)
             else:  # a container under a CERTIFICATE label (OpenSSL writes a Netscape one so)
                 loaded += loader.load_binary(der, "")
         else:

@@ -269,8 +269,9 @@ class _Loader:
             if not label or _CERTIFICATE_LABELS.search(label.upper()):
                 raise
             return []
-        if len(loaded) == 1 and loaded[0][1] is der:
-            _fast.ca_cache.put_base64(compact, der)
+        cached = _fast.ca_cache.get(der) if len(loaded) == 1 and loaded[0][1] is der else None
+        if cached is not None:  # the block is one CA certificate read before
+            _fast.ca_cache.put_base64(compact, cached)
         return loaded
 
     def load_base64(self, raw: bytes, source: str, *, allow_zip: bool) -> Loaded:
