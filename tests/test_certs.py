@@ -489,6 +489,17 @@ class TestCACache:
             assert _fast.ca_cache.get(issued.root.public_bytes(Encoding.DER)) is None
         assert _fast.ca_cache.get(issued.root.public_bytes(Encoding.DER)) is None
 
+    def test_nothing_is_kept_while_the_shortcuts_are_off(self, issued: IssuedChain) -> None:
+        """A node handed to the cache while the shortcuts are off is kept under no key."""
+        der = issued.root.public_bytes(Encoding.DER)
+        node = smime_collect._certs._node.read_node(issued.root, der)
+        cache = _fast.CACache()
+        with _fast.disabled():
+            cache.put(node)
+            cache.put_base64(b"base64 of the root", node)
+        assert cache.get(der) is None
+        assert cache.get_by_base64(b"base64 of the root") is None
+
     @pytest.mark.parametrize("render", FORMATS.values(), ids=FORMATS.keys())
     def test_cold_and_warm_agree(
         self, issued: IssuedChain, render: Callable[[Certs], bytes | str]
