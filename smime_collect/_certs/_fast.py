@@ -127,19 +127,15 @@ class CACache:
         if enabled:
             self._put(self._by_base64, body, node)
 
-    # The lock is taken by hand, not with a with block: that costs 0.15 us more a time, and a
-    # load under CAs the process has not seen changes the tables twice.
-
     def clear(self) -> None:
         """Forget every cached certificate."""
-        self._lock.acquire()
-        try:
+        with self._lock:
             self._by_der.clear()
             self._by_base64.clear()
-        finally:
-            self._lock.release()
 
     def _put(self, table: dict[bytes, ChainNode], key: bytes, node: ChainNode) -> None:
+        # The lock is taken by hand: a with block costs 0.15 us more, twice in a load under CAs
+        # the process has not seen.
         self._lock.acquire()
         try:
             while len(table) >= self.max_entries:
