@@ -115,20 +115,52 @@ class PollTimeoutError(CollectError, TimeoutError):
     Attributes:
         order_number: The order that was being awaited.
         last_status: The last status the server reported, or None if no poll succeeded.
+        timeout: The seconds the order was given.
+        last_error: The failure of the last attempt when it failed (a network outage, a 429),
+            or None when the last attempt got an answer.  The message names it too.
     """
 
-    def __init__(self, order_number: int, last_status: Status | None, timeout: float) -> None:
+    def __init__(
+        self,
+        order_number: int,
+        last_status: Status | None,
+        timeout: float,
+        last_error: CollectError | None = None,
+    ) -> None:
         status = "no answer" if last_status is None else last_status.name
-        super().__init__(
+        message = (
             f"order {order_number} was not ready after {timeout:g} s (last status: {status}); "
             "wait longer or poll again later: the order is not lost"
         )
+        if last_error is not None:
+            # Requests that failed until the deadline are not "still processing": say what failed.
+            message += f"; last error: {short_reason(last_error, order_number)}"
+        super().__init__(message)
         self.order_number = order_number
         self.last_status = last_status
         self.timeout = timeout
+        self.last_error = last_error
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.order_number, self.last_status, self.timeout))
+        # Rebuilt from the fields, so pickle and copy keep them all (the message included):
+        # BaseException's own reduce would pass the message where order_number belongs.
+        return (type(self), (self.order_number, self.last_status, self.timeout, self.last_error))
+
+
+def short_reason(error: CollectError, order_number: int) -> str:
+    """An error in a few words, for a text that names its order already.
+
+    Args:
+        error: The error to describe.
+        order_number: The order the surrounding text names.
+
+    Returns:
+        The Sectigo code and message, or the error's text without its order and hint.
+    """
+    if isinstance(error, SectigoError):
+        return f"Sectigo error {error.code} ({error.message or 'no message'})"
+    # TransportError messages start with "order N: " and end with " -- " and a hint.
+    return str(error).split(" -- ", 1)[0].removeprefix(f"order {order_number}: ")
 
 
 # The quoted argument name in -3/-4 messages: "The 'orderNumber' argument is missing!".

@@ -1,8 +1,10 @@
-"""The error hierarchy, SectigoError.from_code, .argument and the hints in str()."""
+"""The error hierarchy, SectigoError.from_code, .argument, the hints in str(), and pickling."""
 
 from __future__ import annotations
 
+import copy
 import pickle
+from collections.abc import Callable
 
 import pytest
 
@@ -184,3 +186,80 @@ class TestOtherErrors:
         assert isinstance(error, TimeoutError)
         copy = pickle.loads(pickle.dumps(error))  # noqa: S301 -- our own object
         assert (copy.order_number, copy.last_status) == (12, Status.PROCESSING)
+
+
+def _pickled(error: PollTimeoutError) -> PollTimeoutError:
+    """The error after a round trip through pickle, as to another process or a log handler."""
+    copied = pickle.loads(pickle.dumps(error))  # noqa: S301 -- our own object
+    assert isinstance(copied, PollTimeoutError)
+    return copied
+
+
+class TestPollTimeoutLastError:
+    """PollTimeoutError.last_error: what failed last, in the message, through pickle and copy."""
+
+    @pytest.mark.parametrize(
+        ("last_error", "reason"),
+        [
+            (
+                TransportError(
+                    "order 12: the request failed: connection refused -- check the network",
+                    status_code=None,
+                ),
+                "the request failed: connection refused",
+            ),
+            (TransportError("order 12: HTTP 429 -- slow down", status_code=429), "HTTP 429"),
+            (CallLimitError(-42, "Call limit reached", 12), "Sectigo error -42 (Call limit"),
+            (UnknownServerError(-14, "", 12), "Sectigo error -14 (no message)"),
+        ],
+        ids=["network", "http-429", "sectigo-42", "sectigo-14-no-message"],
+    )
+    def test_the_message_names_the_last_error(self, last_error: CollectError, reason: str) -> None:
+        """The last failure is named in a few words, without its order or hint repeated."""
+        error = PollTimeoutError(12, None, 30.0, last_error)
+        text = str(error)
+        assert error.last_error is last_error
+        assert f"; last error: {reason}" in text
+        assert text.count("order 12") == 1
+        assert "-- " not in text.split("last error:", 1)[1]
+
+    def test_no_last_error_by_default(self) -> None:
+        """Without a failure the attribute is None and the message does not mention one."""
+        error = PollTimeoutError(12, Status.PROCESSING, 30.0)
+        assert error.last_error is None
+        assert "last error" not in str(error)
+
+    @pytest.mark.parametrize(
+        "duplicate",
+        [_pickled, copy.copy, copy.deepcopy],
+        ids=["pickle", "copy", "deepcopy"],
+    )
+    @pytest.mark.parametrize(
+        "last_error",
+        [
+            TransportError("order 7: HTTP 429 -- slow down", status_code=429),
+            CallLimitError(-42, "Call limit reached", 7),
+            None,
+        ],
+        ids=["transport", "sectigo", "none"],
+    )
+    def test_every_field_survives(
+        self,
+        duplicate: Callable[[PollTimeoutError], PollTimeoutError],
+        last_error: CollectError | None,
+    ) -> None:
+        """Pickle, copy and deepcopy keep the order, status, timeout, last error and message."""
+        error = PollTimeoutError(7, Status.PROCESSING, 45.0, last_error)
+        twin = duplicate(error)
+        assert type(twin) is PollTimeoutError
+        assert (twin.order_number, twin.last_status, twin.timeout) == (7, Status.PROCESSING, 45.0)
+        assert str(twin) == str(error)
+        if last_error is None:
+            assert twin.last_error is None
+        else:
+            assert type(twin.last_error) is type(last_error)
+            assert str(twin.last_error) == str(last_error)
+            assert repr(twin.last_error) == repr(last_error)
+            assert getattr(twin.last_error, "status_code", None) == getattr(
+                last_error, "status_code", None
+            )
