@@ -26,16 +26,23 @@ from smime_collect import (
     ClientClosedError,
     CollectClient,
     CollectError,
+    HttpsRequiredError,
+    InvalidArgumentError,
     InvalidRequestError,
+    MissingArgumentError,
+    PermissionDeniedError,
     PollTimeoutError,
+    PostRequiredError,
     QueryType,
     ResponseEncoding,
     ResponseFormatError,
     ResponseType,
     RetryPolicy,
+    SectigoError,
     Status,
     TransportError,
     UnknownServerError,
+    UnrecognisedArgumentError,
 )
 from smime_collect._client import _transports
 from smime_collect._client._failures import stops_batch
@@ -59,14 +66,20 @@ def router() -> respx.Router:
 def make_client(router: respx.Router, fake_time: ManualClock, **kwargs: Any) -> CollectClient:
     """A client whose transport is the respx router and whose time is fake."""
     kwargs.setdefault("random", lambda: 0.5)
+    kwargs.setdefault("sleep", fake_time.sleep)
     return CollectClient(
         "alice",
         PASSWORD,
         transport=httpx.MockTransport(router.async_handler),
-        sleep=fake_time.sleep,
         clock=fake_time,
         **kwargs,
     )
+
+
+async def spin(turns: int = 50) -> None:
+    """Let the other tasks run for a while."""
+    for _ in range(turns):
+        await asyncio.sleep(0)
 
 
 def form(request: httpx.Request) -> dict[str, str]:
@@ -154,15 +167,38 @@ class TestRequestShape:
         assert route.call_count == 0
 
 
+# What the constructor's signature promises (docs/reference/client.md).
+DOCUMENTED_DEFAULTS: dict[str, object] = {
+    "base_url": DEFAULT_URL,
+    "http_client": None,
+    "timeout": 60.0,
+    "max_retries": 3,
+    "max_concurrency": 4,
+    "allow_insecure_http": False,
+    "max_response_bytes": 4 << 20,
+}
+
+
 class TestConstruction:
     """What the constructor refuses, and what it keeps private."""
 
-    def test_plain_http_refused(self) -> None:
-        """http:// is refused unless allow_insecure_http."""
+    def test_default_url_and_documented_defaults(self) -> None:
+        """DEFAULT_URL is Sectigo's endpoint; the signatures carry the documented defaults."""
+        assert DEFAULT_URL == "https://secure.trust-provider.com/products/download/CollectSMIME"
+        client = inspect.signature(CollectClient).parameters
+        assert {name: client[name].default for name in DOCUMENTED_DEFAULTS} == DOCUMENTED_DEFAULTS
+        wait = inspect.signature(CollectClient.wait_for_certificate).parameters
+        assert (wait["timeout"].default, wait["poll_interval"].default) == (600.0, 5.0)
+        assert wait["max_poll_interval"].default == 60.0
+        assert inspect.signature(CollectClient.collect_many).parameters["wait"].default is True
+
+    @pytest.mark.parametrize("scheme", ["http", "HTTP", "Http"])
+    def test_plain_http_refused(self, scheme: str) -> None:
+        """http:// in any case is refused unless allow_insecure_http."""
         with pytest.raises(InvalidRequestError, match="https"):
-            CollectClient("alice", PASSWORD, base_url="http://example.test/CollectSMIME")
+            CollectClient("alice", PASSWORD, base_url=f"{scheme}://example.test/CollectSMIME")
         client = CollectClient(
-            "alice", PASSWORD, base_url="http://example.test/x", allow_insecure_http=True
+            "alice", PASSWORD, base_url=f"{scheme}://example.test/x", allow_insecure_http=True
         )
         assert client.base_url == "http://example.test/x"
 
@@ -775,6 +811,47 @@ class TestRetryAfter:
             await client.collect(2)
         assert sent_at[1] - sent_at[0] == pytest.approx(0.5, rel=1e-2)
 
+    @pytest.mark.parametrize(
+        "limit",
+        [
+            httpx.Response(429, headers={"Retry-After": "30"}),
+            httpx.Response(200, content=b"-42\nCall limit reached\n"),
+        ],
+        ids=["429", "-42"],
+    )
+    async def test_a_request_started_during_the_slow_down_waits_too(
+        self, router: respx.Router, fake_time: ManualClock, limit: httpx.Response
+    ) -> None:
+        """While order 1 waits out a 429 / -42, order 2's first request waits before it is sent."""
+        sent: list[int] = []
+        answers = iter([limit])
+
+        def answer(request: httpx.Request) -> httpx.Response:
+            sent.append(int(form(request)["orderNumber"]))
+            return next(answers, None) or READY_RESPONSE()
+
+        router.post(DEFAULT_URL).mock(side_effect=answer)
+        gate, waits = asyncio.Event(), []
+
+        async def gated_sleep(seconds: float) -> None:
+            waits.append(seconds)
+            await gate.wait()
+            fake_time.advance(seconds)
+
+        client = make_client(router, fake_time, sleep=gated_sleep)
+        async with client:
+            first = asyncio.create_task(client.collect(1))
+            await spin()
+            assert (sent, len(waits)) == ([1], 1)  # order 1 is backing off
+            second = asyncio.create_task(client.collect(2))
+            await spin()
+            assert (sent, len(waits)) == ([1], 2)  # order 2 waits without sending
+            assert waits[1] > 0
+            gate.set()
+            results = await asyncio.gather(first, second)
+        assert [r.status for r in results] == [Status.ATTACHED] * 2
+        assert sorted(sent) == [1, 1, 2]
+
     async def test_503_does_not_slow_other_requests(
         self, router: respx.Router, fake_time: ManualClock
     ) -> None:
@@ -1272,8 +1349,21 @@ class TestCollectMany:
             with pytest.raises(InvalidRequestError):
                 client.collect_many([1], max_active=0)
 
-    async def test_account_level_error_stops_the_batch(self, fake_time: ManualClock) -> None:
-        """-16: no further request; every remaining order (even unread ones) gets the error."""
+    @pytest.mark.parametrize(
+        ("body", "error"),
+        [
+            (b"-1\nHTTPS is required\n", HttpsRequiredError),
+            (b"-2\nThe 'foo' argument is not recognised!\n", UnrecognisedArgumentError),
+            (b"-3\nThe 'orderNumber' argument is missing!\n", MissingArgumentError),
+            (b"-16\nIncorrect login details\n", AuthenticationError),
+            (b"-17\nPOST is required\n", PostRequiredError),
+        ],
+        ids=["-1", "-2", "-3", "-16", "-17"],
+    )
+    async def test_account_level_error_stops_the_batch(
+        self, fake_time: ManualClock, body: bytes, error: type[SectigoError]
+    ) -> None:
+        """-1/-2/-3/-16/-17: no further request; every remaining order (even unread) gets it."""
         read: list[int] = []
 
         def source() -> Iterator[int]:
@@ -1281,17 +1371,69 @@ class TestCollectMany:
                 read.append(order)
                 yield order
 
-        orders = Orders(bodies=dict.fromkeys(range(1, 1001), b"-16\nIncorrect login details\n"))
+        orders = Orders(bodies=dict.fromkeys(range(1, 1001), body))
         async with orders_client(orders, fake_time, max_concurrency=1) as client:
             outcomes = [o async for o in client.collect_many(source(), wait=False)]
         assert len(outcomes) == 1000
         assert len(read) == 1000
-        assert all(isinstance(o.error, AuthenticationError) for o in outcomes)
-        numbers = {
-            o.error.order_number for o in outcomes if isinstance(o.error, AuthenticationError)
-        }
+        assert all(type(o.error) is error for o in outcomes)
+        numbers = {o.error.order_number for o in outcomes if isinstance(o.error, error)}
         assert numbers == set(range(1, 1001))
         assert orders.seen == [1]
+
+    @pytest.mark.parametrize(
+        ("body", "error"),
+        [
+            (b"-4\nThe value of the 'orderNumber' argument is invalid!\n", InvalidArgumentError),
+            (b"-14\nAn unknown error occurred!\n", UnknownServerError),
+            (b"-20\nThe certificate request has been rejected!\n", CertificateRejectedError),
+            (b"-91\nPermission denied\n", PermissionDeniedError),
+        ],
+        ids=["-4", "-14", "-20", "-91"],
+    )
+    async def test_order_level_error_does_not_stop_the_batch(
+        self, fake_time: ManualClock, body: bytes, error: type[SectigoError]
+    ) -> None:
+        """-4/-14/-20/-91 belong to one order: every order is still sent, each gets its own."""
+        orders = Orders(bodies=dict.fromkeys(range(1, 9), body))
+        async with orders_client(orders, fake_time, max_concurrency=1, max_retries=0) as client:
+            outcomes = [o async for o in client.collect_many(range(1, 9), wait=False)]
+        assert all(type(o.error) is error for o in outcomes)
+        assert sorted(o.error.order_number for o in outcomes if o.error) == list(range(1, 9))
+        assert sorted(orders.seen) == list(range(1, 9))
+
+    async def test_outcomes_come_in_completion_order(self, fake_time: ManualClock) -> None:
+        """Read as 3, 1, 2; ready after 2, 1 and 0 polls: yielded as 2, 1, 3."""
+        orders = Orders(polls={3: 2, 1: 1})
+        async with orders_client(orders, fake_time) as client:
+            outcomes = [o async for o in client.collect_many([3, 1, 2], poll_interval=1)]
+        assert [o.order_number for o in outcomes] == [2, 1, 3]
+        assert all(o.ok for o in outcomes)
+
+    @pytest.mark.parametrize("wait", [False, True], ids=["no-wait", "wait"])
+    async def test_timeout_applies_only_when_waiting(
+        self, fake_time: ManualClock, wait: bool
+    ) -> None:
+        """A 0.5 s answer 'processing' against timeout=0.001: ok without wait, timed out with it."""
+
+        async def slow(request: httpx.Request) -> httpx.Response:
+            await fake_time.sleep(0.5)
+            return httpx.Response(200, content=PROCESSING)
+
+        client = CollectClient(
+            "alice",
+            PASSWORD,
+            transport=httpx.MockTransport(slow),
+            sleep=fake_time.sleep,
+            clock=fake_time,
+        )
+        async with client:
+            (outcome,) = [o async for o in client.collect_many([5], wait=wait, timeout=0.001)]
+        if wait:
+            assert isinstance(outcome.error, PollTimeoutError)
+        else:
+            assert outcome.unwrap().status is Status.PROCESSING
+        assert fake_time.sleeps == [0.5]  # one request, no poll wait either way
 
     async def test_account_level_error_ends_waiting_orders(self, fake_time: ManualClock) -> None:
         """Orders polling when -16 arrives are ended with it, not polled again."""

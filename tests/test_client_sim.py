@@ -17,6 +17,7 @@ from smime_collect import (
     CertificateRejectedError,
     CertificateRevokedError,
     CollectClient,
+    HttpsRequiredError,
     InvalidArgumentError,
     ResponseFormatError,
     Status,
@@ -51,7 +52,8 @@ def simulator(**kwargs: Any) -> Simulator:
 def client_for(sim: Simulator, password: str = PASSWORD, **kwargs: Any) -> CollectClient:
     """A CollectClient wired to the simulator in-process, with instant sleeps."""
     kwargs.setdefault("sleep", _no_sleep)
-    return CollectClient("alice", password, base_url=sim.url, transport=sim.transport(), **kwargs)
+    kwargs.setdefault("base_url", sim.url)
+    return CollectClient("alice", password, transport=sim.transport(), **kwargs)
 
 
 class TestPolling:
@@ -90,6 +92,25 @@ class TestPolling:
             with pytest.raises(ResponseFormatError, match="max_response_bytes"):
                 await client.collect(1001)
         assert sim.stats.requests_by_order[1001] == 1
+
+
+class TestPlainHttp:
+    """An http:// URL the client was told to allow still meets the endpoint's refusal."""
+
+    async def test_sectigo_refuses_plain_http(self) -> None:
+        """-1 over an allowed http://: HttpsRequiredError unretried; a batch stops at its first."""
+        sim = simulator()
+        sim.add_orders(range(1, 6))
+        assert sim.url.startswith("https://")
+        plain = "http://" + sim.url.removeprefix("https://")
+        async with client_for(sim, base_url=plain, allow_insecure_http=True) as client:
+            with pytest.raises(HttpsRequiredError):
+                await client.collect(1)
+            assert sim.stats.requests_total == 1  # not retried
+            outcomes = [o async for o in client.collect_many(range(1, 6), wait=False)]
+        assert sorted(o.order_number for o in outcomes) == [1, 2, 3, 4, 5]
+        assert all(isinstance(o.error, HttpsRequiredError) for o in outcomes)
+        assert sim.stats.requests_total == 2
 
 
 class TestBatch:
