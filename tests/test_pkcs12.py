@@ -34,27 +34,28 @@ def chain(alice: IssuedChain) -> CertificateChain:
     return CertificateChain.from_certificates(alice.certificates())
 
 
-def _openssl_info(path: Path, password: str, *extra: str) -> str:
+def _openssl_pkcs12(path: Path, password: str, *options: str) -> subprocess.CompletedProcess[bytes]:
+    """``openssl pkcs12`` on the bundle at ``path`` with ``password`` and ``options``."""
     assert OPENSSL is not None
-    done = subprocess.run(  # noqa: S603 -- the openssl binary, our own temporary file
-        [
-            OPENSSL,
-            "pkcs12",
-            "-in",
-            str(path),
-            "-info",
-            "-nokeys",
-            "-passin",
-            f"pass:{password}",
-            *extra,
-        ],
+    return subprocess.run(  # noqa: S603 -- the openssl binary, our own temporary file
+        [OPENSSL, "pkcs12", "-in", str(path), "-passin", f"pass:{password}", *options],
         capture_output=True,
-        text=True,
         timeout=60,
         check=False,
     )
+
+
+def _openssl_info(path: Path, password: str) -> str:
+    """What ``openssl pkcs12 -info`` says of the bundle's certificates and algorithms."""
+    done = _openssl_pkcs12(path, password, "-info", "-nokeys")
     assert done.returncode == 0, done.stderr
-    return done.stdout + done.stderr
+    return (done.stdout + done.stderr).decode()
+
+
+@pytest.fixture
+def bundle_path(tmp_path: Path) -> Path:
+    """Where a test writes the bundle it hands to openssl."""
+    return tmp_path / "bundle.p12"
 
 
 class TestToPkcs12:
@@ -142,12 +143,13 @@ class TestOpenSSLReadsIt:
 
     @pytest.mark.parametrize("legacy", [False, True], ids=["modern", "legacy"])
     def test_openssl_lists_the_bundle(
-        self, chain: CertificateChain, alice: IssuedChain, tmp_path: Path, legacy: bool
+        self, chain: CertificateChain, alice: IssuedChain, bundle_path: Path, legacy: bool
     ) -> None:
         """`openssl pkcs12 -info` decrypts it and names the algorithms we promise."""
-        path = tmp_path / "bundle.p12"
-        path.write_bytes(chain.to_pkcs12(alice.end_entity_key, password=b"p@ss", legacy=legacy))
-        info = _openssl_info(path, "p@ss")
+        bundle_path.write_bytes(
+            chain.to_pkcs12(alice.end_entity_key, password=b"p@ss", legacy=legacy)
+        )
+        info = _openssl_info(bundle_path, "p@ss")
         assert info.count("-----BEGIN CERTIFICATE-----") == 2  # end entity and intermediate
         if legacy:
             assert "pbeWithSHA1And3-KeyTripleDES-CBC" in info
@@ -158,34 +160,20 @@ class TestOpenSSLReadsIt:
             assert "MAC: sha256" in info
 
     def test_openssl_refuses_a_wrong_password(
-        self, chain: CertificateChain, alice: IssuedChain, tmp_path: Path
+        self, chain: CertificateChain, alice: IssuedChain, bundle_path: Path
     ) -> None:
         """The MAC check fails for another password: the bundle is really protected."""
-        assert OPENSSL is not None
-        path = tmp_path / "bundle.p12"
-        path.write_bytes(chain.to_pkcs12(alice.end_entity_key, password=b"right"))
-        done = subprocess.run(  # noqa: S603 -- the openssl binary, our own temporary file
-            [OPENSSL, "pkcs12", "-in", str(path), "-info", "-noout", "-passin", "pass:wrong"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        assert done.returncode != 0
+        bundle_path.write_bytes(chain.to_pkcs12(alice.end_entity_key, password=b"right"))
+        assert _openssl_pkcs12(bundle_path, "right", "-info", "-noout").returncode == 0
+        assert _openssl_pkcs12(bundle_path, "wrong", "-info", "-noout").returncode != 0
 
     def test_openssl_extracts_the_matching_key(
-        self, chain: CertificateChain, alice: IssuedChain, tmp_path: Path
+        self, chain: CertificateChain, alice: IssuedChain, bundle_path: Path
     ) -> None:
         """The key openssl extracts is the end entity's."""
-        assert OPENSSL is not None
-        path = tmp_path / "bundle.p12"
-        path.write_bytes(chain.to_pkcs12(alice.end_entity_key, password=b"pw"))
-        done = subprocess.run(  # noqa: S603 -- the openssl binary, our own temporary file
-            [OPENSSL, "pkcs12", "-in", str(path), "-nocerts", "-nodes", "-passin", "pass:pw"],
-            capture_output=True,
-            timeout=60,
-            check=True,
-        )
+        bundle_path.write_bytes(chain.to_pkcs12(alice.end_entity_key, password=b"pw"))
+        done = _openssl_pkcs12(bundle_path, "pw", "-nocerts", "-nodes")
+        assert done.returncode == 0, done.stderr
         key = load_private_key(done.stdout)
         assert public_key_id(key) == public_key_id(alice.end_entity)
 

@@ -39,7 +39,15 @@ from smime_collect import (
     TransportError,
 )
 from smime_collect._cli import main
-from smime_collect.testing import Chaos, Fault, ManualClock, OrderState, Simulator, serve
+from smime_collect.testing import (
+    Chaos,
+    Fault,
+    ManualClock,
+    OrderState,
+    RunningServer,
+    Simulator,
+    serve,
+)
 from smime_collect.testing._asgi import Receive, Scope, Send
 
 pytestmark = pytest.mark.network
@@ -138,6 +146,20 @@ def recording_simulator(**kwargs: Any) -> RecordingSimulator:
     return sim
 
 
+def canary_client(server: RunningServer, fake: ManualClock, **kwargs: Any) -> CollectClient:
+    """The canary account's client on the loopback TLS server: fake time, a short read timeout."""
+    return CollectClient(
+        LOGIN,
+        CANARY,
+        base_url=server.url,
+        verify=server.ssl_context(),
+        timeout=httpx.Timeout(10.0, read=0.3),
+        sleep=fake.sleep,
+        clock=fake,
+        **kwargs,
+    )
+
+
 def assert_server_saw_password_only_in_bodies(sim: RecordingSimulator) -> None:
     """The canary reached the server, in the POST body's loginPassword, and nowhere else."""
     assert sim.seen, "the server saw no request"
@@ -197,15 +219,7 @@ class TestClientPaths:
         fake = ManualClock()
         caplog.set_level(logging.DEBUG)  # the root logger: every library's records propagate
         async with serve(sim) as server:
-            client = CollectClient(
-                LOGIN,
-                CANARY,
-                base_url=server.url,
-                verify=server.ssl_context(),
-                timeout=httpx.Timeout(10.0, read=0.3),
-                sleep=fake.sleep,
-                clock=fake,
-            )
+            client = canary_client(server, fake)
             async with client:
                 errors = await _collect_errors(client, sim)
                 texts = [repr(client), str(client), client.base_url]
@@ -240,14 +254,9 @@ class TestClientPaths:
         fake = ManualClock()
         caplog.set_level(logging.DEBUG)
         async with serve(sim) as server:
-            client = CollectClient(
-                LOGIN,
-                CANARY,
-                base_url=server.url,
-                verify=server.ssl_context(),
-                timeout=httpx.Timeout(10.0, read=0.3),
-                sleep=fake.sleep,
-                clock=fake,
+            client = canary_client(
+                server,
+                fake,
                 on_event=events.append,
                 tracer_provider=tracer_provider,
                 meter_provider=meter_provider,
