@@ -8,7 +8,7 @@ import logging
 import ssl
 import sys
 import urllib.parse
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -57,23 +57,49 @@ READY = b"2\n" + to_pem_blocks(CHAIN.certificates())
 PROCESSING = b"0\n"
 
 
+# Each Sectigo code as the endpoint words it, and the error the client raises for it.
+SECTIGO_ANSWERS: dict[int, tuple[bytes, type[SectigoError]]] = {
+    -1: (b"-1\nHTTPS is required\n", HttpsRequiredError),
+    -2: (b"-2\nThe 'foo' argument is not recognised!\n", UnrecognisedArgumentError),
+    -3: (b"-3\nThe 'orderNumber' argument is missing!\n", MissingArgumentError),
+    -4: (b"-4\nThe value of the 'orderNumber' argument is invalid!\n", InvalidArgumentError),
+    -14: (b"-14\nAn unknown error occurred!\n", UnknownServerError),
+    -16: (b"-16\nIncorrect login details\n", AuthenticationError),
+    -17: (b"-17\nPOST is required\n", PostRequiredError),
+    -20: (b"-20\nThe certificate request has been rejected!\n", CertificateRejectedError),
+    -42: (b"-42\nCall limit reached, please try again later\n", CallLimitError),
+    -91: (b"-91\nPermission denied\n", PermissionDeniedError),
+}
+
+
+def sectigo_codes(*codes: int) -> pytest.MarkDecorator:
+    """Run a test with ``body`` and ``error`` for each of these codes."""
+    return pytest.mark.parametrize(
+        ("body", "error"), [SECTIGO_ANSWERS[code] for code in codes], ids=[str(c) for c in codes]
+    )
+
+
 @pytest.fixture
 def router() -> respx.Router:
     """A respx router that fails on any request it does not know."""
     return respx.Router(assert_all_mocked=True)
 
 
-def make_client(router: respx.Router, fake_time: ManualClock, **kwargs: Any) -> CollectClient:
-    """A client whose transport is the respx router and whose time is fake."""
+Handler = Callable[[httpx.Request], httpx.Response | Awaitable[httpx.Response]]
+
+
+def fake_client(handler: Handler, fake_time: ManualClock, **kwargs: Any) -> CollectClient:
+    """A client whose every request ``handler`` answers, whose time is fake, jitter fixed."""
     kwargs.setdefault("random", lambda: 0.5)
     kwargs.setdefault("sleep", fake_time.sleep)
     return CollectClient(
-        "alice",
-        PASSWORD,
-        transport=httpx.MockTransport(router.async_handler),
-        clock=fake_time,
-        **kwargs,
+        "alice", PASSWORD, transport=httpx.MockTransport(handler), clock=fake_time, **kwargs
     )
+
+
+def make_client(router: respx.Router, fake_time: ManualClock, **kwargs: Any) -> CollectClient:
+    """A client whose transport is the respx router and whose time is fake."""
+    return fake_client(router.async_handler, fake_time, **kwargs)
 
 
 async def spin(turns: int = 50) -> None:
@@ -570,16 +596,9 @@ class TestRetries:
                 await client.collect(1)
         assert route.call_count == 1
 
-    @pytest.mark.parametrize(
-        ("body", "error"),
-        [
-            (b"-14\nAn unknown error occurred!\n", UnknownServerError),
-            (b"-42\nCall limit reached, please try again later\n", CallLimitError),
-        ],
-        ids=["-14", "-42"],
-    )
+    @sectigo_codes(-14, -42)
     async def test_transient_sectigo_codes(
-        self, router: respx.Router, fake_time: ManualClock, body: bytes, error: type[Exception]
+        self, router: respx.Router, fake_time: ManualClock, body: bytes, error: type[SectigoError]
     ) -> None:
         """-14 and -42 are retried; exhausted, the SectigoError subclass is raised."""
         route = router.post(DEFAULT_URL).mock(
@@ -592,18 +611,11 @@ class TestRetries:
         async with make_client(router, fake_time, max_retries=1) as client:
             with pytest.raises(error) as caught:
                 await client.collect(5)
-        assert caught.value.order_number == 5  # type: ignore[attr-defined]
+        assert caught.value.order_number == 5
 
-    @pytest.mark.parametrize(
-        ("body", "error"),
-        [
-            (b"-16\nIncorrect login details\n", AuthenticationError),
-            (b"-20\nThe certificate request has been rejected!\n", CertificateRejectedError),
-        ],
-        ids=["-16", "-20"],
-    )
+    @sectigo_codes(-16, -20)
     async def test_other_sectigo_codes_fail_at_once(
-        self, router: respx.Router, fake_time: ManualClock, body: bytes, error: type[Exception]
+        self, router: respx.Router, fake_time: ManualClock, body: bytes, error: type[SectigoError]
     ) -> None:
         """A non-transient code is raised at once (a bad login is never retried)."""
         route = router.post(DEFAULT_URL).respond(200, content=body)
@@ -755,24 +767,36 @@ class TestRetryAfter:
         (slept,) = await self._sleeps_after(router, fake_time, {"Retry-After": "0"})
         assert slept >= 0.1
 
+    @pytest.mark.parametrize(
+        ("limit", "error", "gap"),
+        [
+            (httpx.Response(429, headers={"Retry-After": "10"}), TransportError, 10.0),
+            (httpx.Response(200, content=b"-42\nCall limit reached\n"), CallLimitError, 0.4995),
+        ],
+        ids=["429", "-42"],
+    )
     async def test_rate_limit_slows_the_whole_client(
-        self, router: respx.Router, fake_time: ManualClock
+        self,
+        router: respx.Router,
+        fake_time: ManualClock,
+        limit: httpx.Response,
+        error: type[CollectError],
+        gap: float,
     ) -> None:
-        """After a 429, even another order's request waits out the Retry-After."""
+        """After a 429 (its Retry-After) or a -42 (a backoff), another order's request waits too."""
         sent_at: list[float] = []
 
         def answer(request: httpx.Request) -> httpx.Response:
             sent_at.append(fake_time.now)
-            if form(request)["orderNumber"] == "1":
-                return httpx.Response(429, headers={"Retry-After": "10"})
-            return httpx.Response(200, content=READY)
+            return limit if form(request)["orderNumber"] == "1" else READY_RESPONSE()
 
         router.post(DEFAULT_URL).mock(side_effect=answer)
-        async with make_client(router, fake_time, max_retries=0) as client:
-            with pytest.raises(TransportError):
+        async with make_client(router, fake_time, max_retries=0, random=lambda: 0.999) as client:
+            with pytest.raises(error):
                 await client.collect(1)
             await client.collect(2)
-        assert sent_at == [1000.0, 1010.0]
+        assert sent_at[0] == 1000.0
+        assert sent_at[1] - sent_at[0] == pytest.approx(gap, abs=1e-9)
 
     async def test_rate_limit_with_a_sleep_that_does_not_wait(self, router: respx.Router) -> None:
         """With only sleep= injected (the real clock runs on), a 429 costs one wait, not a spin."""
@@ -791,25 +815,6 @@ class TestRetryAfter:
         assert result.status is Status.ATTACHED
         assert len(sleeps) == 1
         assert sleeps[0] == pytest.approx(30.0, abs=1.0)
-
-    async def test_minus_42_slows_the_whole_client(
-        self, router: respx.Router, fake_time: ManualClock
-    ) -> None:
-        """-42 (call limit) slows every request, like a 429."""
-        sent_at: list[float] = []
-
-        def answer(request: httpx.Request) -> httpx.Response:
-            sent_at.append(fake_time.now)
-            if form(request)["orderNumber"] == "1":
-                return httpx.Response(200, content=b"-42\nCall limit reached\n")
-            return httpx.Response(200, content=READY)
-
-        router.post(DEFAULT_URL).mock(side_effect=answer)
-        async with make_client(router, fake_time, max_retries=0, random=lambda: 0.999) as client:
-            with pytest.raises(CallLimitError):
-                await client.collect(1)
-            await client.collect(2)
-        assert sent_at[1] - sent_at[0] == pytest.approx(0.5, rel=1e-2)
 
     @pytest.mark.parametrize(
         "limit",
@@ -996,26 +1001,13 @@ class Orders:
         return httpx.Response(200, content=READY)
 
 
-def orders_client(orders: Orders, fake_time: ManualClock, **kwargs: Any) -> CollectClient:
-    """A client over an Orders handler, with fake time."""
-    kwargs.setdefault("random", lambda: 0.5)
-    return CollectClient(
-        "alice",
-        PASSWORD,
-        transport=httpx.MockTransport(orders),
-        sleep=fake_time.sleep,
-        clock=fake_time,
-        **kwargs,
-    )
-
-
 class TestWaitForCertificate:
     """Polling with the final query, backoff, deadline, errors, cancellation."""
 
     async def test_ready_order_costs_one_request(self, fake_time: ManualClock) -> None:
         """An order already issued is collected with exactly one request and no wait."""
         orders = Orders()
-        async with orders_client(orders, fake_time) as client:
+        async with fake_client(orders, fake_time) as client:
             result = await client.wait_for_certificate(5)
         assert result.status is Status.ATTACHED
         assert result.chain is not None
@@ -1028,7 +1020,7 @@ class TestWaitForCertificate:
     ) -> None:
         """K 'processing' answers, then the certificate: k + 1 requests, all the final query."""
         orders = Orders(polls={5: k})
-        async with orders_client(orders, fake_time) as client:
+        async with fake_client(orders, fake_time) as client:
             result = await client.wait_for_certificate(5, poll_interval=2, max_poll_interval=8)
         assert result.status is Status.ATTACHED
         assert orders.seen == [5] * (k + 1)
@@ -1040,7 +1032,7 @@ class TestWaitForCertificate:
     async def test_status_query_is_done_when_available(self, fake_time: ManualClock) -> None:
         """With QueryType.STATUS, AVAILABLE is enough."""
         orders = Orders(bodies={5: b"1\n"})
-        async with orders_client(orders, fake_time) as client:
+        async with fake_client(orders, fake_time) as client:
             result = await client.wait_for_certificate(5, query_type=QueryType.STATUS)
         assert result.status is Status.AVAILABLE
         assert orders.query_types == ["0"]
@@ -1049,7 +1041,7 @@ class TestWaitForCertificate:
     async def test_timeout(self, fake_time: ManualClock) -> None:
         """PollTimeoutError with the order and last status; no sleep runs past the deadline."""
         orders = Orders(polls={5: 10**6})
-        async with orders_client(orders, fake_time) as client:
+        async with fake_client(orders, fake_time) as client:
             with pytest.raises(PollTimeoutError) as caught:
                 await client.wait_for_certificate(
                     5, timeout=100, poll_interval=5, max_poll_interval=30
@@ -1064,7 +1056,7 @@ class TestWaitForCertificate:
         """A long Retry-After inside a short wait is cut at the deadline."""
         orders = Orders(bodies={5: b"-14\n"})
         policy = RetryPolicy(base_delay=50)
-        async with orders_client(orders, fake_time, retry_policy=policy) as client:
+        async with fake_client(orders, fake_time, retry_policy=policy) as client:
             with pytest.raises(PollTimeoutError) as caught:
                 await client.wait_for_certificate(5, timeout=10)
         assert fake_time.now == pytest.approx(1010)
@@ -1118,7 +1110,7 @@ class TestWaitForCertificate:
     async def test_non_transient_error_raised_at_once(self, fake_time: ManualClock) -> None:
         """A rejected order stops the polling with its SectigoError."""
         orders = Orders(bodies={5: b"-20\nThe certificate request has been rejected!\n"})
-        async with orders_client(orders, fake_time) as client:
+        async with fake_client(orders, fake_time) as client:
             with pytest.raises(CertificateRejectedError):
                 await client.wait_for_certificate(5)
         assert orders.seen == [5]
@@ -1133,7 +1125,7 @@ class TestWaitForCertificate:
     ) -> None:
         """Nonsense polling options are refused before anything is sent."""
         orders = Orders()
-        async with orders_client(orders, fake_time) as client:
+        async with fake_client(orders, fake_time) as client:
             with pytest.raises(InvalidRequestError):
                 await client.wait_for_certificate(5, **kwargs)
         assert orders.seen == []
@@ -1142,7 +1134,7 @@ class TestWaitForCertificate:
         """Cancelling a wait mid-request frees its concurrency slot for the next call."""
         gate = asyncio.Event()
         orders = Orders(gate=gate)
-        async with orders_client(orders, fake_time, max_concurrency=1) as client:
+        async with fake_client(orders, fake_time, max_concurrency=1) as client:
             task = asyncio.create_task(client.wait_for_certificate(5))
             while not orders.seen:  # noqa: ASYNC110 -- watching a test double's counter
                 await asyncio.sleep(0)
@@ -1159,7 +1151,7 @@ class TestCollectMany:
     async def test_one_outcome_per_order_failures_isolated(self, fake_time: ManualClock) -> None:
         """Every order comes back once; a rejected one does not stop the rest."""
         orders = Orders(polls={3: 2}, bodies={4: b"-20\nrejected\n", 6: b"garbage\n"})
-        async with orders_client(orders, fake_time, max_concurrency=2) as client:
+        async with fake_client(orders, fake_time, max_concurrency=2) as client:
             outcomes = [o async for o in client.collect_many(range(1, 11), poll_interval=1)]
         assert sorted(o.order_number for o in outcomes) == list(range(1, 11))
         by_order = {o.order_number: o for o in outcomes}
@@ -1172,7 +1164,7 @@ class TestCollectMany:
     async def test_no_wait_processing_is_ok(self, fake_time: ManualClock) -> None:
         """wait=False: one request per order; a PROCESSING result is ok."""
         orders = Orders(polls={2: 5})
-        async with orders_client(orders, fake_time) as client:
+        async with fake_client(orders, fake_time) as client:
             outcomes = [o async for o in client.collect_many([1, 2], wait=False)]
         by_order = {o.order_number: o for o in outcomes}
         assert by_order[2].ok
@@ -1186,7 +1178,7 @@ class TestCollectMany:
             for order in (1, "7", 9):
                 yield order
 
-        async with orders_client(Orders(), fake_time) as client:
+        async with fake_client(Orders(), fake_time) as client:
             outcomes = [o async for o in client.collect_many(source(), wait=False)]
         assert sorted(o.order_number for o in outcomes) == [1, 7, 9]
 
@@ -1202,7 +1194,7 @@ class TestCollectMany:
             yield 2
 
         got: list[int] = []
-        async with orders_client(Orders(), fake_time) as client:
+        async with fake_client(Orders(), fake_time) as client:
             async with asyncio.timeout(5):
                 async for outcome in client.collect_many(source(), wait=False):
                     got.append(outcome.order_number)
@@ -1216,7 +1208,7 @@ class TestCollectMany:
         """'12a' among 300 orders: its own InvalidRequestError, as given; the rest collected."""
         numbers: list[int | str] = [*range(1, 200), "12a", *range(200, 301)]
         orders = Orders()
-        async with orders_client(orders, fake_time) as client:
+        async with fake_client(orders, fake_time) as client:
             outcomes = [o async for o in client.collect_many(numbers, wait=wait)]
         assert len(outcomes) == 301
         (bad,) = [o for o in outcomes if not o.ok]
@@ -1235,14 +1227,7 @@ class TestCollectMany:
             await fake_time.sleep(0.5)
             return READY_RESPONSE()
 
-        client = CollectClient(
-            "alice",
-            PASSWORD,
-            transport=httpx.MockTransport(slow),
-            max_concurrency=1,
-            sleep=fake_time.sleep,
-            clock=fake_time,
-        )
+        client = fake_client(slow, fake_time, max_concurrency=1)
         async with client:
             outcomes = [o async for o in client.collect_many(range(1, 6), timeout=1.8)]
         assert [o.error for o in outcomes] == [None] * 5
@@ -1251,7 +1236,7 @@ class TestCollectMany:
     async def test_an_order_deadline_runs_once_it_has_started(self, fake_time: ManualClock) -> None:
         """After its first request an order's timeout runs: a processing order times out."""
         orders = Orders(polls={1: 10**6})
-        async with orders_client(orders, fake_time, max_concurrency=1) as client:
+        async with fake_client(orders, fake_time, max_concurrency=1) as client:
             outcomes = [o async for o in client.collect_many([1], timeout=30, poll_interval=5)]
         (outcome,) = outcomes
         assert isinstance(outcome.error, PollTimeoutError)
@@ -1268,14 +1253,7 @@ class TestCollectMany:
             exc.__cause__ = ssl.SSLCertVerificationError(1, "certificate verify failed")
             raise exc
 
-        client = CollectClient(
-            "alice",
-            PASSWORD,
-            transport=httpx.MockTransport(refuse),
-            max_concurrency=1,
-            sleep=fake_time.sleep,
-            clock=fake_time,
-        )
+        client = fake_client(refuse, fake_time, max_concurrency=1)
         async with client:
             outcomes = [o async for o in client.collect_many(range(1, 51), poll_interval=1)]
         assert len(attempts) == 1
@@ -1309,14 +1287,7 @@ class TestCollectMany:
                 all_waiting.set()
             await asyncio.Event().wait()  # only the batch's stop can end it
 
-        client = CollectClient(
-            "alice",
-            PASSWORD,
-            transport=httpx.MockTransport(answer),
-            max_concurrency=8,
-            sleep=endless_poll_wait,
-            clock=fake_time,
-        )
+        client = fake_client(answer, fake_time, max_concurrency=8, sleep=endless_poll_wait)
         async with client, asyncio.timeout(5):
             outcomes = [o async for o in client.collect_many(range(1, 21), poll_interval=1)]
         assert len(outcomes) == 20
@@ -1334,14 +1305,14 @@ class TestCollectMany:
             raise OSError("the orders file went away")
 
         before = asyncio.all_tasks()
-        async with orders_client(Orders(), fake_time) as client:
+        async with fake_client(Orders(), fake_time) as client:
             with pytest.raises(OSError, match="went away"):
                 [o async for o in client.collect_many(source(), wait=False)]
         assert asyncio.all_tasks() - before == set()
 
     async def test_bad_options_raise_before_iterating(self, fake_time: ManualClock) -> None:
         """Invalid options fail at the call, before any order is read."""
-        async with orders_client(Orders(), fake_time) as client:
+        async with fake_client(Orders(), fake_time) as client:
             with pytest.raises(InvalidRequestError):
                 client.collect_many(
                     [1], query_type=QueryType.STATUS, response_type=ResponseType.PKCS7
@@ -1349,17 +1320,7 @@ class TestCollectMany:
             with pytest.raises(InvalidRequestError):
                 client.collect_many([1], max_active=0)
 
-    @pytest.mark.parametrize(
-        ("body", "error"),
-        [
-            (b"-1\nHTTPS is required\n", HttpsRequiredError),
-            (b"-2\nThe 'foo' argument is not recognised!\n", UnrecognisedArgumentError),
-            (b"-3\nThe 'orderNumber' argument is missing!\n", MissingArgumentError),
-            (b"-16\nIncorrect login details\n", AuthenticationError),
-            (b"-17\nPOST is required\n", PostRequiredError),
-        ],
-        ids=["-1", "-2", "-3", "-16", "-17"],
-    )
+    @sectigo_codes(-1, -2, -3, -16, -17)
     async def test_account_level_error_stops_the_batch(
         self, fake_time: ManualClock, body: bytes, error: type[SectigoError]
     ) -> None:
@@ -1372,7 +1333,7 @@ class TestCollectMany:
                 yield order
 
         orders = Orders(bodies=dict.fromkeys(range(1, 1001), body))
-        async with orders_client(orders, fake_time, max_concurrency=1) as client:
+        async with fake_client(orders, fake_time, max_concurrency=1) as client:
             outcomes = [o async for o in client.collect_many(source(), wait=False)]
         assert len(outcomes) == 1000
         assert len(read) == 1000
@@ -1381,22 +1342,13 @@ class TestCollectMany:
         assert numbers == set(range(1, 1001))
         assert orders.seen == [1]
 
-    @pytest.mark.parametrize(
-        ("body", "error"),
-        [
-            (b"-4\nThe value of the 'orderNumber' argument is invalid!\n", InvalidArgumentError),
-            (b"-14\nAn unknown error occurred!\n", UnknownServerError),
-            (b"-20\nThe certificate request has been rejected!\n", CertificateRejectedError),
-            (b"-91\nPermission denied\n", PermissionDeniedError),
-        ],
-        ids=["-4", "-14", "-20", "-91"],
-    )
+    @sectigo_codes(-4, -14, -20, -91)
     async def test_order_level_error_does_not_stop_the_batch(
         self, fake_time: ManualClock, body: bytes, error: type[SectigoError]
     ) -> None:
         """-4/-14/-20/-91 belong to one order: every order is still sent, each gets its own."""
         orders = Orders(bodies=dict.fromkeys(range(1, 9), body))
-        async with orders_client(orders, fake_time, max_concurrency=1, max_retries=0) as client:
+        async with fake_client(orders, fake_time, max_concurrency=1, max_retries=0) as client:
             outcomes = [o async for o in client.collect_many(range(1, 9), wait=False)]
         assert all(type(o.error) is error for o in outcomes)
         assert sorted(o.error.order_number for o in outcomes if o.error) == list(range(1, 9))
@@ -1405,7 +1357,7 @@ class TestCollectMany:
     async def test_outcomes_come_in_completion_order(self, fake_time: ManualClock) -> None:
         """Read as 3, 1, 2; ready after 2, 1 and 0 polls: yielded as 2, 1, 3."""
         orders = Orders(polls={3: 2, 1: 1})
-        async with orders_client(orders, fake_time) as client:
+        async with fake_client(orders, fake_time) as client:
             outcomes = [o async for o in client.collect_many([3, 1, 2], poll_interval=1)]
         assert [o.order_number for o in outcomes] == [2, 1, 3]
         assert all(o.ok for o in outcomes)
@@ -1420,13 +1372,7 @@ class TestCollectMany:
             await fake_time.sleep(0.5)
             return httpx.Response(200, content=PROCESSING)
 
-        client = CollectClient(
-            "alice",
-            PASSWORD,
-            transport=httpx.MockTransport(slow),
-            sleep=fake_time.sleep,
-            clock=fake_time,
-        )
+        client = fake_client(slow, fake_time)
         async with client:
             (outcome,) = [o async for o in client.collect_many([5], wait=wait, timeout=0.001)]
         if wait:
@@ -1439,7 +1385,7 @@ class TestCollectMany:
         """Orders polling when -16 arrives are ended with it, not polled again."""
         bodies = {9: b"-16\nIncorrect login details\n"}
         orders = Orders(polls=dict.fromkeys(range(1, 21), 10**6), bodies=bodies)
-        async with orders_client(orders, fake_time, max_concurrency=8) as client:
+        async with fake_client(orders, fake_time, max_concurrency=8) as client:
             outcomes = [o async for o in client.collect_many(range(1, 21), poll_interval=1)]
         assert len(outcomes) == 20
         assert all(isinstance(o.error, AuthenticationError) for o in outcomes)
@@ -1454,7 +1400,7 @@ class TestCollectMany:
                 read.append(order)
                 yield order
 
-        async with orders_client(Orders(), fake_time, max_concurrency=4) as client:
+        async with fake_client(Orders(), fake_time, max_concurrency=4) as client:
             outcomes = client.collect_many(source(), wait=False)
             first = await anext(outcomes)
             assert first.ok
@@ -1464,7 +1410,7 @@ class TestCollectMany:
     async def test_concurrency_bound(self, fake_time: ManualClock) -> None:
         """No more than max_concurrency requests are ever in flight, across batches."""
         orders = Orders(polls=dict.fromkeys(range(100), 1))
-        async with orders_client(orders, fake_time, max_concurrency=3) as client:
+        async with fake_client(orders, fake_time, max_concurrency=3) as client:
             first = client.collect_many(range(1, 40), poll_interval=1)
             second = client.collect_many(range(40, 80), wait=False)
 
@@ -1478,7 +1424,7 @@ class TestCollectMany:
     async def test_requests_per_second(self, fake_time: ManualClock) -> None:
         """A requests-per-second limit spaces request starts evenly."""
         orders = Orders()
-        async with orders_client(orders, fake_time, requests_per_second=2) as client:
+        async with fake_client(orders, fake_time, requests_per_second=2) as client:
             for order in range(1, 5):
                 await client.collect(order)
         assert fake_time.now == pytest.approx(1001.5)
@@ -1489,7 +1435,7 @@ class TestCollectMany:
         gate = asyncio.Event()
         orders = Orders(gate=gate, bodies={1: READY})
         before = asyncio.all_tasks()
-        client = orders_client(orders, fake_time, max_concurrency=4)
+        client = fake_client(orders, fake_time, max_concurrency=4)
         batch = client.collect_many(range(1, 10**9), wait=False)
         first = asyncio.ensure_future(anext(batch))
         while orders.in_flight < 4:  # noqa: ASYNC110 -- watching a test double's counter
