@@ -16,12 +16,14 @@ from smime_collect import (
     CollectResult,
     InvalidArgumentError,
     MissingArgumentError,
+    PermissionDeniedError,
     QueryType,
     ResponseEncoding,
     ResponseFormatError,
     ResponseType,
     SectigoError,
     Status,
+    UnknownServerError,
     parse_response,
 )
 from smime_collect._protocol import looks_like_asn1_sequence
@@ -130,37 +132,51 @@ class TestErrors:
             parse_response(body, PLAIN)
         assert info.value.message == ""
 
-    def test_seed_sample(self) -> None:
-        """The endpoint page's sample error: -4 about collectionCode."""
-        body = b"-4\nThe value of the 'collectionCode' argument is invalid!\n"
-        with pytest.raises(InvalidArgumentError) as info:
+    @pytest.mark.parametrize(
+        ("body", "klass", "field", "value"),
+        [
+            (
+                b"-4\nThe value of the 'collectionCode' argument is invalid!\n",
+                InvalidArgumentError,
+                "argument",
+                "collectionCode",
+            ),
+            (
+                b"-3\nThe 'queryType' argument is missing!\n",
+                MissingArgumentError,
+                "argument",
+                "queryType",
+            ),
+            (b"-77\nSomething new\n", SectigoError, "code", -77),
+            (
+                b"-14\nAn unknown error occurred!\nmore\nlines\n",
+                UnknownServerError,
+                "message",
+                "An unknown error occurred!",
+            ),
+            (
+                b"-91\nPermission denied! '\xff\xfe'\n",
+                PermissionDeniedError,
+                "message",
+                "Permission denied! '\ufffd\ufffd'",
+            ),
+        ],
+        ids=[
+            "the-endpoint-page-sample",
+            "missing-argument-named",
+            "undocumented-code-is-the-base-class",
+            "only-line-two-is-the-message",
+            "non-utf8-message-replaced",
+        ],
+    )
+    def test_what_an_error_carries(
+        self, body: bytes, klass: type[SectigoError], field: str, value: object
+    ) -> None:
+        """The exact class, and the argument, code or message read from the body."""
+        with pytest.raises(SectigoError) as info:
             parse_response(body, PLAIN)
-        assert info.value.argument == "collectionCode"
-
-    def test_missing_argument(self) -> None:
-        """-3 names the missing argument."""
-        with pytest.raises(MissingArgumentError) as info:
-            parse_response(b"-3\nThe 'queryType' argument is missing!\n", PLAIN)
-        assert info.value.argument == "queryType"
-
-    def test_unknown_negative_code(self) -> None:
-        """An undocumented code is a plain SectigoError."""
-        with pytest.raises(SectigoError) as info:
-            parse_response(b"-77\nSomething new\n", PLAIN)
-        assert type(info.value) is SectigoError
-        assert info.value.code == -77
-
-    def test_only_line_two_is_the_message(self) -> None:
-        """Lines after the message are not part of it."""
-        with pytest.raises(SectigoError) as info:
-            parse_response(b"-14\nAn unknown error occurred!\nmore\nlines\n", PLAIN)
-        assert info.value.message == "An unknown error occurred!"
-
-    def test_non_utf8_message(self) -> None:
-        """A message that is not UTF-8 is still reported, with replacement characters."""
-        with pytest.raises(SectigoError) as info:
-            parse_response(b"-91\nPermission denied! '\xff\xfe'\n", PLAIN)
-        assert info.value.message.startswith("Permission denied!")
+        assert type(info.value) is klass
+        assert getattr(info.value, field) == value
 
     def test_error_wins_in_binary_mode(self) -> None:
         """With BINARY asked for, an error still comes back as text and raises."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import re
@@ -80,16 +81,33 @@ def tool_env() -> dict[str, str]:
     return {**env, "SECTIGO_LOGIN_NAME": LOGIN, "SECTIGO_LOGIN_PASSWORD": PASSWORD}
 
 
-@pytest.fixture
-def served(tool_env: dict[str, str]) -> Iterator[Served]:
-    """``python -m smime_collect.testing serve``, stopped with SIGTERM after the test."""
-    running = _start("-m", "smime_collect.testing", "serve", env=tool_env)
+@contextlib.contextmanager
+def _serving(*command: str, env: dict[str, str]) -> Iterator[Served]:
+    """The command, started until its banner; killed afterwards if the test left it running."""
+    running = _start(*command, env=env)
     try:
         yield running
     finally:
         if running.process.poll() is None:
             running.process.kill()
             running.process.communicate(timeout=10)
+
+
+@pytest.fixture
+def served(tool_env: dict[str, str]) -> Iterator[Served]:
+    """``python -m smime_collect.testing serve``, stopped with SIGTERM after the test."""
+    with _serving("-m", "smime_collect.testing", "serve", env=tool_env) as running:
+        yield running
+
+
+@pytest.fixture
+def pointed_at_it(served: Served, monkeypatch: pytest.MonkeyPatch) -> Served:
+    """The served simulator, with this process's environment pointing at it as a user's would."""
+    monkeypatch.setenv("SECTIGO_LOGIN_NAME", LOGIN)
+    monkeypatch.setenv("SECTIGO_LOGIN_PASSWORD", PASSWORD)
+    monkeypatch.setenv("SECTIGO_BASE_URL", served.url)
+    monkeypatch.setenv("SECTIGO_CA_BUNDLE", served.ca_bundle)
+    return served
 
 
 def _load_example(name: str) -> ModuleType:
@@ -118,28 +136,16 @@ class TestServe:
         assert "stopped" in out
         assert not Path(served.ca_bundle).exists()  # the throwaway CA goes with the server
 
-    async def test_a_client_from_the_environment_collects(
-        self, served: Served, monkeypatch: pytest.MonkeyPatch
-    ) -> None:
+    async def test_a_client_from_the_environment_collects(self, pointed_at_it: Served) -> None:
         """CollectClient.from_env with SECTIGO_BASE_URL and SECTIGO_CA_BUNDLE talks TLS to it."""
-        monkeypatch.setenv("SECTIGO_LOGIN_NAME", LOGIN)
-        monkeypatch.setenv("SECTIGO_LOGIN_PASSWORD", PASSWORD)
-        monkeypatch.setenv("SECTIGO_BASE_URL", served.url)
-        monkeypatch.setenv("SECTIGO_CA_BUNDLE", served.ca_bundle)
         async with CollectClient.from_env() as client:
-            assert client.base_url == served.url
+            assert client.base_url == pointed_at_it.url
             result = await client.collect(1001)
         assert result.chain is not None
         assert result.chain.end_entity is not None
 
-    async def test_the_fastapi_example_pointed_at_it(
-        self, served: Served, monkeypatch: pytest.MonkeyPatch
-    ) -> None:
+    async def test_the_fastapi_example_pointed_at_it(self, pointed_at_it: Served) -> None:
         """examples/fastapi_app.py, with two more variables set, serves the simulator's chains."""
-        monkeypatch.setenv("SECTIGO_LOGIN_NAME", LOGIN)
-        monkeypatch.setenv("SECTIGO_LOGIN_PASSWORD", PASSWORD)
-        monkeypatch.setenv("SECTIGO_BASE_URL", served.url)
-        monkeypatch.setenv("SECTIGO_CA_BUNDLE", served.ca_bundle)
         app = _load_example("fastapi_app").app  # the module's own app, as uvicorn would load it
         async with (
             app.router.lifespan_context(app),
@@ -157,16 +163,11 @@ class TestServe:
 
     def test_smime_collect_simulate_is_the_same_tool(self, tool_env: dict[str, str]) -> None:
         """``smime-collect simulate`` serves the same scenario and stops on SIGINT."""
-        running = _start("-m", "smime_collect", "simulate", env=tool_env)
-        try:
+        with _serving("-m", "smime_collect", "simulate", env=tool_env) as running:
             assert f"login name: {LOGIN}" in "\n".join(running.banner)
             running.process.send_signal(signal.SIGINT)
             running.process.communicate(timeout=30)
             assert running.process.returncode == 0
-        finally:
-            if running.process.poll() is None:
-                running.process.kill()
-                running.process.communicate(timeout=10)
 
     def test_refuses_a_non_loopback_address(self, tool_env: dict[str, str]) -> None:
         """The simulator serves test credentials: it never listens beyond loopback."""
