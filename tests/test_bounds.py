@@ -44,7 +44,7 @@ from smime_collect import (
 from smime_collect._certs import _der
 from smime_collect._certs import _load as _certs
 from smime_collect._client import _client
-from smime_collect.testing import Chaos, Fault, Simulator, serve
+from smime_collect.testing import Chaos, Fault, RunningServer, Simulator, serve
 from smime_collect.testing._formats import der_tlv, to_pem, to_pem_blocks, to_zip
 from smime_collect.testing._pki import TestCA
 
@@ -80,6 +80,25 @@ def test_documented_values() -> None:
     assert _protocol._MAX_MESSAGE == 1024
 
 
+def oversized_simulator(oversized_body_bytes: int) -> Simulator:
+    """A simulator with order 1 whose OVERSIZED_BODY fault sends that many bytes of filler."""
+    sim = Simulator(seed=1, chaos=Chaos(oversized_body_bytes=oversized_body_bytes))
+    sim.add_account("bounds", "bounds-password")
+    sim.add_order(1)
+    return sim
+
+
+def capped_client(server: RunningServer, cap: int) -> CollectClient:
+    """A client of the served simulator's account that reads at most ``cap`` bytes of a body."""
+    return CollectClient(
+        "bounds",
+        "bounds-password",
+        base_url=server.url,
+        verify=server.ssl_context(),
+        max_response_bytes=cap,
+    )
+
+
 class TestResponseSize:
     """The client's response cap, over loopback TLS: exact edge, and the memory a refusal costs."""
 
@@ -87,51 +106,31 @@ class TestResponseSize:
     async def test_edge_of_the_cap(self) -> None:
         """A body of exactly max_response_bytes is read; one byte more is refused unread."""
         cap = 64 * 1024
-        sim = Simulator(seed=1, chaos=Chaos(oversized_body_bytes=cap - 2))  # + "2\n" = cap
-        sim.add_account("bounds", "bounds-password")
-        sim.add_order(1)
-        async with serve(sim) as server:
-            client = CollectClient(
-                "bounds",
-                "bounds-password",
-                base_url=server.url,
-                verify=server.ssl_context(),
-                max_response_bytes=cap,
-            )
-            async with client:
-                sim.inject(Fault.OVERSIZED_BODY)
-                # Read to the end: then it is the filler that is refused, as certificate data.
-                with pytest.raises(CertificateFormatError):
-                    await client.collect(1)
-                sim.chaos.oversized_body_bytes = cap - 1
-                sim.inject(Fault.OVERSIZED_BODY)
-                with pytest.raises(ResponseFormatError, match="longer than the max_response"):
-                    await client.collect(1)
+        sim = oversized_simulator(cap - 2)  # + "2\n" = cap
+        async with serve(sim) as server, capped_client(server, cap) as client:
+            sim.inject(Fault.OVERSIZED_BODY)
+            # Read to the end: then it is the filler that is refused, as certificate data.
+            with pytest.raises(CertificateFormatError):
+                await client.collect(1)
+            sim.chaos.oversized_body_bytes = cap - 1
+            sim.inject(Fault.OVERSIZED_BODY)
+            with pytest.raises(ResponseFormatError, match="longer than the max_response"):
+                await client.collect(1)
         assert sim.stats.requests_total == 2
 
     @pytest.mark.network
     async def test_refusing_64_mib_costs_little_memory(self) -> None:
         """64 MiB without Content-Length over a 1 MiB cap: peak traced memory under 8 MiB."""
-        sim = Simulator(seed=1, chaos=Chaos(oversized_body_bytes=64 * MiB))
-        sim.add_account("bounds", "bounds-password")
-        sim.add_order(1)
+        sim = oversized_simulator(64 * MiB)
         sim.inject(Fault.OVERSIZED_BODY)
-        async with serve(sim) as server:
-            client = CollectClient(
-                "bounds",
-                "bounds-password",
-                base_url=server.url,
-                verify=server.ssl_context(),
-                max_response_bytes=1 * MiB,
-            )
-            async with client:
-                tracemalloc.start()
-                try:
-                    with pytest.raises(ResponseFormatError, match="max_response_bytes"):
-                        await client.collect(1)
-                    peak = tracemalloc.get_traced_memory()[1]
-                finally:
-                    tracemalloc.stop()
+        async with serve(sim) as server, capped_client(server, 1 * MiB) as client:
+            tracemalloc.start()
+            try:
+                with pytest.raises(ResponseFormatError, match="max_response_bytes"):
+                    await client.collect(1)
+                peak = tracemalloc.get_traced_memory()[1]
+            finally:
+                tracemalloc.stop()
         # Client and server share the process: both sides' buffers are in this figure.
         assert peak < 8 * MiB, peak
 
