@@ -325,12 +325,17 @@ def http_error(status: int, retry_after: str | None = None) -> Action:
     return act
 
 
-async def reset_mid_body(server: RawTLSServer, reader: Reader, writer: Writer) -> bool:
-    """Headers and half the real body, then a TCP reset (SO_LINGER 0), no TLS close_notify."""
+async def _half_the_reply(server: RawTLSServer, writer: Writer) -> None:
+    """The endpoint's real answer, its headers announcing the whole body but only half sent."""
     status, body = server.endpoint_reply()
     headers = {"Content-Type": "text/plain", "Content-Length": str(len(body))}
     writer.write(_head(status, headers) + body[: len(body) // 2])
     await writer.drain()
+
+
+async def reset_mid_body(server: RawTLSServer, reader: Reader, writer: Writer) -> bool:
+    """Headers and half the real body, then a TCP reset (SO_LINGER 0), no TLS close_notify."""
+    await _half_the_reply(server, writer)
     sock = writer.get_extra_info("socket")
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     writer.transport.abort()
@@ -377,10 +382,7 @@ async def _stream(
 
 async def silent_after_half(server: RawTLSServer, reader: Reader, writer: Writer) -> bool:
     """Headers and half the body, then silence until the client hangs up (a stalled body)."""
-    status, body = server.endpoint_reply()
-    headers = {"Content-Type": "text/plain", "Content-Length": str(len(body))}
-    writer.write(_head(status, headers) + body[: len(body) // 2])
-    await writer.drain()
+    await _half_the_reply(server, writer)
     with contextlib.suppress(ConnectionError, ssl.SSLError):
         # The client sends nothing more: read() returns only when it closes the connection.
         await asyncio.wait_for(reader.read(1), timeout=10.0)
