@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa, x25519
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from smime_collect import CertificateChain, InvalidRequestError, load_certificates
-from smime_collect._certs._pkcs12 import load_private_key, public_key_id
-from smime_collect._cli._keys import KeyIndex
+from smime_collect._certs._pkcs12 import load_private_key, looks_like_encrypted_key, public_key_id
+from smime_collect._cli import _keys
+from smime_collect._cli._keys import KeyIndex, read_pkcs12
 from smime_collect.testing import IssuedChain, TestCA
 
 OPENSSL = shutil.which("openssl")
@@ -120,6 +121,13 @@ class TestToPkcs12:
         """A private key is never written unencrypted or with a password of the wrong type."""
         with pytest.raises(InvalidRequestError, match=message):
             chain.to_pkcs12(alice.end_entity_key, password=password)  # type: ignore[arg-type]
+
+    def test_friendly_name_must_be_bytes(self, chain: CertificateChain, alice: IssuedChain) -> None:
+        """A str friendly name is refused by name, not written in some encoding we guessed."""
+        with pytest.raises(
+            InvalidRequestError, match="friendly_name must be bytes or None, not str"
+        ):
+            chain.to_pkcs12(alice.end_entity_key, password=b"x", friendly_name="Alice")  # type: ignore[arg-type]
 
     def test_not_a_key(self, chain: CertificateChain) -> None:
         """Bytes where a key object belongs are named in the error."""
@@ -254,6 +262,69 @@ class TestPrivateKeys:
         with pytest.raises(InvalidRequestError):
             load_private_key(data)
 
+    def test_too_large_to_be_a_key_file(self) -> None:
+        """More than 1 MiB is refused before any parser sees it."""
+        with pytest.raises(InvalidRequestError, match="too large for a private key file"):
+            load_private_key(b"-----BEGIN PRIVATE KEY-----\n" + b"A" * (1024 * 1024))
+
+    def test_a_key_that_cannot_sign(self) -> None:
+        """An X25519 key (key agreement only) is read, then refused as unable to sign mail."""
+        data = x25519.X25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        with pytest.raises(InvalidRequestError, match="X25519PrivateKey cannot sign S/MIME mail"):
+            load_private_key(data)
+
+    @pytest.mark.parametrize(
+        ("der", "pkcs8", "encrypted"),
+        [
+            (False, True, True),
+            (False, False, True),
+            (True, True, True),
+            (False, True, False),
+            (True, True, False),
+            (True, False, False),
+        ],
+        ids=["pem-pkcs8", "pem-trad", "der-pkcs8", "pem-plain", "der-plain", "der-trad-plain"],
+    )
+    def test_encrypted_keys_are_recognised_unopened(
+        self, tmp_path: Path, alice: IssuedChain, der: bool, pkcs8: bool, encrypted: bool
+    ) -> None:
+        """looks_like_encrypted_key tells an encrypted key from a plain one without a password."""
+        path = tmp_path / "k"
+        password = b"pw" if encrypted else None
+        _write_key(path, alice.end_entity_key, der=der, pkcs8=pkcs8, password=password)
+        assert looks_like_encrypted_key(path.read_bytes()) is encrypted
+
+    @pytest.mark.parametrize("data", [b"", b"\x30", b"\x30\x82"], ids=repr)
+    def test_truncated_der_is_not_an_encrypted_key(self, data: bytes) -> None:
+        """A SEQUENCE cut before its first element is not taken for an encrypted key."""
+        assert not looks_like_encrypted_key(data)
+
+    def test_index_skips_files_too_large_for_a_key(
+        self, tmp_path: Path, alice: IssuedChain
+    ) -> None:
+        """A file over 1 MiB under --keys is not read; the keys beside it still are."""
+        _write_key(tmp_path / "alice.pem", alice.end_entity_key)
+        (tmp_path / "disk.img").write_bytes(b"\x30" + bytes(1024 * 1024))
+        index = KeyIndex.from_directory(tmp_path)
+        assert (len(index), index.unreadable) == (1, ())
+        assert index.key_for(alice.end_entity) is not None
+
+    def test_index_refuses_a_directory_of_too_many_files(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Past the file cap (lowered here from 100,000) --keys is refused as a wrong directory."""
+        monkeypatch.setattr(_keys, "MAX_KEY_FILES", 3)
+        for name in ("a", "b", "c"):
+            (tmp_path / name).write_text("x")
+        assert len(KeyIndex.from_directory(tmp_path)) == 0
+        (tmp_path / "d").write_text("x")
+        with pytest.raises(InvalidRequestError, match="holds 4 files; is it the key directory"):
+            KeyIndex.from_directory(tmp_path)
+
     def test_index_finds_keys_by_public_key(self, tmp_path: Path) -> None:
         """Keys are found whatever their files are called; other files are skipped."""
         ca = TestCA.create()
@@ -288,6 +359,33 @@ class TestPrivateKeys:
         (tmp_path / "f").write_text("x")
         with pytest.raises(InvalidRequestError, match="not a directory"):
             KeyIndex.from_directory(tmp_path / "f")
+
+
+class TestReadPkcs12:
+    """``read_pkcs12``: what ``inspect`` says of a PKCS#12 file's key."""
+
+    @pytest.mark.parametrize(
+        ("content", "has_key", "matches", "line"),
+        [
+            ("chain-and-its-key", True, True, "private key: matches the end entity"),
+            ("chain-only", False, None, "private key: none in this file"),
+            ("key-and-cas-only", True, None, "private key: present; no end entity to match it"),
+        ],
+    )
+    def test_key_line(
+        self, alice: IssuedChain, content: str, has_key: bool, matches: bool | None, line: str
+    ) -> None:
+        """With or without a key, with or without an end entity to match it against."""
+        data = pkcs12.serialize_key_and_certificates(
+            b"alice",
+            None if content == "chain-only" else alice.end_entity_key,  # type: ignore[arg-type]
+            None if content == "key-and-cas-only" else alice.end_entity,
+            list(alice.intermediates),
+            serialization.BestAvailableEncryption(b"pw"),
+        )
+        bundle = read_pkcs12(data, b"pw")
+        assert (bundle.has_key, bundle.key_matches) == (has_key, matches)
+        assert bundle.key_line().startswith(line)
 
 
 class TestSimulatorIssuesForAKey:
