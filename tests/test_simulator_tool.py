@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import importlib.util
+import io
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -18,7 +21,8 @@ import httpx
 import pytest
 
 from smime_collect import CollectClient, InvalidRequestError, load_certificates
-from smime_collect.testing._tool import SCENARIO, scenario_simulator
+from smime_collect.testing._tool import SCENARIO, run, scenario_simulator, serve_until_stopped
+from smime_collect.testing._tool import main as tool_main
 
 pytestmark = pytest.mark.network
 
@@ -181,6 +185,70 @@ class TestServe:
         )
         assert done.returncode == 2
         assert "loopback only" in done.stderr
+
+
+def _banner_value(banner: str, name: str) -> str:
+    found = re.search(rf"export {name}=(\S+)", banner)
+    assert found is not None, banner
+    return found.group(1)
+
+
+class TestServeInProcess:
+    """The tool's serving loop and its refusals, run in this process rather than a child."""
+
+    async def test_serves_until_sigterm(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """The banner's four variables reach the scenario over TLS; SIGTERM stops it with 0."""
+        monkeypatch.setenv("SECTIGO_LOGIN_NAME", LOGIN)
+        monkeypatch.setenv("SECTIGO_LOGIN_PASSWORD", PASSWORD)
+        out = io.StringIO()
+        serving = asyncio.create_task(run("127.0.0.1", 0, out))
+        async with asyncio.timeout(_STARTUP):
+            while "stop it with" not in out.getvalue():  # noqa: ASYNC110 -- the banner is the signal
+                await asyncio.sleep(0.01)
+        banner = out.getvalue()
+        environ = {
+            name: _banner_value(banner, name)
+            for name in ("SECTIGO_BASE_URL", "SECTIGO_CA_BUNDLE", "SECTIGO_LOGIN_NAME")
+        }
+        assert environ["SECTIGO_LOGIN_NAME"] == LOGIN
+        environ["SECTIGO_LOGIN_PASSWORD"] = _banner_value(banner, "SECTIGO_LOGIN_PASSWORD")
+        async with CollectClient.from_env(environ=environ) as client:
+            result = await client.collect(1001)
+        assert result.chain is not None
+        os.kill(os.getpid(), signal.SIGTERM)  # handled by the tool's loop while it serves
+        assert await asyncio.wait_for(serving, 30) == 0
+        assert out.getvalue().endswith("smime-collect simulator stopped\n")
+
+    @pytest.mark.parametrize(
+        ("argv", "message"),
+        [
+            (["serve", "--port", "65536"], "--port 65536: not a port number"),
+            (["serve", "--port", "-1"], "--port -1: not a port number"),
+            (["serve", "--host", "localhost"], "--host localhost: the simulator serves test"),
+            (["serve", "--host", "192.0.2.1"], "listens on loopback only"),
+        ],
+        ids=["port-too-high", "port-negative", "a-name-not-an-address", "not-loopback"],
+    )
+    def test_refuses_a_bad_port_or_address(
+        self, argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A port outside 0-65535 or a host that is not a loopback IP address: exit 2, unserved."""
+        assert tool_main(argv) == 2
+        captured = capsys.readouterr()
+        assert message in captured.err
+        assert captured.out == ""
+
+    def test_a_port_in_use(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """A port another socket listens on: exit 2 naming the address, not a traceback."""
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            port = taken.getsockname()[1]
+            assert serve_until_stopped("127.0.0.1", port) == 2
+        captured = capsys.readouterr()
+        assert f"cannot serve on 127.0.0.1:{port}" in captured.err
+        assert "Traceback" not in captured.err
+        assert captured.out == ""
 
 
 class TestScenario:
