@@ -1,11 +1,13 @@
 """The I/O layer: ``CollectClient`` and everything that talks HTTP.
 
-- ``_client``: ``CollectClient``, its two short loops (the attempts of one poll, the polls of one
-  order) around ``_polling``'s decisions;
+- ``_client``: ``CollectClient``: its options, its lifecycle, an ``Order`` built per call;
+- ``_options``: the constructor's options checked into one frozen value, and the budget picked;
+- ``_collector``: one order's two short loops (the attempts of one poll, the polls of one order)
+  around ``_polling``'s decisions, each attempt through the account budget;
 - ``_order``: what the loops know about one order (deadline, last status, last failure);
 - ``_budget``: the account budget (``LocalBudget``, the login guard) every request waits for,
   on ``_pacing``'s slots, start rate and 429/-42 slow-down;
-- ``_config``: option checks (a bad option is an InvalidRequestError before anything is sent);
+- ``_config``: the checks of single options (a bad one is an InvalidRequestError, nothing sent);
 - ``_exchange``: one POST and the capped read of its answer, on one transport;
 - ``_failures``: httpx exceptions and error statuses translated at one boundary, and which
   errors stop a whole batch (``stops_batch``);

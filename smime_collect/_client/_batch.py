@@ -7,10 +7,13 @@ it reads an order and the generator gives it back once the outcome is taken, so 
 become a million tasks or results in memory.  Workers are the client's tasks (closing the
 client cancels them) and the generator cancels them in ``finally``.
 
-No HTTP here: the client hands in a coroutine function that turns one request into one result.
-A CollectError it raises is that order's outcome; one that ``stops_batch`` accepts (a rejected
-login, an untrusted TLS certificate...) also ends the orders in progress and every order still
-to come with that error, without a request.
+No HTTP here: the client hands in a function that turns an order number into an ``Order`` and a
+coroutine function that turns one ``Order`` into one result.  A CollectError it raises is that
+order's outcome; one that ``stops_batch`` accepts (a rejected login, an untrusted TLS
+certificate...) also ends the orders in progress and every order still to come with that error,
+without a request.  Every outcome the batch makes itself (a bad order number, an order ended by
+the stop) is handed to the client's ``ended`` too, so that each order is told to the watchers
+exactly once.
 """
 
 from __future__ import annotations
@@ -37,12 +40,15 @@ from .._exceptions import (
     SectigoError,
     TransportError,
 )
-from .._models import CollectOutcome, CollectRequest, CollectResult
+from .._models import CollectOutcome, CollectResult
 from ._failures import restated, stops_batch
+from ._order import Order
 
-__all__ = ["run_batch"]
+__all__ = ["Ended", "MakeOrder", "Work", "run_batch"]
 
-Work = Callable[[CollectRequest], Awaitable[CollectResult]]
+MakeOrder = Callable[[Any], Order]
+Work = Callable[[Order], Awaitable[CollectResult]]
+Ended = Callable[[CollectOutcome, Order | None], object]
 
 
 class _End(enum.Enum):
@@ -97,15 +103,17 @@ class _Batch:
     def __init__(
         self,
         orders: Iterable[object] | AsyncIterable[object],
-        make_request: Callable[[Any], CollectRequest],
+        make_order: MakeOrder,
         work: Work,
+        ended: Ended,
         max_active: int,
     ) -> None:
         self.source = _Source(orders)
         self.outcomes: asyncio.Queue[CollectOutcome | _WorkerDone] = asyncio.Queue()
         self.tickets = asyncio.Semaphore(max_active)
-        self._make_request = make_request
+        self._make_order = make_order
         self._work = work
+        self._ended = ended
         self._stop: SectigoError | TransportError | None = None
         self._working: set[asyncio.Task[None]] = set()  # workers inside work()
         self._stopping: set[asyncio.Task[None]] = set()  # of those, cancelled by the stop
@@ -128,27 +136,34 @@ class _Batch:
 
     async def _settle(self, number: object) -> CollectOutcome:
         try:
-            request = self._make_request(number)
+            order = self._make_order(number)
         except InvalidRequestError as error:  # "12a": this order's own outcome, as given
-            return CollectOutcome(number, error=error)  # type: ignore[arg-type]
-        order = request.order_number
+            return self._end(CollectOutcome(number, error=error), None)  # type: ignore[arg-type]
+        order_number = order.request.order_number
         if self._stop is None:  # no request once the batch has stopped
             this = _current_worker()
             self._working.add(this)
             try:
-                return CollectOutcome(order, result=await self._work(request))
+                return CollectOutcome(order_number, result=await self._work(order))
             except ClientClosedError:
                 raise  # the batch cannot go on: the generator raises it
             except CollectError as error:
                 self._note(error)
-                return CollectOutcome(order, error=error)
+                return CollectOutcome(order_number, error=error)
             except asyncio.CancelledError:
                 if not self._ended_by_stop(this):
                     raise
             finally:
                 self._working.discard(this)
         assert self._stop is not None  # noqa: S101 -- checked, or set before the cancel
-        return CollectOutcome(order, error=restated(self._stop, order))
+        return self._end(
+            CollectOutcome(order_number, error=restated(self._stop, order_number)), order
+        )
+
+    def _end(self, outcome: CollectOutcome, order: Order | None) -> CollectOutcome:
+        # work() tells the watchers how the orders it ran ended; the batch tells the others.
+        self._ended(outcome, order)
+        return outcome
 
     def _note(self, error: CollectError) -> None:
         # Noted in the failing order's own worker, before any other worker runs again: none of
@@ -178,9 +193,10 @@ def _current_worker() -> asyncio.Task[None]:
 
 async def run_batch(
     orders: Iterable[object] | AsyncIterable[object],
-    make_request: Callable[[Any], CollectRequest],
+    make_order: MakeOrder,
     work: Work,
     *,
+    ended: Ended,
     max_active: int,
     tasks: set[asyncio.Task[Any]],
     is_closed: Callable[[], bool],
@@ -189,9 +205,12 @@ async def run_batch(
 
     Args:
         orders: The order numbers, read lazily.
-        make_request: Builds (and validates) the request for one order number.
-        work: Turns a request into its result; the CollectError it raises becomes the
+        make_order: Builds (and validates) the order for one order number; the
+            InvalidRequestError it raises becomes that order's outcome.
+        work: Turns an order into its result; the CollectError it raises becomes the
             order's outcome.
+        ended: Told each outcome the batch made without ``work`` (a bad order number, an
+            order ended by the batch's stop), with its order (None for a bad number).
         max_active: Orders in progress (or finished and not yet yielded) at once.
         tasks: The client's task set (closing the client cancels what is in it).
         is_closed: Whether the client has been closed.
@@ -205,7 +224,7 @@ async def run_batch(
     """
     if is_closed():
         raise ClientClosedError("this CollectClient is closed: create a new one")
-    batch = _Batch(orders, make_request, work, max_active)
+    batch = _Batch(orders, make_order, work, ended, max_active)
     workers = [asyncio.create_task(batch.worker()) for _ in range(max_active)]
     tasks.update(workers)
     try:

@@ -1,18 +1,14 @@
-"""The I/O layer: ``CollectClient``, the one place requests are sent.
+"""The I/O layer's face: ``CollectClient``, its options, its lifecycle, its three calls.
 
-Everything it decides is delegated: ``_models`` builds and validates the request, ``_protocol``
-reads the response, ``_polling`` decides whether to retry or poll again and how long to wait,
-``_budget`` holds the slots, the start rate, the slow-down and the login guard every
-request waits for (its account's, shared with other clients when ``budget=`` is given),
-``_config`` checks the options, ``_exchange`` posts the form and reads the answer within its
-size limit, ``_failures`` translates httpx's exceptions and error statuses at one boundary, and
-``_batch`` runs ``collect_many``'s orders.  What is left here are two short loops (the attempts
-of one poll, the polls of one order) and the sleeping.
+Everything it decides is delegated: ``_options`` checks the constructor's options, ``_models``
+builds and validates each request, ``_collector`` runs one order's attempts, retries and polls
+(through the account budget of ``_budget``, the exchange of ``_exchange`` and the decisions of
+``_polling``), ``_batch`` runs ``collect_many``'s orders, and ``_observe`` tells every step to
+whoever watches.  What is left here is building each ``Order`` (the one place the password is
+used) and handing it on.
 """
 
 import asyncio
-import itertools
-import logging
 import os
 import random as _random
 import ssl
@@ -29,16 +25,9 @@ from collections.abc import (
 from datetime import UTC, datetime
 from typing import Any, Final, Self
 
-import attrs
 import httpx
 
-from .. import _polling
-from .._exceptions import (
-    AuthenticationError,
-    BudgetUnavailableError,
-    ClientClosedError,
-    SectigoError,
-)
+from .._exceptions import ClientClosedError
 from .._models import (
     CollectOutcome,
     CollectRequest,
@@ -46,78 +35,50 @@ from .._models import (
     QueryType,
     ResponseEncoding,
     ResponseType,
-    Status,
     check_credentials,
 )
-from .._polling import Failure, GiveUp, PollAgain, PollPolicy, RetryPolicy, TimedOut
-from .._protocol import parse_response
+from .._polling import PollPolicy, RetryPolicy
+from ..events import OrderFinished
 from ._batch import run_batch
-from ._budget import AccountBudget, BudgetTicket, LocalBudget, LoginVerdict
-from ._config import (
-    check_count,
-    check_timeout,
-    check_url,
-    credential_from_env,
-    request_interval,
-    ssl_context_for,
-)
-from ._exchange import Exchange, ThroughClient
-from ._failures import sectigo_failure
+from ._budget import AccountBudget
+from ._collector import Collector, Sleep
+from ._config import check_count, credential_from_env, ssl_context_for
+from ._exchange import ThroughClient
 from ._observe import Observer, OnEvent
+from ._options import (
+    DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_URL,
+    ClientOptions,
+    client_options,
+)
 from ._order import Order
 from ._transports import default_transport
 
-__all__ = ["DEFAULT_URL", "CollectClient"]
+__all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "DEFAULT_URL", "CollectClient"]
 
-DEFAULT_URL: Final = "https://secure.trust-provider.com/products/download/CollectSMIME"
-DEFAULT_MAX_RESPONSE_BYTES: Final = 4 * 1024 * 1024
-
-_LOGGER = logging.getLogger("smime_collect")
 _CLOSED: Final = "this CollectClient is closed: create a new one"
 # The span names of smime_collect.otel, here without importing OpenTelemetry.
 COLLECT_SPAN: Final = "smime_collect.collect"
 WAIT_SPAN: Final = "smime_collect.wait"
-
-Sleep = Callable[[float], Awaitable[object]]
 
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def _hold_seconds(timeout: httpx.Timeout) -> float:
-    """The longest one request may hold its slot: every phase's timeout, one after another."""
-    phases = (timeout.connect, timeout.write, timeout.read, timeout.pool)
-    return sum(60.0 if phase is None else phase for phase in phases)
-
-
-def _login_verdict(answer: object) -> LoginVerdict:
-    """What an attempt's answer says about the login: a -16, an answer past it, or nothing."""
-    if isinstance(answer, CollectResult):
-        return LoginVerdict.ACCEPTED
-    error = answer.error if isinstance(answer, Failure) else None
-    if not isinstance(error, SectigoError):
-        return LoginVerdict.UNKNOWN
-    if error.code == -16:
-        return LoginVerdict.REJECTED
-    # -14 and -42 say nothing of the login; -1, -2, -3 and -17 come before it is checked.
-    if _polling.is_transient_code(error.code) or _polling.is_account_level(error):
-        return LoginVerdict.UNKNOWN
-    return LoginVerdict.ACCEPTED
-
-
-class _Default(int):
-    """An int that is the default itself: ``max_retries=3`` given is not the default left alone.
-
-    The signature shows the documented default (3) while the constructor can still tell whether
-    the caller passed ``max_retries``, so that ``retry_policy=RetryPolicy(max_retries=10)``
-    alone keeps its 10.
-    """
-
-    __slots__ = ()
-
-
-DEFAULT_MAX_RETRIES: Final = _Default(3)
+def _connection(
+    http_client: httpx.AsyncClient | None,
+    transport: httpx.AsyncBaseTransport | None,
+    verify: object,
+    options: ClientOptions,
+) -> httpx.AsyncBaseTransport:
+    """What the client sends on: through the caller's client, the given transport, or its own."""
+    if http_client is not None:
+        return ThroughClient(http_client, options.timeout)
+    if transport is not None:
+        return transport
+    return default_transport(ssl_context_for(verify), options.max_concurrency)
 
 
 class CollectClient:
@@ -197,43 +158,31 @@ class CollectClient:
         check_credentials(login_name, login_password)
         self._login_name = login_name
         self._login_password = login_password
-        self._url = check_url(base_url, allow_insecure_http=allow_insecure_http)
-        request_timeout = check_timeout(timeout)
-        check_count("max_concurrency", max_concurrency, minimum=1)
-        check_count("max_response_bytes", max_response_bytes, minimum=1)
-        self._policy = retry_policy if retry_policy is not None else RetryPolicy()
-        if max_retries is not DEFAULT_MAX_RETRIES:  # given, even as 3: it wins over the policy
-            check_count("max_retries", max_retries, minimum=0)
-            self._policy = attrs.evolve(self._policy, max_retries=max_retries)
-        self._own_slots: asyncio.Semaphore | None = None
-        if budget is None:
-            budget = LocalBudget(
-                max_concurrency=max_concurrency,
-                requests_per_second=requests_per_second,
-                clock=clock,
-                sleep=sleep,
-                wall_clock=wall_clock,
-            )
-        else:  # this client's own max_concurrency still bounds it
-            request_interval(requests_per_second)
-            self._own_slots = asyncio.Semaphore(max_concurrency)
-        self._budget: AccountBudget = budget
-        self._hold = _hold_seconds(request_timeout)
+        options = client_options(
+            base_url=base_url,
+            login_name=login_name,
+            allow_insecure_http=allow_insecure_http,
+            timeout=timeout,
+            max_retries=max_retries,
+            max_concurrency=max_concurrency,
+            max_response_bytes=max_response_bytes,
+            requests_per_second=requests_per_second,
+            retry_policy=retry_policy,
+            sleep=sleep,
+            clock=clock,
+            random=random,
+            wall_clock=wall_clock,
+        )
+        self._url = options.url
         self._max_concurrency = max_concurrency
-        self._sleep = sleep
         self._clock = clock
-        self._random = random
         self._observer = Observer(on_event, clock, tracer_provider, meter_provider)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closed = False
         self._http = http_client
-        if http_client is not None:
-            transport = ThroughClient(http_client, request_timeout)
-        elif transport is None:
-            transport = default_transport(ssl_context_for(verify), max_concurrency)
-        self._transport = transport
-        self._exchange = Exchange(
-            self._url, transport, request_timeout.as_dict(), max_response_bytes, wall_clock
+        self._transport = _connection(http_client, transport, verify, options)
+        self._collector = Collector(
+            options, budget, self._transport, self._observer, self._check_open
         )
 
     @classmethod
@@ -352,133 +301,7 @@ class CollectClient:
             order_number, query_type, response_type, response_encoding, show_validity_period
         )
         order = self._order(request)
-        return await self._observer.order(COLLECT_SPAN, order, self._collect_once(order))
-
-    async def _collect_once(self, order: Order) -> CollectResult:
-        answer = await self._collect(order)
-        assert isinstance(answer, CollectResult)  # noqa: S101 -- no deadline, so no TimedOut
-        return answer
-
-    async def _collect(self, order: Order) -> CollectResult | TimedOut:
-        """One poll of ``order``: its attempts until an answer, a final error, or the deadline.
-
-        Raises:
-            CollectError: The retry decision gave up; its error.
-        """
-        for retry in itertools.count():
-            answer = await self._attempt(order, retry + 1)
-            if isinstance(answer, CollectResult):
-                order.last_status, order.last_failure = answer.status, None
-            if not isinstance(answer, Failure):
-                return answer
-            order.last_failure = answer
-            decision = _polling.decide_retry(
-                self._policy,
-                retry,
-                answer,
-                now=self._clock(),
-                deadline=order.deadline,
-                random=self._random(),
-            )
-            if decision.slow_down_until is not None:  # 429 / -42: every request waits
-                await self._slow_down(decision.slow_down_until)
-                self._observer.throttled(decision.slow_down_until, answer.error)
-            if isinstance(decision, GiveUp):
-                raise decision.error
-            self._log_retry(order, answer, retry, decision)
-            if decision.delay > 0:
-                await self._sleep(decision.delay)
-        raise AssertionError("unreachable")  # pragma: no cover -- itertools.count() never ends
-
-    async def _attempt(self, order: Order, attempt: int) -> CollectResult | Failure | TimedOut:
-        """One request: wait for the account budget's slot, send, give the slot back."""
-        self._check_open()
-        ticket = await self._acquire(order)
-        if not isinstance(ticket, BudgetTicket):
-            return ticket
-        answer: CollectResult | Failure | TimedOut = TimedOut()
-        try:
-            answer = await self._send(order, attempt)
-        finally:
-            await self._release(ticket, answer)
-        return answer
-
-    async def _acquire(self, order: Order) -> BudgetTicket | Failure | TimedOut:
-        """Wait for this client's own slot and the account budget's, never past the deadline.
-
-        Raises:
-            AuthenticationError: The budget's login guard holds: nothing is sent.
-        """
-        left = None if order.deadline is None else order.deadline - self._clock()
-        if self._own_slots is not None:
-            await self._own_slots.acquire()
-        ticket: BudgetTicket | Failure | None
-        try:
-            ticket = await self._budget.acquire(
-                str(self._url), self._login_name, max_wait=left, hold=self._hold
-            )
-        except AuthenticationError as exc:  # said again about this order
-            number = order.request.order_number
-            raise AuthenticationError(exc.code, exc.message, number) from None
-        except BudgetUnavailableError as exc:  # transient: retried like a network failure
-            ticket = Failure(exc, transient=True)
-        except BaseException:
-            if self._own_slots is not None:
-                self._own_slots.release()
-            raise
-        if isinstance(ticket, BudgetTicket):
-            return ticket
-        if self._own_slots is not None:
-            self._own_slots.release()
-        return TimedOut() if ticket is None else ticket
-
-    async def _release(self, ticket: BudgetTicket, answer: object) -> None:
-        try:
-            await self._budget.release(ticket, _login_verdict(answer))
-        finally:
-            if self._own_slots is not None:
-                self._own_slots.release()
-
-    async def _slow_down(self, until: float) -> None:
-        """Hold back every request of the account (a 429 or -42) until ``until``."""
-        try:
-            await self._budget.slow_down(
-                str(self._url), self._login_name, max(0.0, until - self._clock())
-            )
-        except BudgetUnavailableError as exc:  # the next acquire meets it, and retries
-            _LOGGER.warning("the account budget missed a slow-down: %s", exc)
-
-    async def _send(self, order: Order, attempt: int) -> CollectResult | Failure | TimedOut:
-        """One request, its slot held: post, read, parse."""
-        with self._observer.request(order, attempt) as watch:
-            if order.deadline is None and order.timeout is not None:
-                # collect_many: an order's time starts with its first request, not queued.
-                order.deadline = self._clock() + order.timeout
-            # A deadline also bounds the request in flight: a server trickling one byte per
-            # read timeout would otherwise keep the order going far past it.
-            budget = None if order.deadline is None else max(0.0, order.deadline - self._clock())
-            sent = await self._exchange.attempt(
-                order.body, order.request.order_number, attempt, budget
-            )
-            if not isinstance(sent, tuple):
-                return watch.answer(sent)
-            content, response = sent
-            answer: CollectResult | Failure
-            try:
-                answer = parse_response(
-                    content, order.request, response.headers.get("content-type")
-                )
-            except SectigoError as exc:
-                answer = sectigo_failure(exc, response, self._exchange.wall_clock)
-            return watch.answer(answer, response.status_code)
-
-    def _log_retry(
-        self, order: Order, failure: Failure, retry: int, decision: _polling.Retry
-    ) -> None:
-        wait = decision.delay
-        if decision.slow_down_until is not None:
-            wait = max(wait, decision.slow_down_until - self._clock())
-        self._observer.retry(order, retry + 1, self._policy.max_retries, wait, failure.error)
+        return await self._observer.order(COLLECT_SPAN, order, self._collector.collect_once(order))
 
     # -- polling ----------------------------------------------------------------------------
 
@@ -528,32 +351,11 @@ class CollectClient:
         )
         policy = PollPolicy(timeout, poll_interval, max_poll_interval)
         order = self._order(request, deadline=self._clock() + timeout)
-        return await self._observer.order(WAIT_SPAN, order, self._wait(order, policy))
-
-    async def _wait(self, order: Order, policy: PollPolicy) -> CollectResult:
-        """Poll ``order`` until it is ready enough, or raise PollTimeoutError at its deadline."""
-        enough = (
-            Status.AVAILABLE if order.request.query_type is QueryType.STATUS else Status.ATTACHED
-        )
-        for poll in itertools.count():
-            answer = await self._collect(order)
-            if isinstance(answer, CollectResult):
-                if answer.status >= enough:
-                    return answer
-                assert order.deadline is not None  # noqa: S101 -- set by the first request
-                decision = _polling.decide_poll(
-                    policy, poll, now=self._clock(), deadline=order.deadline, random=self._random()
-                )
-                if isinstance(decision, PollAgain):
-                    self._observer.poll(order, poll + 1, decision.delay, answer.status)
-                    await self._sleep(decision.delay)
-                    continue
-            raise order.timed_out(policy.timeout)
-        raise AssertionError("unreachable")  # pragma: no cover -- itertools.count() never ends
+        return await self._observer.order(WAIT_SPAN, order, self._collector.wait(order, policy))
 
     # -- batches ----------------------------------------------------------------------------
 
-    def collect_many(
+    def collect_many(  # long for its ten documented arguments; the body is short
         self,
         order_numbers: Iterable[int | str] | AsyncIterable[int | str],
         *,
@@ -615,19 +417,34 @@ class CollectClient:
         if max_active is None:
             max_active = max(64, 4 * self._max_concurrency) if wait else self._max_concurrency
         check_count("max_active", max_active, minimum=1)
-
-        async def work(request: CollectRequest) -> CollectResult:
-            if policy is None:
-                order = self._order(request)
-                return await self._observer.order(COLLECT_SPAN, order, self._collect_once(order))
-            order = self._order(request, timeout=policy.timeout)
-            return await self._observer.order(WAIT_SPAN, order, self._wait(order, policy))
-
         return run_batch(
             order_numbers,
-            lambda number: CollectRequest(number, **options),
-            work,
+            lambda number: self._order(
+                CollectRequest(number, **options),
+                timeout=None if policy is None else policy.timeout,
+                started=self._clock(),
+            ),
+            lambda order: self._run(order, policy),
+            ended=self._ended_early,
             max_active=max_active,
             tasks=self._tasks,
             is_closed=lambda: self._closed,
+        )
+
+    def _run(self, order: Order, policy: PollPolicy | None) -> Awaitable[CollectResult]:
+        """Collect one order of a batch: once, or waiting for it under ``policy``."""
+        if policy is None:
+            return self._observer.order(COLLECT_SPAN, order, self._collector.collect_once(order))
+        return self._observer.order(WAIT_SPAN, order, self._collector.wait(order, policy))
+
+    def _ended_early(self, outcome: CollectOutcome, order: Order | None) -> None:
+        """Tell how a batch's order ended that ``_run`` did not finish: a bad number, the stop."""
+        if self._observer.on_event is None:
+            return
+        requests = 0 if order is None else order.requests
+        started = None if order is None else order.started
+        elapsed = 0.0 if started is None else self._clock() - started
+        number, error = outcome.order_number, outcome.error
+        self._observer.emit(
+            OrderFinished(number, ok=False, requests=requests, elapsed=elapsed, error=error)
         )

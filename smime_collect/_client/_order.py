@@ -1,6 +1,6 @@
 """One order on its way through ``CollectClient``: its form, its deadline, its last answers.
 
-The loops in ``_client`` keep what they learn about an order here, so that when its time runs
+The loops in ``_collector`` keep what they learn about an order here, so that when its time runs
 out the ``PollTimeoutError`` can say why: the last status Sectigo reported, and the failure of
 the last request when that request failed (a network outage is not "still processing").
 """
@@ -30,6 +30,7 @@ class Order:
         last_status: The last status Sectigo reported for it.
         last_failure: The failure of the last attempt, when the last attempt failed.
         requests: Requests sent for it so far (counted only when someone watches the client).
+        started: For ``collect_many``: when the batch took it up, on the client's clock.
     """
 
     request: CollectRequest
@@ -39,6 +40,7 @@ class Order:
     last_status: Status | None = None
     last_failure: Failure | None = None
     requests: int = 0
+    started: float | None = None
 
     def timed_out(self, timeout: float) -> PollTimeoutError:
         """The PollTimeoutError for this order, caused by its last failure if the last try failed.
