@@ -857,6 +857,42 @@ class TestRetryAfter:
         assert [r.status for r in results] == [Status.ATTACHED] * 2
         assert sorted(sent) == [1, 1, 2]
 
+    async def test_cancelled_while_held_back_frees_its_slot(
+        self, router: respx.Router, fake_time: ManualClock
+    ) -> None:
+        """A request cancelled while it waits out a 429 gives back the only slot it held."""
+        sent: list[int] = []
+
+        def answer(request: httpx.Request) -> httpx.Response:
+            sent.append(int(form(request)["orderNumber"]))
+            if len(sent) == 1:
+                return httpx.Response(429, headers={"Retry-After": "30"})
+            return READY_RESPONSE()
+
+        router.post(DEFAULT_URL).mock(side_effect=answer)
+        gate, waits = asyncio.Event(), []
+
+        async def gated_sleep(seconds: float) -> None:
+            waits.append(seconds)
+            await gate.wait()
+            fake_time.advance(seconds)
+
+        client = make_client(router, fake_time, sleep=gated_sleep, max_concurrency=1, max_retries=0)
+        async with client:
+            with pytest.raises(TransportError):
+                await client.collect(1)
+            held = asyncio.create_task(client.collect(2))
+            await spin()
+            assert (sent, len(waits)) == ([1], 1)  # order 2 holds the slot, waiting its turn
+            held.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await held
+            gate.set()
+            async with asyncio.timeout(5):  # a leaked slot would hang here
+                result = await client.collect(3)
+        assert result.status is Status.ATTACHED
+        assert sent == [1, 3]
+
     async def test_503_does_not_slow_other_requests(
         self, router: respx.Router, fake_time: ManualClock
     ) -> None:
