@@ -6,8 +6,10 @@ import asyncio
 import base64
 import itertools
 import logging
+import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import parse_qsl
 
 import httpx
@@ -585,8 +587,11 @@ class TestRendering:
         """issue_certificates() makes every order's chain before any request."""
         sim.add_orders([1002, 1003])
         sim.issue_certificates()
-        assert all(sim.order(n).chain is not None for n in (1001, 1002, 1003))
+        chains = [sim.order(n).chain for n in (1001, 1002, 1003)]
+        assert all(chain is not None for chain in chains)
         assert sim.stats.requests_total == 0
+        sim.issue_certificates()  # a second call keeps what was issued
+        assert [sim.order(n).chain for n in (1001, 1002, 1003)] == chains
 
     async def test_given_chain_is_served(self, sim: Simulator, http: httpx.AsyncClient) -> None:
         """add_order(chain=...) serves the caller's certificates."""
@@ -853,6 +858,54 @@ class TestScenario:
         with pytest.raises(ValueError, match=">= 0"):
             Chaos(latency=-0.1)
 
+    @pytest.mark.parametrize(
+        ("options", "message"),
+        [
+            ({"intermediates": -1}, "intermediates must be >= 0"),
+            ({"root_hash": "sha1", "key_type": "ec"}, "a SHA-1 root needs key_type='rsa'"),
+        ],
+        ids=["negative-intermediates", "sha1-ec-root"],
+    )
+    def test_impossible_test_cas_are_refused(self, options: dict[str, Any], message: str) -> None:
+        """A negative intermediate count or an EC key for a SHA-1 RSA root is a caller error."""
+        with pytest.raises(ValueError, match=re.escape(message)):
+            TestCA.create(**options)
+
+    async def test_only_http_and_lifespan_scopes_are_served(self, sim: Simulator) -> None:
+        """A websocket connection is not this endpoint's: nothing is sent and nothing counted."""
+        sent: list[object] = []
+
+        async def receive() -> dict[str, object]:
+            return {"type": "websocket.connect"}
+
+        async def send(message: object) -> None:
+            sent.append(message)
+
+        await sim.app({"type": "websocket", "path": ENDPOINT_PATH}, receive, send)  # type: ignore[arg-type]
+        assert (sent, sim.stats.requests_total) == ([], 0)
+
+    async def test_a_client_gone_before_its_body(self, sim: Simulator) -> None:
+        """A disconnect before any body is a request with no fields: counted, answered -3."""
+        scope = {
+            "type": "http",
+            "method": "POST",
+            "scheme": "https",
+            "path": ENDPOINT_PATH,
+            "headers": [],
+        }
+        sent: list[dict[str, Any]] = []
+
+        async def receive() -> dict[str, object]:
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        await sim.app(scope, receive, send)  # type: ignore[arg-type]
+        body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+        assert (sent[0]["status"], body.split(b"\n", 1)[0]) == (200, b"-3")
+        assert sim.stats.requests_total == 1
+
     def test_clear_faults(self, sim: Simulator) -> None:
         """clear_faults() forgets every scripted fault."""
         sim.inject(Fault.HTTP_503, times=3)
@@ -914,6 +967,8 @@ class TestLoopbackServer:
         async with serve(sim) as server:
             assert server.url.startswith("https://127.0.0.1:")
             assert server.url.endswith(ENDPOINT_PATH)
+            assert server.base_url + ENDPOINT_PATH == server.url
+            assert server.base_url == f"https://127.0.0.1:{server.port}"
             assert server.ca_pem_path is not None
             assert server.ca_pem_path.read_bytes() == server.ca_pem
             async with httpx.AsyncClient(verify=server.ssl_context()) as http:
