@@ -50,9 +50,11 @@ from smime_collect.testing import (
     OrderState,
     Quirks,
     Simulator,
+    SimulatorTransport,
     TestCA,
     serve,
 )
+from smime_collect.testing._asgi import abort
 from smime_collect.testing._simulator import ENDPOINT_PATH
 from smime_collect.testing.formats import der_tlv
 
@@ -954,6 +956,51 @@ class TestScenario:
 
         await sim.app({"type": "lifespan"}, receive, send)  # type: ignore[arg-type]
         assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+
+
+class TestSimulatorTransport:
+    """SimulatorTransport serves any ASGI app to httpx the way one connection would."""
+
+    @staticmethod
+    async def _post(app: Any) -> httpx.Response:
+        async with httpx.AsyncClient(transport=SimulatorTransport(app)) as http:
+            return await http.post("https://simulator.test/x", content=b"abc")
+
+    async def test_a_second_receive_is_a_disconnect(self) -> None:
+        """The body comes once; asking again says the client has nothing more to send."""
+        seen: list[dict[str, Any]] = []
+
+        async def app(scope: Any, receive: Any, send: Any) -> None:
+            seen.extend([await receive(), await receive()])
+            await send({"type": "http.response.start", "status": 204, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+
+        assert (await self._post(app)).status_code == 204
+        assert [(m["type"], m.get("body")) for m in seen] == [
+            ("http.request", b"abc"),
+            ("http.disconnect", None),
+        ]
+
+    async def test_an_app_that_never_answers(self) -> None:
+        """Returning without a response is the app's bug, raised as one, not a network error."""
+
+        async def app(scope: Any, receive: Any, send: Any) -> None:
+            del scope, receive, send
+
+        with pytest.raises(RuntimeError, match="returned without starting a response"):
+            await self._post(app)
+
+    async def test_what_is_sent_after_a_drop_is_lost(self) -> None:
+        """After abort() the client meets a dropped connection, never the late answer."""
+
+        async def app(scope: Any, receive: Any, send: Any) -> None:
+            del receive
+            await abort(scope)
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b"2\n"})
+
+        with pytest.raises(httpx.RemoteProtocolError, match="without sending a response"):
+            await self._post(app)
 
 
 @pytest.mark.network
