@@ -32,6 +32,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
 
+import aiohttp
 import httpx
 import pytest
 import trustme
@@ -47,6 +48,7 @@ from smime_collect import (
     TransportError,
     UnknownServerError,
 )
+from smime_collect._client._aiohttp import _translated
 from smime_collect._client._failures import stops_batch
 from smime_collect.testing import Chaos, Fault, ManualClock, Simulator, serve
 
@@ -769,3 +771,45 @@ class TestCancellation:
         assert left == set()
         assert sim.stats.requests_total == 4
         assert fake_time.sleeps == []
+
+
+def _connect_timeout(cause: BaseException) -> httpx.ConnectTimeout:
+    """httpx-aiohttp's ConnectTimeout, raised from ``cause`` as that package raises it."""
+    error = httpx.ConnectTimeout("connect")
+    error.__cause__ = cause
+    return error
+
+
+class TestAiohttpErrorMapping:
+    """The aiohttp transport says what failed in httpx's words, as the httpcore one does."""
+
+    @pytest.mark.parametrize(
+        ("raised", "expected"),
+        [
+            (aiohttp.ClientPayloadError("cut"), httpx.RemoteProtocolError),
+            (_connect_timeout(TimeoutError()), httpx.ConnectTimeout),
+            (_connect_timeout(OSError("not aiohttp's")), httpx.ConnectTimeout),
+            (_connect_timeout(aiohttp.ServerDisconnectedError()), httpx.RemoteProtocolError),
+            (_connect_timeout(aiohttp.ClientOSError(104, "reset")), httpx.ReadError),
+        ],
+        ids=[
+            "broken-response",
+            "a-real-timeout",
+            "a-timeout-of-another-cause",
+            "server-disconnected",
+            "reset-mid-answer",
+        ],
+    )
+    def test_each_failure_gets_the_httpx_class_the_client_retries_by(
+        self, raised: Exception, expected: type[httpx.HTTPError]
+    ) -> None:
+        """A real timeout stays one; a disconnect or reset reported as a timeout becomes itself."""
+        request = httpx.Request("POST", "https://127.0.0.1/x")
+        with pytest.raises(httpx.HTTPError) as caught, _translated(request):
+            raise raised
+        assert type(caught.value) is expected
+        if type(raised) is expected:
+            assert caught.value is raised  # passed on untouched
+        else:
+            assert caught.value.request is request
+            assert caught.value.__cause__ in (raised, raised.__cause__)
