@@ -719,6 +719,37 @@ class TestRetryPolicy:
             RetryPolicy(base_delay=-1)
 
 
+class GatedSleep:
+    """A client's sleep that records each wait and returns only once the test opens the gate."""
+
+    def __init__(self, fake_time: ManualClock) -> None:
+        self.fake_time = fake_time
+        self.gate = asyncio.Event()
+        self.waits: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        """Record the wait; when the gate opens, move the fake clock by it."""
+        self.waits.append(seconds)
+        await self.gate.wait()
+        self.fake_time.advance(seconds)
+
+
+def first_answer_then_ready(router: respx.Router, first: httpx.Response) -> list[int]:
+    """Answer the first request with ``first``, every later one with a certificate.
+
+    Returns:
+        The order number of each request, in the order they were sent.
+    """
+    sent: list[int] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent.append(int(form(request)["orderNumber"]))
+        return first if len(sent) == 1 else READY_RESPONSE()
+
+    router.post(DEFAULT_URL).mock(side_effect=answer)
+    return sent
+
+
 class TestRetryAfter:
     """Retry-After honoured, clamped, and never a busy loop."""
 
@@ -828,31 +859,17 @@ class TestRetryAfter:
         self, router: respx.Router, fake_time: ManualClock, limit: httpx.Response
     ) -> None:
         """While order 1 waits out a 429 / -42, order 2's first request waits before it is sent."""
-        sent: list[int] = []
-        answers = iter([limit])
-
-        def answer(request: httpx.Request) -> httpx.Response:
-            sent.append(int(form(request)["orderNumber"]))
-            return next(answers, None) or READY_RESPONSE()
-
-        router.post(DEFAULT_URL).mock(side_effect=answer)
-        gate, waits = asyncio.Event(), []
-
-        async def gated_sleep(seconds: float) -> None:
-            waits.append(seconds)
-            await gate.wait()
-            fake_time.advance(seconds)
-
-        client = make_client(router, fake_time, sleep=gated_sleep)
-        async with client:
+        sent = first_answer_then_ready(router, limit)
+        sleep = GatedSleep(fake_time)
+        async with make_client(router, fake_time, sleep=sleep) as client:
             first = asyncio.create_task(client.collect(1))
             await spin()
-            assert (sent, len(waits)) == ([1], 1)  # order 1 is backing off
+            assert (sent, len(sleep.waits)) == ([1], 1)  # order 1 is backing off
             second = asyncio.create_task(client.collect(2))
             await spin()
-            assert (sent, len(waits)) == ([1], 2)  # order 2 waits without sending
-            assert waits[1] > 0
-            gate.set()
+            assert (sent, len(sleep.waits)) == ([1], 2)  # order 2 waits without sending
+            assert sleep.waits[1] > 0
+            sleep.gate.set()
             results = await asyncio.gather(first, second)
         assert [r.status for r in results] == [Status.ATTACHED] * 2
         assert sorted(sent) == [1, 1, 2]
@@ -861,33 +878,19 @@ class TestRetryAfter:
         self, router: respx.Router, fake_time: ManualClock
     ) -> None:
         """A request cancelled while it waits out a 429 gives back the only slot it held."""
-        sent: list[int] = []
-
-        def answer(request: httpx.Request) -> httpx.Response:
-            sent.append(int(form(request)["orderNumber"]))
-            if len(sent) == 1:
-                return httpx.Response(429, headers={"Retry-After": "30"})
-            return READY_RESPONSE()
-
-        router.post(DEFAULT_URL).mock(side_effect=answer)
-        gate, waits = asyncio.Event(), []
-
-        async def gated_sleep(seconds: float) -> None:
-            waits.append(seconds)
-            await gate.wait()
-            fake_time.advance(seconds)
-
-        client = make_client(router, fake_time, sleep=gated_sleep, max_concurrency=1, max_retries=0)
+        sent = first_answer_then_ready(router, httpx.Response(429, headers={"Retry-After": "30"}))
+        sleep = GatedSleep(fake_time)
+        client = make_client(router, fake_time, sleep=sleep, max_concurrency=1, max_retries=0)
         async with client:
             with pytest.raises(TransportError):
                 await client.collect(1)
             held = asyncio.create_task(client.collect(2))
             await spin()
-            assert (sent, len(waits)) == ([1], 1)  # order 2 holds the slot, waiting its turn
+            assert (sent, len(sleep.waits)) == ([1], 1)  # order 2 holds the slot, waiting its turn
             held.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await held
-            gate.set()
+            sleep.gate.set()
             async with asyncio.timeout(5):  # a leaked slot would hang here
                 result = await client.collect(3)
         assert result.status is Status.ATTACHED
