@@ -142,9 +142,11 @@ class PollTimeoutError(CollectError, TimeoutError):
         self.last_error = last_error
 
     def __reduce__(self) -> tuple[Any, ...]:
-        # Rebuilt from the fields, so pickle and copy keep them all (the message included):
-        # BaseException's own reduce would pass the message where order_number belongs.
-        return (type(self), (self.order_number, self.last_status, self.timeout, self.last_error))
+        # BaseException's own reduce would call the class with the message where order_number
+        # belongs.  Rebuild from the fields, then restore the state BaseException keeps: the
+        # message as it stands and the instance dict (notes from add_note() live there).
+        fields = (self.order_number, self.last_status, self.timeout, self.last_error)
+        return (type(self), fields, {**self.__dict__, "args": self.args})
 
 
 def short_reason(error: CollectError, order_number: int) -> str:

@@ -263,3 +263,16 @@ class TestPollTimeoutLastError:
             assert getattr(twin.last_error, "status_code", None) == getattr(
                 last_error, "status_code", None
             )
+
+    @pytest.mark.parametrize("duplicate", [_pickled, copy.copy], ids=["pickle", "copy"])
+    def test_notes_and_a_reworded_message_survive(
+        self, duplicate: Callable[[PollTimeoutError], PollTimeoutError]
+    ) -> None:
+        """What BaseException itself keeps across pickle (its notes, its args) is kept too."""
+        error = PollTimeoutError(7, None, 45.0)
+        error.add_note("while collecting the March batch")
+        error.args = (f"{error}; reworded by the caller",)
+        twin = duplicate(error)
+        assert twin.__notes__ == ["while collecting the March batch"]
+        assert str(twin) == str(error)
+        assert str(twin).endswith("; reworded by the caller")
