@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa, x25519
 from cryptography.hazmat.primitives.serialization import pkcs12
@@ -59,6 +60,17 @@ def bundle_path(tmp_path: Path) -> Path:
     return tmp_path / "bundle.p12"
 
 
+def _unparsable_public_key(certificate: x509.Certificate) -> x509.Certificate:
+    """The P-256 certificate with its public point moved off the curve (the signature unchecked)."""
+    der = bytearray(certificate.public_bytes(serialization.Encoding.DER))
+    point = der.index(bytes.fromhex("03420004")) + 4  # BIT STRING, uncompressed point: X, Y
+    der[point + 63] ^= 1  # the last octet of Y
+    broken = x509.load_der_x509_certificate(bytes(der))
+    with pytest.raises(ValueError, match="Invalid key"):
+        broken.public_key()
+    return broken
+
+
 class TestToPkcs12:
     """``CertificateChain.to_pkcs12``: the end entity, its key and the intermediates."""
 
@@ -103,6 +115,13 @@ class TestToPkcs12:
             InvalidRequestError, match="does not match the public key of the end entity 'Alice'"
         ):
             chain.to_pkcs12(other, password=b"x")
+
+    def test_an_end_entity_key_that_cannot_be_read_matches_no_key(self, alice: IssuedChain) -> None:
+        """A certificate whose public key cannot be parsed is a mismatch, not a raw ValueError."""
+        broken = _unparsable_public_key(alice.end_entity)
+        chain = CertificateChain.from_certificates([broken, *alice.intermediates])
+        with pytest.raises(InvalidRequestError, match="does not match the public key"):
+            chain.to_pkcs12(alice.end_entity_key, password=b"x")
 
     def test_ca_bundle_has_no_end_entity(self, alice: IssuedChain) -> None:
         """A CA bundle cannot become a PKCS#12 with a key."""
@@ -342,6 +361,15 @@ class TestPrivateKeys:
         assert index.key_for(people[0].end_entity) is not None
         assert index.key_for(people[1].end_entity) is not None
         assert index.key_for(people[2].end_entity) is None
+
+    def test_index_has_no_key_for_an_unreadable_public_key(
+        self, tmp_path: Path, alice: IssuedChain
+    ) -> None:
+        """A certificate whose public key cannot be parsed finds no key, without an error."""
+        _write_key(tmp_path / "alice.pem", alice.end_entity_key)
+        index = KeyIndex.from_directory(tmp_path)
+        assert index.key_for(alice.end_entity) is not None
+        assert index.key_for(_unparsable_public_key(alice.end_entity)) is None
 
     def test_index_remembers_keys_it_could_not_open(
         self, tmp_path: Path, alice: IssuedChain
