@@ -25,10 +25,15 @@ attributes carry no order number (one time series per order would swamp a metric
 
 from __future__ import annotations
 
+import threading
+import weakref
+from collections.abc import Iterable
 from contextvars import Token
 from typing import Final
 
 from opentelemetry import context, metrics, trace
+from opentelemetry.metrics import CallbackOptions, Observation
+from opentelemetry.metrics import _internal as _metrics_api
 from opentelemetry.trace import Span, StatusCode
 
 from . import __version__
@@ -71,6 +76,18 @@ IN_FLIGHT: Final = "smime_collect.requests.in_flight"
 
 _SCOPE: Final = "smime_collect"
 _DURATION_BUCKETS: Final = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+_OUTCOMES: Final = (
+    "ok",
+    "sectigo_error",
+    "http_error",
+    "network_error",
+    "invalid_response",
+    "timeout",
+    "cancelled",
+    "error",
+)
+# Built once: every request of an outcome records with the same attributes.
+_OUTCOME_ATTRIBUTES: Final = {name: {"outcome": name} for name in _OUTCOMES}
 
 
 def outcome(status: Status | None, error: CollectError | None) -> str:
@@ -96,13 +113,79 @@ def outcome(status: Status | None, error: CollectError | None) -> str:
     return "error"
 
 
+class _Counts:
+    """Requests sent and in flight, read by the observable instruments when metrics are collected.
+
+    Counting in a few integers and letting the SDK read them at collection time costs a request
+    far less than two up-down counter measurements and a counter measurement would.  One
+    ``_Counts`` serves every client of a meter provider: the SDK keeps one instrument per name
+    and scope, with the callbacks of the first client that created it.
+    """
+
+    __slots__ = ("__weakref__", "in_flight", "lock", "requests")
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.in_flight = 0
+        self.requests = dict.fromkeys(_OUTCOMES, 0)
+
+    def observe_requests(self, options: CallbackOptions) -> Iterable[Observation]:
+        """The requests sent so far, by outcome (outcomes not seen yet are left out)."""
+        del options
+        with self.lock:
+            seen = [(name, count) for name, count in self.requests.items() if count]
+        return [Observation(count, _OUTCOME_ATTRIBUTES[name]) for name, count in seen]
+
+    def observe_in_flight(self, options: CallbackOptions) -> Iterable[Observation]:
+        """The requests sent and not yet answered."""
+        del options
+        return [Observation(self.in_flight)]
+
+
+_GLOBAL_COUNTS: Final = _Counts()
+_COUNTS_BY_PROVIDER: Final[weakref.WeakKeyDictionary[object, _Counts]] = weakref.WeakKeyDictionary()
+
+
+def _counts_for(meter_provider: metrics.MeterProvider | None) -> _Counts:
+    """The counts that every client of ``meter_provider`` shares."""
+    if meter_provider is None or meter_provider is metrics.get_meter_provider():
+        return _GLOBAL_COUNTS
+    try:
+        return _COUNTS_BY_PROVIDER.setdefault(meter_provider, _Counts())
+    except TypeError:  # a provider that cannot be weakly referenced (or hashed): its own
+        return _Counts()
+
+
+def _stand_in(provider: object) -> bool:
+    """Whether ``provider`` is one of the API's own, which record nothing (proxy or no-op)."""
+    return type(provider).__module__.startswith(("opentelemetry.trace", "opentelemetry.metrics"))
+
+
+def _global_provider_set() -> bool:
+    """Whether an application has set a global tracer or meter provider since the API started.
+
+    ``get_tracer_provider()`` and ``get_meter_provider()`` look an environment variable up on
+    every call while none is set, which costs more than a client's own work for a request;
+    the API's module globals answer the same question for next to nothing.  Should a release
+    of the API rename them, the answer is yes: the proxies then pass on whatever is set.
+    """
+    tracers = getattr(trace, "_TRACER_PROVIDER", True)
+    meters = getattr(_metrics_api, "_METER_PROVIDER", True)
+    return tracers is not None or meters is not None
+
+
 class Telemetry:
     """One client's tracer, meter and instruments.
 
     Args:
         tracer_provider: Where spans go; None for the global one (``trace.set_tracer_provider``,
-            looked up at each span, so it may be set after the client is made).
-        meter_provider: Where measurements go; None for the global one.
+            which may be called after the client is made).
+        meter_provider: Where measurements go; None for the global one (likewise).
+
+    While only the API's global proxies are there (no SDK set), ``active`` says so and the
+    client skips its spans and measurements: the proxies would drop them.  Once an application
+    sets an SDK's providers, the proxies pass everything on to it, so a client made before
+    that records from its next order on.
     """
 
     def __init__(
@@ -112,8 +195,12 @@ class Telemetry:
     ) -> None:
         self.tracer = trace.get_tracer(_SCOPE, __version__, tracer_provider)
         meter = metrics.get_meter(_SCOPE, __version__, meter_provider)
-        self.requests = meter.create_counter(
-            REQUESTS, unit="{request}", description="HTTP requests sent to CollectSMIME"
+        self.counts = counts = _counts_for(meter_provider)
+        self.requests = meter.create_observable_counter(
+            REQUESTS,
+            [counts.observe_requests],
+            unit="{request}",
+            description="HTTP requests sent to CollectSMIME",
         )
         self.duration = meter.create_histogram(
             REQUEST_DURATION,
@@ -125,29 +212,58 @@ class Telemetry:
         self.retries = meter.create_counter(
             RETRIES, unit="{retry}", description="Failed requests that were sent again"
         )
-        self.in_flight = meter.create_up_down_counter(
-            IN_FLIGHT, unit="{request}", description="Requests sent and not yet answered"
+        self.in_flight = meter.create_observable_up_down_counter(
+            IN_FLIGHT,
+            [counts.observe_in_flight],
+            unit="{request}",
+            description="Requests sent and not yet answered",
+        )
+        given = [p for p in (tracer_provider, meter_provider) if p is not None]
+        self._uses_global = len(given) < len((tracer_provider, meter_provider))
+        self._live = any(not _stand_in(provider) for provider in given) or (
+            self._uses_global and _global_provider_set()
         )
 
-    def start(self, name: str, order_number: int) -> tuple[Span, Token[context.Context]]:
+    def active(self) -> bool:
+        """Whether an SDK may record: False while only the API's stand-ins are there.
+
+        Returns:
+            True once a provider given, or one an application set globally since, can record;
+            it stays True.
+        """
+        if not self._live and self._uses_global and _global_provider_set():
+            self._live = True
+        return self._live
+
+    def start(
+        self, name: str, order_number: int, attempt: int | None = None
+    ) -> tuple[Span, Token[context.Context] | None]:
         """Start a span as a child of the current one, and make it current.
 
         Args:
             name: ``COLLECT_SPAN``, ``WAIT_SPAN`` or ``REQUEST_SPAN``.
             order_number: The order.
+            attempt: For a request span, which attempt it is.
 
         Returns:
-            The span and the token that ``end`` needs to restore the previous context.
+            The span and the token that ``end`` needs to restore the previous context (None
+            when the span is the API's invalid one: nothing to make current).
         """
-        span = self.tracer.start_span(name, attributes={ORDER_NUMBER: order_number})
+        attributes: dict[str, int] = {ORDER_NUMBER: order_number}
+        if attempt is not None:
+            attributes[ATTEMPT] = attempt
+        span = self.tracer.start_span(name, attributes=attributes)
+        if not span.get_span_context().is_valid:
+            return span, None
         return span, context.attach(trace.set_span_in_context(span))
 
     def end(
         self,
         span: Span,
-        token: Token[context.Context],
+        token: Token[context.Context] | None,
         status: Status | None,
         error: BaseException | None,
+        http_status: int | None = None,
     ) -> None:
         """Restore the context ``start`` changed and end the span with what is known.
 
@@ -156,11 +272,15 @@ class Telemetry:
             token: From ``start``.
             status: The status Sectigo reported last, if any.
             error: What the span ended with, if it failed (a cancellation included).
+            http_status: For a request span, the answer's HTTP status, if one came.
         """
-        context.detach(token)
+        if token is not None:
+            context.detach(token)
         if span.is_recording():
             # One call: each set_attribute takes the span's lock and checks the value again.
             attributes: dict[str, str | int] = {}
+            if http_status is not None:
+                attributes[HTTP_STATUS] = http_status
             if status is not None:
                 attributes[STATUS] = status.name
             if error is not None:
@@ -175,39 +295,32 @@ class Telemetry:
 
     def request_started(self) -> None:
         """Count a request in flight."""
-        self.in_flight.add(1)
+        counts = self.counts
+        with counts.lock:
+            counts.in_flight += 1
 
     def request_ended(
         self,
-        span: Span | None,
-        *,
-        attempt: int,
-        http_status: int | None,
         elapsed: float,
         status: Status | None,
         error: CollectError | None,
+        *,
         cancelled: bool = False,
     ) -> None:
-        """Record one request's metrics and its request-only span attributes.
+        """Record one request's metrics (its span is ended by ``end``).
 
         Args:
-            span: Its request span (still open), if one was started.
-            attempt: Which attempt it was.
-            http_status: The answer's HTTP status, if one came.
             elapsed: Seconds it took.
             status: The status Sectigo answered with, if it did.
             error: What went wrong, if something did.
             cancelled: Whether the request was cancelled (the caller left, the client closed).
         """
-        self.in_flight.add(-1)
-        attributes = {"outcome": "cancelled" if cancelled else outcome(status, error)}
-        self.requests.add(1, attributes)
-        self.duration.record(elapsed, attributes)
-        if span is not None and span.is_recording():
-            if http_status is None:
-                span.set_attribute(ATTEMPT, attempt)
-            else:
-                span.set_attributes({ATTEMPT: attempt, HTTP_STATUS: http_status})
+        name = "cancelled" if cancelled else outcome(status, error)
+        counts = self.counts
+        with counts.lock:
+            counts.in_flight -= 1
+            counts.requests[name] += 1
+        self.duration.record(elapsed, _OUTCOME_ATTRIBUTES[name])
 
     def retried(self, error: CollectError) -> None:
         """Count a retry.

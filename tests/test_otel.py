@@ -218,6 +218,20 @@ class TestMetrics:
             (("outcome", "sectigo_error"),): 1,
         }
 
+    async def test_clients_sharing_a_meter_provider_add_up(self, recorded: Recorded) -> None:
+        """Two clients on one meter provider: their requests are counted together, once each."""
+        sim = simulator()
+        async with client_for(sim, recorded) as first, client_for(sim, recorded) as second:
+            await first.collect(1002)
+            await second.collect(1002)
+            with pytest.raises(CertificateRevokedError):
+                await second.collect(1003)
+        assert recorded.counts("smime_collect.requests") == {
+            (("outcome", "ok"),): 2,
+            (("outcome", "sectigo_error"),): 1,
+        }
+        assert recorded.counts("smime_collect.requests.in_flight") == {(): 0}
+
 
 class TestCancelled:
     """A request cancelled in flight ends its spans and leaves nothing counted in flight."""
@@ -323,6 +337,52 @@ class TestOptional:
                 "    pass",
                 "else:",
                 "    raise SystemExit('smime_collect.otel imported without opentelemetry')",
+            ]
+        )
+        subprocess.run([sys.executable, "-c", code], check=True)  # noqa: S603 -- our own code
+
+
+class TestGlobalProviders:
+    """With the global providers, a client records once an SDK is set, even one made before."""
+
+    def test_sdk_set_after_the_client_is_made(self) -> None:
+        """API alone: nothing watched; once the SDK is set, the next order has its spans."""
+        code = "\n".join(
+            [
+                "import asyncio",
+                "from opentelemetry import metrics, trace",
+                "from opentelemetry.sdk.metrics import MeterProvider",
+                "from opentelemetry.sdk.metrics.export import InMemoryMetricReader",
+                "from opentelemetry.sdk.trace import TracerProvider",
+                "from opentelemetry.sdk.trace.export import SimpleSpanProcessor",
+                "from opentelemetry.sdk.trace.export.in_memory_span_exporter import (",
+                "    InMemorySpanExporter)",
+                "from smime_collect import CollectClient",
+                "from smime_collect._client import _observe",
+                "from smime_collect.testing import Simulator",
+                "sim = Simulator(seed=1)",
+                "sim.add_account('a', 'p')",
+                "sim.add_order(1)",
+                "exporter, reader = InMemorySpanExporter(), InMemoryMetricReader()",
+                "async def main():",
+                "    async with CollectClient('a', 'p', base_url=sim.url,",
+                "                             transport=sim.transport()) as client:",
+                "        observer = client._observer",
+                "        assert observer.telemetry is not None",
+                "        assert observer.request(None, 1) is _observe._UNWATCHED",
+                "        await client.collect(1)",
+                "        provider = TracerProvider()",
+                "        provider.add_span_processor(SimpleSpanProcessor(exporter))",
+                "        trace.set_tracer_provider(provider)",
+                "        metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))",
+                "        await client.collect(1)",
+                "asyncio.run(main())",
+                "names = [span.name for span in exporter.get_finished_spans()]",
+                "assert names == ['smime_collect.request', 'smime_collect.collect'], names",
+                "[scope] = reader.get_metrics_data().resource_metrics[0].scope_metrics",
+                "counted = {m.name: m.data.data_points[0].value for m in scope.metrics",
+                "           if m.name == 'smime_collect.requests'}",
+                "assert counted == {'smime_collect.requests': 1}, counted",
             ]
         )
         subprocess.run([sys.executable, "-c", code], check=True)  # noqa: S603 -- our own code

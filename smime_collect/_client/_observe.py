@@ -39,6 +39,10 @@ _LOGGER = logging.getLogger("smime_collect")
 
 OnEvent = Callable[[Event], object]
 Answer = CollectResult | Failure | TimedOut
+_Span = tuple["Telemetry", Any, Any]  # the telemetry, its span and the context token to detach
+
+# The span name of smime_collect.otel, here without importing OpenTelemetry.
+REQUEST_SPAN: Final = "smime_collect.request"
 
 
 def _load_telemetry(tracer_provider: Any, meter_provider: Any) -> Telemetry | None:
@@ -74,7 +78,6 @@ class Observer:
             self.telemetry = _load_telemetry(tracer_provider, meter_provider)
         except Exception as exc:  # noqa: BLE001 -- a provider that raises loses only telemetry
             self.complain("OpenTelemetry", exc)
-        self.enabled = on_event is not None or self.telemetry is not None
 
     def complain(self, who: str, exc: Exception, event: Event | None = None) -> None:
         """Log a watcher's failure: at WARNING the first time, at DEBUG after.
@@ -116,7 +119,16 @@ class Observer:
         Returns:
             A context manager; its ``answer`` passes the answer through.
         """
-        return Request(self, order, attempt) if self.enabled else _UNWATCHED
+        if self.on_event is None and self.recording() is None:
+            return _UNWATCHED
+        return Request(self, order, attempt)
+
+    def recording(self) -> Telemetry | None:
+        """The telemetry, once an OpenTelemetry SDK may record (not the API's stand-ins alone)."""
+        telemetry = self.telemetry
+        if telemetry is None or telemetry.active():
+            return telemetry
+        return None
 
     def retry(
         self, order: Order, retry: int, max_retries: int, delay: float, error: CollectError
@@ -136,14 +148,14 @@ class Observer:
             *(number, log_reason(error, number), retry, max_retries, delay),
             extra={"order_number": number, "attempt": retry},
         )
-        if not self.enabled:
-            return
-        if self.telemetry is not None:
+        telemetry = self.recording()
+        if telemetry is not None:
             try:
-                self.telemetry.retried(error)
+                telemetry.retried(error)
             except Exception as exc:  # noqa: BLE001 -- contained like a raising callback
                 self.complain("OpenTelemetry", exc)
-        self.emit(RetryScheduled(number, retry, delay, error))
+        if self.on_event is not None:
+            self.emit(RetryScheduled(number, retry, delay, error))
 
     def throttled(self, until: float, error: CollectError) -> None:
         """A 429 or -42 holds every request back until ``until``.
@@ -181,11 +193,12 @@ class Observer:
         Raises:
             BaseException: Whatever ``work`` raises.
         """
-        if not self.enabled:
+        telemetry = self.recording()
+        if telemetry is None and self.on_event is None:
             return await work
         number = order.request.order_number
         started = self.clock()
-        span = self.start_span(name, number)
+        span = None if telemetry is None else self.start_span(telemetry, name, number)
         ended: BaseException | None = None
         try:
             result: CollectResult = await work
@@ -193,31 +206,35 @@ class Observer:
             ended = exc
             raise
         finally:
-            self.end_span(span, order.last_status, ended)
+            if span is not None:
+                self.end_span(span, order.last_status, ended)
             error = ended if isinstance(ended, CollectError) else None
-            if ended is None or error is not None:
+            if self.on_event is not None and (ended is None or error is not None):
                 elapsed = self.clock() - started
                 self.emit(OrderFinished(number, error is None, order.requests, elapsed, error))
         return result
 
-    def start_span(self, name: str, number: int) -> tuple[Any, Any] | None:
-        """Start a span and make it current, if OpenTelemetry is on and does not raise."""
-        if self.telemetry is None:
-            return None
+    def start_span(
+        self, telemetry: Telemetry, name: str, number: int, attempt: int | None = None
+    ) -> _Span | None:
+        """Start a span and make it current, unless OpenTelemetry raises."""
         try:
-            return self.telemetry.start(name, number)
+            return telemetry, *telemetry.start(name, number, attempt)
         except Exception as exc:  # noqa: BLE001 -- contained like a raising callback
             self.complain("OpenTelemetry", exc)
             return None
 
     def end_span(
-        self, span: tuple[Any, Any] | None, status: Status | None, error: BaseException | None
+        self,
+        span: _Span,
+        status: Status | None,
+        error: BaseException | None,
+        http_status: int | None = None,
     ) -> None:
         """End a span ``start_span`` started, with what is known."""
-        if span is None or self.telemetry is None:
-            return
+        telemetry, otel_span, token = span
         try:
-            self.telemetry.end(*span, status, error)
+            telemetry.end(otel_span, token, status, error, http_status)
         except Exception as exc:  # noqa: BLE001 -- contained like a raising callback
             self.complain("OpenTelemetry", exc)
 
@@ -225,25 +242,34 @@ class Observer:
 class Request:
     """The watch over one HTTP attempt: its span, its metrics, its ``RequestFinished``."""
 
-    __slots__ = ("_attempt", "_observer", "_order", "_span", "_started", "http_status")
+    __slots__ = (
+        "_attempt",
+        "_observer",
+        "_order",
+        "_span",
+        "_started",
+        "_telemetry",
+        "http_status",
+    )
 
     def __init__(self, observer: Observer, order: Order, attempt: int) -> None:
         self._observer = observer
         self._order = order
         self._attempt = attempt
-        self._span: tuple[Any, Any] | None = None
+        self._telemetry: Telemetry | None = None
+        self._span: _Span | None = None
         self._started = 0.0
         self.http_status: int | None = None
 
     def __enter__(self) -> Request:
         observer = self._observer
-        self._order.requests += 1
-        self._span = observer.start_span("smime_collect.request", self._order.request.order_number)
-        if observer.telemetry is not None:
-            try:
-                observer.telemetry.request_started()
-            except Exception as exc:  # noqa: BLE001 -- contained like a raising callback
-                observer.complain("OpenTelemetry", exc)
+        order = self._order
+        order.requests += 1
+        telemetry = self._telemetry = observer.recording()
+        if telemetry is not None:
+            telemetry.request_started()
+            number = order.request.order_number
+            self._span = observer.start_span(telemetry, REQUEST_SPAN, number, self._attempt)
         self._started = observer.clock()
         return self
 
@@ -279,23 +305,17 @@ class Request:
     ) -> None:
         observer = self._observer
         elapsed = observer.clock() - self._started
-        telemetry = observer.telemetry
+        telemetry = self._telemetry
         if telemetry is not None:
-            span = None if self._span is None else self._span[0]
+            self._telemetry = None
+            cancelled = raised is not None and error is None
             try:
-                telemetry.request_ended(
-                    span,
-                    attempt=self._attempt,
-                    http_status=self.http_status,
-                    elapsed=elapsed,
-                    status=status,
-                    error=error,
-                    cancelled=raised is not None and error is None,
-                )
+                telemetry.request_ended(elapsed, status, error, cancelled=cancelled)
             except Exception as exc:  # noqa: BLE001 -- contained like a raising callback
                 observer.complain("OpenTelemetry", exc)
-        observer.end_span(self._span, status, raised or error)
-        self._span = None
+            if self._span is not None:
+                observer.end_span(self._span, status, raised or error, self.http_status)
+                self._span = None
         if observer.on_event is not None and (raised is None or error is not None):
             number = self._order.request.order_number
             event = RequestFinished(number, self._attempt, elapsed, self.http_status, status, error)
