@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Literal
 
 import pytest
 from cryptography import x509
@@ -134,6 +135,17 @@ class TestAttachedBase64:
         assert result.chain.end_entity is None
         assert result.chain.roots == (issued.root,)
 
+    @pytest.mark.parametrize("tagging", ["explicit", "implicit"])
+    def test_cmmf_without_ca_certificates(
+        self, issued: IssuedChain, tagging: Literal["explicit", "implicit"]
+    ) -> None:
+        """A CertRepContent with the certificate and no caPubs is the end entity alone."""
+        body = b"2\n" + to_base64(to_cmmf_der([], issued.end_entity, tagging=tagging))
+        result = parse_response(body, CollectRequest(ORDER_NUMBER, response_type=ResponseType.CMMF))
+        assert result.chain is not None
+        assert tuple(result.chain) == (issued.end_entity,)
+        assert result.chain.end_entity == issued.end_entity
+
 
 class TestAttachedBinary:
     """responseEncoding=1: the bare structure, told apart from a text status by its shape."""
@@ -180,6 +192,11 @@ class TestAttachedErrors:
             pytest.param(b"notacertificate", "not valid base64 either", id="base64-alphabet"),
             pytest.param(b"-----BEGIN CERTIFICATE-----\nMIIB\n", "truncated", id="pem-without-end"),
             pytest.param(to_base64(to_pkcs7_der([])), "holds no certificates", id="empty-pkcs7"),
+            pytest.param(
+                to_base64(to_cmmf_der([], None)),
+                "CertRepContent holds no certificates",
+                id="empty-cmmf",
+            ),
         ],
     )
     def test_bad_certificate_data(self, payload: bytes, message: str) -> None:
