@@ -242,14 +242,7 @@ def write_order_files(
         raise ValueError(f"order {result.order_number} has no certificates to write")
     directory = order_directory(out, result.order_number)
     directory.mkdir(parents=True, exist_ok=True)
-    files: dict[str, bytes] = {}
-    end_entity = chain.end_entity
-    if end_entity is not None:
-        files["cert.pem"] = end_entity.public_bytes(Encoding.PEM)
-    files["chain.pem"] = chain.chain_pem
-    files["fullchain.pem"] = chain.fullchain_pem
-    if chain.roots:
-        files["root.pem"] = b"".join(root.public_bytes(Encoding.PEM) for root in chain.roots)
+    files = _certificate_files(chain)
     extension, description = payload_format(result.payload)
     payload_name = f"payload{extension}"
     files[payload_name] = result.payload
@@ -262,16 +255,7 @@ def write_order_files(
     for name, data in files.items():
         atomic_write(directory / name, data)
     bundle = None if bundles is None else write_bundle(directory, chain, bundles)
-
-    meta: dict[str, Any] = {"order_number": result.order_number, "status": result.status.name}
-    if end_entity is not None:
-        meta.update(certificate_facts(end_entity))
-    if result.validity is not None:
-        meta["reported_validity"] = {
-            "not_before": result.validity.not_before.isoformat(),
-            "not_after": result.validity.not_after.isoformat(),
-        }
-    meta["payload"] = {"file": payload_name, "format": description, "bytes": len(result.payload)}
+    meta = _meta(result, chain.end_entity, {"file": payload_name, "format": description})
     written = [*files, META_FILE]
     if bundle is not None:
         # Never the password: only whether a bundle exists and where its password is.
@@ -281,6 +265,35 @@ def write_order_files(
     text = json.dumps(meta, indent=2, ensure_ascii=False) + "\n"
     atomic_write(directory / META_FILE, text.encode("utf-8"))
     return Written(directory, bundle)
+
+
+def _certificate_files(chain: CertificateChain) -> dict[str, bytes]:
+    """The PEM files of a chain: cert, chain and fullchain, and root when it has roots."""
+    files: dict[str, bytes] = {}
+    end_entity = chain.end_entity
+    if end_entity is not None:
+        files["cert.pem"] = end_entity.public_bytes(Encoding.PEM)
+    files["chain.pem"] = chain.chain_pem
+    files["fullchain.pem"] = chain.fullchain_pem
+    if chain.roots:
+        files["root.pem"] = b"".join(root.public_bytes(Encoding.PEM) for root in chain.roots)
+    return files
+
+
+def _meta(
+    result: CollectResult, end_entity: x509.Certificate | None, payload: dict[str, str]
+) -> dict[str, Any]:
+    """``meta.json``'s facts of an order, before its bundle and file list."""
+    meta: dict[str, Any] = {"order_number": result.order_number, "status": result.status.name}
+    if end_entity is not None:
+        meta.update(certificate_facts(end_entity))
+    if result.validity is not None:
+        meta["reported_validity"] = {
+            "not_before": result.validity.not_before.isoformat(),
+            "not_after": result.validity.not_after.isoformat(),
+        }
+    meta["payload"] = {**payload, "bytes": len(result.payload)}
+    return meta
 
 
 def read_meta(directory: Path) -> dict[str, Any] | None:

@@ -175,14 +175,7 @@ async def serve(
         ImportError: uvicorn is not installed (``pip install 'smime-collect[simulator]'``).
         RuntimeError: The server did not start.
     """
-    try:
-        import uvicorn  # noqa: PLC0415 -- a test-only dependency, imported when needed
-    except ImportError as exc:  # pragma: no cover - the test extra is installed in CI
-        raise ImportError(
-            "serving the simulator on a socket needs uvicorn: "
-            "pip install 'smime-collect[simulator]'"
-        ) from exc
-
+    uvicorn = _uvicorn()
     with contextlib.ExitStack() as stack:
         listener = stack.enter_context(_bound_socket(host, port))
         port = listener.getsockname()[1]
@@ -190,15 +183,7 @@ async def serve(
         ca_pem, ca_path = b"", None
         if tls:
             directory = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-            ca_pem, cert_pem, key_pem = _server_credentials(host)
-            ca_path = directory / "ca.pem"
-            ca_path.write_bytes(ca_pem)
-            (directory / "server.pem").write_bytes(cert_pem)
-            (directory / "server.key").write_bytes(key_pem)
-            options = {
-                "ssl_certfile": str(directory / "server.pem"),
-                "ssl_keyfile": str(directory / "server.key"),
-            }
+            ca_pem, ca_path, options = _write_tls_files(directory, host)
         closing = asyncio.Event()
         config = uvicorn.Config(
             _with_connection_control(simulator.app, closing),
@@ -227,6 +212,36 @@ async def serve(
             closing.set()  # releases stalled requests, so shutdown does not wait for them
             server.should_exit = True
             await task
+
+
+def _uvicorn() -> Any:
+    """The uvicorn module, or an ImportError that says which extra installs it."""
+    try:
+        import uvicorn  # noqa: PLC0415 -- a test-only dependency, imported when needed
+    except ImportError as exc:  # pragma: no cover - the test extra is installed in CI
+        raise ImportError(
+            "serving the simulator on a socket needs uvicorn: "
+            "pip install 'smime-collect[simulator]'"
+        ) from exc
+    return uvicorn
+
+
+def _write_tls_files(directory: Path, host: str) -> tuple[bytes, Path, dict[str, Any]]:
+    """Write a throwaway CA and a server certificate for ``host`` into ``directory``.
+
+    Returns:
+        The CA's PEM, the path of its file, and uvicorn's TLS options.
+    """
+    ca_pem, cert_pem, key_pem = _server_credentials(host)
+    ca_path = directory / "ca.pem"
+    ca_path.write_bytes(ca_pem)
+    (directory / "server.pem").write_bytes(cert_pem)
+    (directory / "server.key").write_bytes(key_pem)
+    options = {
+        "ssl_certfile": str(directory / "server.pem"),
+        "ssl_keyfile": str(directory / "server.key"),
+    }
+    return ca_pem, ca_path, options
 
 
 def _embedded_server(config: Any) -> Any:

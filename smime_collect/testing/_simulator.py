@@ -138,7 +138,7 @@ class Simulator:
         """
         return self._accounts[login_name]
 
-    def add_order(
+    def add_order(  # long for its eight documented options; the body is their checks
         self,
         number: int,
         *,

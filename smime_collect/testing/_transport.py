@@ -101,45 +101,53 @@ class SimulatorTransport(httpx.AsyncBaseTransport):
             httpx.ReadTimeout: The app stalled (``Fault.TIMEOUT``).
         """
         connection = _Connection(await request.aread())
-        url = request.url
-        scope: dict[str, Any] = {
-            "type": "http",
-            "asgi": {"version": "3.0", "spec_version": "2.3"},
-            "http_version": "1.1",
-            "method": request.method,
-            "scheme": url.scheme,
-            "path": url.path,
-            "raw_path": url.raw_path.split(b"?", 1)[0],
-            "query_string": url.query,
-            "root_path": "",
-            "headers": [(name.lower(), value) for name, value in request.headers.raw],
-            "client": _CLIENT_ADDRESS,
-            "server": (url.host, url.port or (443 if url.scheme == "https" else 80)),
-            "extensions": {
-                CONNECTION_EXTENSION: {"abort": connection.abort, "stall": connection.stall}
-            },
-        }
-        await self._app(scope, connection.receive, connection.send)
+        await self._app(_scope(request, connection), connection.receive, connection.send)
+        return _response(request, connection)
 
-        if connection.stalled:
-            raise httpx.ReadTimeout(
-                "simulated: the server did not answer before the read timeout", request=request
-            )
-        if connection.status is None:
-            if connection.aborted:
-                raise httpx.RemoteProtocolError(
-                    "Server disconnected without sending a response.", request=request
-                )
-            raise RuntimeError("the ASGI app returned without starting a response")
-        stream: httpx.AsyncByteStream
-        if connection.aborted:
-            expected = dict(connection.headers).get(b"content-length", b"more").decode()
-            stream = _TruncatedStream(connection.body, request, expected)
-        else:
-            stream = httpx.ByteStream(b"".join(connection.body))
-        return httpx.Response(
-            connection.status,
-            headers=connection.headers,
-            stream=stream,
-            extensions={"http_version": b"HTTP/1.1"},
+
+def _scope(request: httpx.Request, connection: _Connection) -> dict[str, Any]:
+    """The ASGI HTTP scope of ``request``, with the connection's abort and stall."""
+    url = request.url
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
+        "http_version": "1.1",
+        "method": request.method,
+        "scheme": url.scheme,
+        "path": url.path,
+        "raw_path": url.raw_path.split(b"?", 1)[0],
+        "query_string": url.query,
+        "root_path": "",
+        "headers": [(name.lower(), value) for name, value in request.headers.raw],
+        "client": _CLIENT_ADDRESS,
+        "server": (url.host, url.port or (443 if url.scheme == "https" else 80)),
+        "extensions": {
+            CONNECTION_EXTENSION: {"abort": connection.abort, "stall": connection.stall}
+        },
+    }
+
+
+def _response(request: httpx.Request, connection: _Connection) -> httpx.Response:
+    """What the app sent, as httpx would give it from a real socket (a drop raises)."""
+    if connection.stalled:
+        raise httpx.ReadTimeout(
+            "simulated: the server did not answer before the read timeout", request=request
         )
+    if connection.status is None:
+        if connection.aborted:
+            raise httpx.RemoteProtocolError(
+                "Server disconnected without sending a response.", request=request
+            )
+        raise RuntimeError("the ASGI app returned without starting a response")
+    stream: httpx.AsyncByteStream
+    if connection.aborted:
+        expected = dict(connection.headers).get(b"content-length", b"more").decode()
+        stream = _TruncatedStream(connection.body, request, expected)
+    else:
+        stream = httpx.ByteStream(b"".join(connection.body))
+    return httpx.Response(
+        connection.status,
+        headers=connection.headers,
+        stream=stream,
+        extensions={"http_version": b"HTTP/1.1"},
+    )
