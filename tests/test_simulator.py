@@ -10,7 +10,7 @@ import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 import httpx
 import pytest
@@ -74,6 +74,10 @@ def form(order: int | str = 1001, query: int | str = 1, **extra: str) -> dict[st
     }
     fields.update(extra)
     return fields
+
+
+# One request's form body, as a client would send it.
+FORM = urlencode(form()).encode("ascii")
 
 
 @pytest.fixture
@@ -886,26 +890,37 @@ class TestScenario:
         await sim.app({"type": "websocket", "path": ENDPOINT_PATH}, receive, send)  # type: ignore[arg-type]
         assert (sent, sim.stats.requests_total) == ([], 0)
 
-    async def test_a_client_gone_before_its_body(self, sim: Simulator) -> None:
-        """A disconnect before any body is a request with no fields: counted, answered -3."""
-        scope = {
-            "type": "http",
-            "method": "POST",
-            "scheme": "https",
-            "path": ENDPOINT_PATH,
-            "headers": [],
-        }
+    @pytest.mark.parametrize(
+        ("messages", "first_line"),
+        [
+            ([{"type": "http.disconnect"}], b"-3"),
+            (
+                [
+                    {"type": "http.request", "body": FORM[:20], "more_body": True},
+                    {"type": "http.request", "body": FORM[20:], "more_body": False},
+                ],
+                b"2",
+            ),
+        ],
+        ids=["gone-before-its-body", "body-in-two-chunks"],
+    )
+    async def test_the_body_as_a_server_delivers_it(
+        self, sim: Simulator, messages: list[dict[str, object]], first_line: bytes
+    ) -> None:
+        """A body in chunks is read whole; a disconnect before any is a request without fields."""
+        scope = {"type": "http", "method": "POST", "scheme": "https", "path": ENDPOINT_PATH}
+        headers = [(b"content-type", b"application/x-www-form-urlencoded")]
         sent: list[dict[str, Any]] = []
 
         async def receive() -> dict[str, object]:
-            return {"type": "http.disconnect"}
+            return messages.pop(0)
 
         async def send(message: dict[str, Any]) -> None:
             sent.append(message)
 
-        await sim.app(scope, receive, send)  # type: ignore[arg-type]
+        await sim.app({**scope, "headers": headers}, receive, send)  # type: ignore[arg-type]
         body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
-        assert (sent[0]["status"], body.split(b"\n", 1)[0]) == (200, b"-3")
+        assert (sent[0]["status"], body.split(b"\n", 1)[0]) == (200, first_line)
         assert sim.stats.requests_total == 1
 
     def test_clear_faults(self, sim: Simulator) -> None:
