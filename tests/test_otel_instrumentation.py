@@ -101,6 +101,7 @@ def _check_nesting(finished: list[ReadableSpan], transport: str) -> None:
         assert span.parent is not None
         assert span.context.trace_id == outer.context.trace_id
         parents.append(by_id[span.parent.span_id])
+        assert PASSWORD not in repr(dict(span.attributes or {}))  # the form body is not recorded
     # In the order they were sent: the client span ends first, inside its request span.
     assert parents == requests
     assert [_status_code(span) for span in http] == [503, 200, 200, 200]
