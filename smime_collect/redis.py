@@ -23,6 +23,7 @@ a network failure.  How to run it: ``docs/how-to/fleet.md``.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import hashlib
 import logging
@@ -32,6 +33,7 @@ from collections.abc import Awaitable
 from datetime import UTC, datetime
 from typing import Any, Final, TypeVar
 
+import attrs
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
@@ -51,36 +53,52 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 """
 
 # KEYS: slots (a sorted set of lease ids by expiry), state (a hash), wake (a list).
-# ARGV: lease id, lease ms, max_concurrency, start interval ms, probe_first, state ttl ms.
+# ARGV: lease id, lease ms, max_concurrency, start interval ms, probe_first, state ttl ms, and the
+# lease id and login verdict of a slot this process hands over ('' when none).
 # Returns {0, probe} (granted), {1, ms} (wait ms; -1: until a release), or
-# {2, rejected_at, until, now} (the login guard holds).
+# {2, rejected_at, until, now} (the login guard holds).  A slot handed over goes to the new lease
+# in the same step, or back to everybody (with a wake-up) when the request has to wait.
 _ACQUIRE: Final = (
     _NOW
     + """
-local slots, state = KEYS[1], KEYS[2]
+local slots, state, wake = KEYS[1], KEYS[2], KEYS[3]
 redis.call('ZREMRANGEBYSCORE', slots, '-inf', now)
+local handed = ARGV[7] ~= '' and redis.call('ZSCORE', slots, ARGV[7])
+if handed and ARGV[8] == 'accepted' and redis.call('HGET', state, 'login') ~= 'rejected' then
+  redis.call('HSET', state, 'login', 'accepted')
+end
+local function refuse(answer)
+  if handed then
+    redis.call('ZREM', slots, ARGV[7])
+    redis.call('LPUSH', wake, 1)
+    redis.call('LTRIM', wake, 0, tonumber(ARGV[3]) - 1)
+    redis.call('PEXPIRE', wake, 60000)
+  end
+  return answer
+end
 local s = redis.call('HMGET', state, 'login', 'rejected_at', 'until', 'probe_until',
                      'slow_until', 'next_start')
 local login = s[1]
 local probe = 0
 if login == 'rejected' then
   local untl = tonumber(s[3]) or 0
-  if now < untl then return {2, tonumber(s[2]) or 0, untl, now} end
+  if now < untl then return refuse({2, tonumber(s[2]) or 0, untl, now}) end
 end
 if login == 'rejected' or (login ~= 'accepted' and ARGV[5] == '1') then
-  if (tonumber(s[4]) or 0) > now then return {1, -1} end
+  if (tonumber(s[4]) or 0) > now then return refuse({1, -1}) end
   probe = 1
 end
-if redis.call('ZCARD', slots) >= tonumber(ARGV[3]) then return {1, -1} end
+if not handed and redis.call('ZCARD', slots) >= tonumber(ARGV[3]) then return {1, -1} end
 local slow = tonumber(s[5]) or 0
-if slow > now then return {1, slow - now} end
+if slow > now then return refuse({1, slow - now}) end
 local interval = tonumber(ARGV[4])
 if interval > 0 then
   local next_start = tonumber(s[6]) or 0
-  if next_start > now then return {1, next_start - now} end
+  if next_start > now then return refuse({1, next_start - now}) end
   redis.call('HSET', state, 'next_start', now + interval)
 end
 local lease = tonumber(ARGV[2])
+if handed then redis.call('ZREM', slots, ARGV[7]) end
 redis.call('ZADD', slots, now + lease, ARGV[1])
 if probe == 1 then redis.call('HSET', state, 'probe', ARGV[1], 'probe_until', now + lease) end
 redis.call('PEXPIRE', slots, math.max(lease, tonumber(ARGV[6])))
@@ -140,6 +158,21 @@ return 1
 """
 
 
+# A slot goes from one request of a process to its next at most this many times in a row, then
+# back to Redis: a busy process would otherwise keep its slots while other processes wait.
+_MOST_HAND_OVERS: Final = 8
+
+
+@attrs.define(eq=False)
+class _Kept:
+    """A slot given back by a request and kept for the next one of this process."""
+
+    token: str
+    verdict: LoginVerdict
+    runs: int  # requests this slot served since it came from Redis, minus one
+    timer: asyncio.TimerHandle | None = None
+
+
 class RedisBudget:
     """The account budget of every process and machine that shares one Redis server.
 
@@ -159,6 +192,9 @@ class RedisBudget:
             counts as unreachable.
         poll_interval: The longest a waiting request goes without checking the slots again
             (an expired lease is seen then).
+        hand_over: Seconds a slot given back stays with this process for its next request
+            of the account, which then takes it over in one Redis step; 0 gives every slot
+            back at once.
 
     Raises:
         InvalidRequestError: An option is out of range, or the URL is not a Redis URL.
@@ -176,6 +212,7 @@ class RedisBudget:
         probe_first: bool = True,
         call_timeout: float = 5.0,
         poll_interval: float = 0.5,
+        hand_over: float = 0.005,
     ) -> None:
         interval = check_budget_options(max_concurrency, requests_per_second, login_cooldown)
         for name, value in (
@@ -185,6 +222,10 @@ class RedisBudget:
         ):
             if value is not None and not (isinstance(value, int | float) and 0 < value < math.inf):
                 raise InvalidRequestError(f"{name} must be a number of seconds > 0, not {value!r}")
+        if not (isinstance(hand_over, int | float) and 0 <= hand_over < math.inf):
+            raise InvalidRequestError(
+                f"hand_over must be a number of seconds >= 0, not {hand_over!r}"
+            )
         self._owns_client = isinstance(redis, str)
         if isinstance(redis, str):
             try:
@@ -207,8 +248,13 @@ class RedisBudget:
         self._release = redis.register_script(_RELEASE)
         self._slow_down = redis.register_script(_SLOW_DOWN)
         self._reset_login = redis.register_script(_RESET_LOGIN)
+        self._hand_over = hand_over
         self._local: dict[tuple[str, str], asyncio.Semaphore] = {}
         self._releasing: set[asyncio.Task[None]] = set()
+        self._kept: dict[tuple[str, str], list[_Kept]] = {}  # slots given back, not yet to Redis
+        self._queues: dict[tuple[str, str], collections.deque[asyncio.Future[_Kept | None]]] = {}
+        self._watching: set[tuple[str, str]] = set()  # accounts a request watches Redis for
+        self._runs: dict[str, int] = {}  # lease id -> requests its slot served before it
 
     def __repr__(self) -> str:
         return (
@@ -288,6 +334,7 @@ class RedisBudget:
         self, base_url: str, login_name: str, hold: float, deadline: float | None
     ) -> BudgetTicket | None:
         loop = asyncio.get_running_loop()
+        key = (base_url, login_name)
         keys = self._keys(base_url, login_name)
         token = uuid.uuid4().hex
         lease = self.lease_seconds if self.lease_seconds is not None else hold + 10.0
@@ -299,43 +346,176 @@ class RedisBudget:
             int(self._probe_first),
             self._ttl_ms,
         ]
+        kept = self._take_kept(key)
+        # When requests of this process already wait for a slot of the account, queue up
+        # behind them: a release anywhere wakes the one of them that watches Redis.
+        blocked = kept is None and key in self._watching
         while True:
-            answer: list[Any] = await self._call(self._acquire(keys=keys, args=args))
+            if blocked:
+                wait = self._poll_interval
+                if deadline is not None:
+                    wait = min(wait, deadline - loop.time())
+                    if wait <= 0:
+                        return None
+                kept = await self._wait_for_slot(key, keys[2], wait, deadline)
+            answer = await self._step(keys, args + self._handed(kept), key, kept)
+            runs, kept = (0 if kept is None else kept.runs + 1), None
             kind = int(answer[0])
             if kind == 0:
+                if runs:
+                    self._runs[token] = runs
                 return BudgetTicket(base_url, login_name, probe=bool(answer[1]), token=token)
             if kind == 2:
                 rejected_at, until, now = (int(value) for value in answer[1:4])
                 since = datetime.fromtimestamp(rejected_at / 1000, UTC)
                 left = (until - now) / 1000
                 raise login_locked(base_url, login_name, since, left, self.login_cooldown)
-            wait = self._poll_interval if int(answer[1]) < 0 else int(answer[1]) / 1000
-            if deadline is not None:
-                left = deadline - loop.time()
-                if left <= 0:
+            # Every slot is taken or the login is being probed (-1), or a start is due later.
+            blocked = int(answer[1]) < 0
+            if not blocked:
+                wait = int(answer[1]) / 1000
+                if deadline is not None and deadline - loop.time() < wait:
+                    await asyncio.sleep(max(0.0, deadline - loop.time()))
                     return None
-                wait = min(wait, left)
-            if int(answer[1]) < 0:  # every slot is taken, or the login is being probed
-                # BLPOP takes whole milliseconds from Redis 6 on; a release wakes one waiter.
-                await self._call(self._redis.blpop([keys[2]], timeout=wait), extra=wait)
-            else:
                 await asyncio.sleep(wait)
+
+    @staticmethod
+    def _handed(kept: _Kept | None) -> list[str | int]:
+        return ["", ""] if kept is None else [kept.token, kept.verdict.value]
+
+    async def _step(
+        self,
+        keys: tuple[str, str, str],
+        args: list[str | int],
+        key: tuple[str, str],
+        kept: _Kept | None,
+    ) -> list[Any]:
+        """One acquire script; a slot handed over goes back if the step may not have run."""
+        try:
+            answer: list[Any] = await self._call(self._acquire(keys=keys, args=args))
+        except BaseException:
+            if kept is not None:
+                self._send_back(BudgetTicket(*key, token=kept.token), kept.verdict)
+            raise
+        return answer
+
+    async def _wait_for_slot(
+        self, key: tuple[str, str], wake: str, wait: float, deadline: float | None
+    ) -> _Kept | None:
+        """Wait for a slot: handed over in this process, or (None) a wake-up from Redis.
+
+        One waiting request of each account watches the wake-up list (``BLPOP``, a release
+        anywhere wakes it); the others of this process queue up for a slot handed over by a
+        request of theirs, or for their turn to watch.
+        """
+        loop = asyncio.get_running_loop()
+        while True:
+            kept = self._take_kept(key)
+            if kept is not None:
+                return kept
+            if key not in self._watching:
+                self._watching.add(key)
+                try:
+                    # BLPOP takes whole milliseconds from Redis 6 on; a release wakes one.
+                    await self._call(self._redis.blpop([wake], timeout=wait), extra=wait)
+                finally:
+                    self._watching.discard(key)
+                    self._promote(key)
+                return None
+            turn: asyncio.Future[_Kept | None] = loop.create_future()
+            queue = self._queues.setdefault(key, collections.deque())
+            queue.append(turn)
+            try:
+                async with asyncio.timeout_at(deadline):
+                    got: _Kept | None = await turn
+            except BaseException as exc:
+                if turn in queue:
+                    queue.remove(turn)
+                elif turn.done() and not turn.cancelled():  # handed a slot or a turn meanwhile
+                    if isinstance(exc, TimeoutError) and turn.result() is not None:
+                        return turn.result()  # the deadline came with a slot: use it
+                    self._hand_on(key, turn.result())
+                if isinstance(exc, TimeoutError):
+                    return None  # the caller sees the deadline
+                raise
+            if got is not None:
+                return got
+
+    def _promote(self, key: tuple[str, str]) -> None:
+        """The next request of this process waiting for the account watches Redis now."""
+        queue = self._queues.get(key)
+        while queue:
+            turn = queue.popleft()
+            if not turn.done():
+                turn.set_result(None)
+                return
+
+    def _hand_on(self, key: tuple[str, str], kept: _Kept | None) -> None:
+        """Pass a slot (or, None, the turn to watch) to a request of this process that waits.
+
+        Without one, a slot stays ``hand_over`` seconds for the next request, then goes back.
+        """
+        if kept is None:
+            self._promote(key)
+            return
+        queue = self._queues.get(key)
+        while queue:
+            turn = queue.popleft()
+            if not turn.done():
+                turn.set_result(kept)
+                return
+        if self._hand_over > 0:
+            kept.timer = asyncio.get_running_loop().call_later(
+                self._hand_over, self._give_kept_back, key, kept
+            )
+            self._kept.setdefault(key, []).append(kept)
+        else:
+            self._send_back(BudgetTicket(*key, token=kept.token), kept.verdict)
 
     async def release(self, ticket: BudgetTicket, verdict: LoginVerdict) -> None:
         """Give the slot back, with what the answer said about the login.
 
-        A release that fails is logged, not raised: the lease gives the slot back in time.
-        Cancelling the caller does not stop it.
+        An ordinary answer returns at once: the slot stays with this process for
+        ``hand_over`` seconds, for its next request of the account to take over, and goes
+        back to Redis after that, without the caller waiting.  The probe's answer and a -16
+        go to Redis before this returns.  A release that fails is logged, not raised: the
+        lease gives the slot back in time.  Cancelling the caller does not stop it.
 
         Args:
             ticket: What ``acquire`` returned.
             verdict: What the answer said about the login.
         """
-        self._local[(ticket.base_url, ticket.login_name)].release()
+        key = (ticket.base_url, ticket.login_name)
+        self._local[key].release()
+        runs = self._runs.pop(ticket.token or "", 0)
+        if ticket.probe or verdict is LoginVerdict.REJECTED:
+            await asyncio.shield(self._send_back(ticket, verdict))
+        elif runs < _MOST_HAND_OVERS:
+            self._hand_on(key, _Kept(ticket.token or "", verdict, runs))
+        else:
+            self._send_back(ticket, verdict)
+
+    def _take_kept(self, key: tuple[str, str]) -> _Kept | None:
+        """The newest slot this process keeps for the account, if any; it is no longer kept."""
+        kept = self._kept.get(key)
+        if not kept:
+            return None
+        newest = kept.pop()
+        if newest.timer is not None:
+            newest.timer.cancel()
+        return newest
+
+    def _give_kept_back(self, key: tuple[str, str], kept: _Kept) -> None:
+        """No request of this process took the slot over in time: it goes back to Redis."""
+        self._kept[key].remove(kept)
+        self._send_back(BudgetTicket(*key, token=kept.token), kept.verdict)
+
+    def _send_back(self, ticket: BudgetTicket, verdict: LoginVerdict) -> asyncio.Task[None]:
+        """Give a slot back to Redis in a task of its own, which ``aclose`` waits for."""
         task = asyncio.ensure_future(self._give_back(ticket, verdict))
         self._releasing.add(task)
         task.add_done_callback(self._releasing.discard)
-        await asyncio.shield(task)
+        return task
 
     async def _give_back(self, ticket: BudgetTicket, verdict: LoginVerdict) -> None:
         keys = self._keys(ticket.base_url, ticket.login_name)
@@ -380,7 +560,10 @@ class RedisBudget:
         await self._call(self._reset_login(keys=[state, wake], args=[self.max_concurrency]))
 
     async def aclose(self) -> None:
-        """Wait for the releases under way; close the Redis client if it was made from a URL."""
+        """Give back the slots kept, wait for the releases, close a client made from a URL."""
+        for key in self._kept:
+            while (kept := self._take_kept(key)) is not None:
+                self._send_back(BudgetTicket(*key, token=kept.token), kept.verdict)
         if self._releasing:
             await asyncio.gather(*self._releasing, return_exceptions=True)
         if self._owns_client:
