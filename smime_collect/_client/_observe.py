@@ -2,7 +2,9 @@
 
 ``CollectClient`` reports its steps here (a request ended, a retry or a poll is scheduled, the
 account is throttled, an order ended) and ``Observer`` fans each out.  Nobody watching costs a
-flag test and a no-op context manager per request: no event is built, no clock read.
+few tests and a no-op context manager per request: no event is built, no clock read.  Nobody
+watching includes OpenTelemetry's API without an SDK: its proxies would drop every span and
+measurement, so none is made until an application sets an SDK (``Telemetry.active``).
 
 Nothing a watcher does may cost an order: a callback, a tracer or a meter that raises is logged
 on the ``smime_collect`` logger (WARNING the first time, DEBUG after) and collection goes on.
