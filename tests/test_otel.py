@@ -345,6 +345,31 @@ class TestOptional:
 class TestGlobalProviders:
     """With the global providers, a client records once an SDK is set, even one made before."""
 
+    async def test_no_op_providers_given_watch_nothing(self) -> None:
+        """The API's no-op providers given: no request is watched, and the order is collected."""
+        from opentelemetry.metrics import NoOpMeterProvider
+        from opentelemetry.trace import NoOpTracerProvider
+
+        from smime_collect._client import _observe
+
+        sim = simulator()
+        providers = {"tracer_provider": NoOpTracerProvider(), "meter_provider": NoOpMeterProvider()}
+        async with client_for(sim, **providers) as client:
+            assert client._observer.telemetry is not None
+            assert client._observer.request(None, 1) is _observe._UNWATCHED  # type: ignore[arg-type]
+            result = await client.wait_for_certificate(1001, poll_interval=1)
+        assert result.status is Status.ATTACHED
+
+    async def test_an_sdk_tracer_provider_alone_is_watched(self, recorded: Recorded) -> None:
+        """An SDK tracer provider given, the meter left global: the spans are recorded."""
+        sim = simulator()
+        async with client_for(sim, tracer_provider=recorded.tracer_provider) as client:
+            await client.collect(1002)
+        assert [span.name for span in recorded.finished()] == [
+            "smime_collect.request",
+            "smime_collect.collect",
+        ]
+
     def test_sdk_set_after_the_client_is_made(self) -> None:
         """API alone: nothing watched; once the SDK is set, the next order has its spans."""
         code = "\n".join(
