@@ -272,6 +272,30 @@ class TestPrivateKeys:
             load_private_key(path.read_bytes(), b"nope")
 
     @pytest.mark.parametrize(
+        ("known", "unknown", "named"),
+        [
+            ("06072A8648CE3D0201", "06072A8648CE3D0209", "Unknown key type"),
+            ("06082A8648CE3D030107", "06082A8648CE3D030109", "is not supported"),
+        ],
+        ids=["key-type", "curve"],
+    )
+    def test_an_algorithm_this_library_cannot_use(
+        self, alice: IssuedChain, known: str, unknown: str, named: str
+    ) -> None:
+        """A PKCS#8 key of a type or curve cryptography does not know is named as such."""
+        der = alice.end_entity_key.private_bytes(
+            serialization.Encoding.DER,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        assert der.count(bytes.fromhex(known)) == 1  # id-ecPublicKey, then prime256v1
+        data = der.replace(bytes.fromhex(known), bytes.fromhex(unknown))
+        with pytest.raises(
+            InvalidRequestError, match=f"an algorithm this library cannot use.*{named}"
+        ):
+            load_private_key(data)
+
+    @pytest.mark.parametrize(
         "data",
         [b"", b"hello", b"\x30\x03\x02\x01\x00", b"-----BEGIN PRIVATE KEY-----\nAA==\n"],
         ids=["empty", "text", "der-sequence", "broken-pem"],

@@ -238,6 +238,16 @@ class TestServeInProcess:
         assert message in captured.err
         assert captured.out == ""
 
+    def test_without_uvicorn(
+        self, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """Without the simulator extra: exit 1, saying which extra to install."""
+        monkeypatch.setitem(sys.modules, "uvicorn", None)
+        assert serve_until_stopped("127.0.0.1", 0) == 1
+        captured = capsys.readouterr()
+        assert "pip install 'smime-collect[simulator]'" in captured.err
+        assert captured.out == ""
+
     def test_a_port_in_use(self, capsys: pytest.CaptureFixture[str]) -> None:
         """A port another socket listens on: exit 2 naming the address, not a traceback."""
         with socket.socket() as taken:
