@@ -11,6 +11,7 @@ import pytest
 from smime_collect import (
     AuthenticationError,
     CollectClient,
+    CollectOutcome,
     InvalidRequestError,
     LocalBudget,
     Status,
@@ -44,11 +45,15 @@ def budget_for(clock: ManualClock, **kwargs: Any) -> LocalBudget:
 
 
 def client_for(
-    sim: Simulator, clock: ManualClock, password: str = PASSWORD, **kwargs: Any
+    sim: Simulator,
+    clock: ManualClock,
+    password: str = PASSWORD,
+    login: str = "alice",
+    **kwargs: Any,
 ) -> CollectClient:
     """A client wired to the simulator in-process, on the test's clock."""
     return CollectClient(
-        "alice",
+        login,
         password,
         base_url=sim.url,
         transport=sim.transport(),
@@ -57,6 +62,21 @@ def client_for(
         wall_clock=lambda: WALL,
         **kwargs,
     )
+
+
+async def reject_login(
+    sim: Simulator, clock: ManualClock, budget: LocalBudget | None = None
+) -> None:
+    """One call with the wrong password, answered with a -16."""
+    async with client_for(sim, clock, password=WRONG, budget=budget) as client:
+        with pytest.raises(AuthenticationError):
+            await client.collect(1)
+
+
+async def collect_all(client: CollectClient, orders: range) -> list[CollectOutcome]:
+    """Every outcome of a batch that does not wait for certificates."""
+    async with client:
+        return [o async for o in client.collect_many(orders, wait=False)]
 
 
 class TestSharedBudget:
@@ -68,15 +88,10 @@ class TestSharedBudget:
         sim.add_orders(range(1, 61))
         budget = budget_for(fake_time, max_concurrency=2)
         clients = [client_for(sim, fake_time, budget=budget) for _ in range(3)]
-
-        async def run(client: CollectClient, orders: range) -> list[bool]:
-            async with client:
-                return [o.ok async for o in client.collect_many(orders, wait=False)]
-
         results = await asyncio.gather(
-            *(run(c, range(1 + 20 * i, 21 + 20 * i)) for i, c in enumerate(clients))
+            *(collect_all(c, range(1 + 20 * i, 21 + 20 * i)) for i, c in enumerate(clients))
         )
-        assert [all(r) for r in results] == [True, True, True]
+        assert [all(o.ok for o in r) for r in results] == [True, True, True]
         assert sim.stats.max_in_flight == 2
         assert sim.stats.requests_total == 60
 
@@ -85,9 +100,8 @@ class TestSharedBudget:
         sim = simulator()
         sim.add_orders(range(1, 11))
         budget = budget_for(fake_time, max_concurrency=8)
-        async with client_for(sim, fake_time, budget=budget, max_concurrency=1) as client:
-            outcomes = [o async for o in client.collect_many(range(1, 11), wait=False)]
-        assert len(outcomes) == 10
+        client = client_for(sim, fake_time, budget=budget, max_concurrency=1)
+        assert len(await collect_all(client, range(1, 11))) == 10
         assert sim.stats.max_in_flight == 1
 
     async def test_a_slow_down_holds_every_client(self, fake_time: ManualClock) -> None:
@@ -112,19 +126,8 @@ class TestSharedBudget:
         sim.add_account("bob", "bobs-password")
         sim.add_order(1, account="bob")
         budget = budget_for(fake_time)
-        async with client_for(sim, fake_time, password=WRONG, budget=budget) as alice:
-            with pytest.raises(AuthenticationError):
-                await alice.collect(1)
-        bob = CollectClient(
-            "bob",
-            "bobs-password",
-            base_url=sim.url,
-            transport=sim.transport(),
-            budget=budget,
-            clock=fake_time,
-            sleep=fake_time.sleep,
-        )
-        async with bob:
+        await reject_login(sim, fake_time, budget)
+        async with client_for(sim, fake_time, "bobs-password", "bob", budget=budget) as bob:
             assert (await bob.collect(1)).status is Status.ATTACHED
 
     def test_bad_options(self) -> None:
@@ -194,42 +197,32 @@ class TestLoginGuard:
                 await client.collect(1)
         assert sim.stats.failed_logins == 2
 
-    async def test_the_probe_goes_alone(self, fake_time: ManualClock) -> None:
-        """After the cooldown a batch of many orders sends one probe; its -16 ends the batch."""
+    @pytest.mark.parametrize("fixed", [False, True], ids=["still-wrong", "fixed"])
+    async def test_the_probe_decides_for_the_batch(
+        self, fake_time: ManualClock, *, fixed: bool
+    ) -> None:
+        """After the cooldown one probe goes alone: its -16 ends the batch, its success opens it."""
         sim = simulator()
         sim.add_orders(range(1, 21))
         budget = budget_for(fake_time, login_cooldown=60)
-        async with client_for(sim, fake_time, password=WRONG, budget=budget) as client:
-            with pytest.raises(AuthenticationError):
-                await client.collect(1)
-            fake_time.advance(60)
-            outcomes = [o async for o in client.collect_many(range(1, 21), wait=False)]
-        assert len(outcomes) == 20
-        assert all(isinstance(o.error, AuthenticationError) for o in outcomes)
-        assert sim.stats.failed_logins == 2
-
-    async def test_a_good_probe_lets_everyone_through(self, fake_time: ManualClock) -> None:
-        """Once the password is fixed, the probe's success opens the account to all requests."""
-        sim = simulator()
-        sim.add_orders(range(1, 13))
-        budget = budget_for(fake_time, login_cooldown=60)
-        async with client_for(sim, fake_time, password=WRONG, budget=budget) as wrong:
-            with pytest.raises(AuthenticationError):
-                await wrong.collect(1)
+        await reject_login(sim, fake_time, budget)
         fake_time.advance(60)
-        async with client_for(sim, fake_time, budget=budget) as right:
-            outcomes = [o async for o in right.collect_many(range(1, 13), wait=False)]
-        assert all(o.ok for o in outcomes)
-        assert sim.stats.max_in_flight == 4
+        client = client_for(sim, fake_time, PASSWORD if fixed else WRONG, budget=budget)
+        outcomes = await collect_all(client, range(1, 21))
+        assert len(outcomes) == 20
+        if fixed:
+            assert all(o.ok for o in outcomes)
+            assert sim.stats.max_in_flight == 4  # the others followed the probe together
+        else:
+            assert all(isinstance(o.error, AuthenticationError) for o in outcomes)
+        assert sim.stats.failed_logins == 1 + (not fixed)
 
     async def test_reset_login_lifts_the_guard(self, fake_time: ManualClock) -> None:
         """reset_login lets the next request through before the cooldown ends."""
         sim = simulator()
         sim.add_orders([1])
         budget = budget_for(fake_time)
-        async with client_for(sim, fake_time, password=WRONG, budget=budget) as client:
-            with pytest.raises(AuthenticationError):
-                await client.collect(1)
+        await reject_login(sim, fake_time, budget)
         await budget.reset_login(sim.url, "alice")
         async with client_for(sim, fake_time, budget=budget) as client:
             assert (await client.collect(1)).status is Status.ATTACHED
@@ -239,8 +232,7 @@ class TestLoginGuard:
         sim = simulator()
         sim.add_orders(range(1, 21))
         budget = budget_for(fake_time, probe_first=True)
-        async with client_for(sim, fake_time, password=WRONG, budget=budget) as client:
-            outcomes = [o async for o in client.collect_many(range(1, 21), wait=False)]
+        outcomes = await collect_all(client_for(sim, fake_time, WRONG, budget=budget), range(1, 21))
         assert all(isinstance(o.error, AuthenticationError) for o in outcomes)
         assert sim.stats.failed_logins == 1
 
@@ -248,8 +240,7 @@ class TestLoginGuard:
         """Without probe_first the first requests go together, as they always have."""
         sim = simulator()
         sim.add_orders(range(1, 21))
-        async with client_for(sim, fake_time, password=WRONG) as client:
-            outcomes = [o async for o in client.collect_many(range(1, 21), wait=False)]
+        outcomes = await collect_all(client_for(sim, fake_time, WRONG), range(1, 21))
         assert all(isinstance(o.error, AuthenticationError) for o in outcomes)
         assert sim.stats.max_in_flight == 4  # all four went out with the wrong password
 
@@ -286,8 +277,6 @@ class TestLoginGuard:
         sim = simulator()
         sim.add_orders([1])
         budget = budget_for(fake_time)
-        async with client_for(sim, fake_time, password=WRONG, budget=budget) as client:
-            with pytest.raises(AuthenticationError):
-                await client.collect(1)
+        await reject_login(sim, fake_time, budget)
         assert WRONG not in repr(budget)
         assert WRONG not in repr(vars(budget))
