@@ -1,4 +1,4 @@
-"""Nox sessions: tests on every supported Python, lint, typecheck, docs, bench.
+"""Nox sessions: tests on every supported Python, tests_lowest, lint, typecheck, docs, bench.
 
 Python versions come from pyproject.toml's classifiers, so there is one list to keep.
 """
@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import nox
 
-nox.options.sessions = ["tests", "lint", "typecheck", "docs"]
+nox.options.sessions = ["tests", "tests_lowest", "lint", "typecheck", "docs"]
 nox.options.reuse_existing_virtualenvs = True
 
 PYPROJECT = nox.project.load_toml("pyproject.toml")
 PYTHONS = nox.project.python_versions(PYPROJECT)
+# uv resolves the lowest versions pyproject.toml allows; pinned like the linters, and the same
+# version as .ci/run's step, so that both resolve alike.
+UV = "uv==0.13.9"
 
 
 @nox.session(python=PYTHONS)
@@ -19,6 +22,21 @@ def tests(session: nox.Session) -> None:
     """Run the test suite with branch coverage."""
     session.install("-e", ".[test]")
     session.run("python", "-m", "pytest", "--cov", "--cov-report=term", *session.posargs)
+
+
+@nox.session(python=PYTHONS[0], reuse_venv="never")
+def tests_lowest(session: nox.Session) -> None:
+    """Run the test suite against the lowest version of every dependency pyproject.toml names.
+
+    The floors in pyproject.toml are promises: this session installs exactly them (uv's
+    ``--resolution lowest-direct``; what they depend on resolves as usual) in a fresh environment.
+    """
+    session.install(UV)
+    session.run(
+        "uv", "pip", "install", "--quiet", "--python", session.virtualenv.location,
+        "--resolution", "lowest-direct", "-e", ".[test]",
+    )  # fmt: skip
+    session.run("python", "-m", "pytest", "-p", "no:cacheprovider", *session.posargs)
 
 
 @nox.session(python=PYTHONS[0])
