@@ -14,12 +14,13 @@ Spans, for one order that was retried once and polled once::
 
 ``collect`` makes a ``smime_collect.collect`` span, ``wait_for_certificate`` a
 ``smime_collect.wait`` span, and each order of ``collect_many`` one of the two (``wait=True``
-or not).  The spans of an instrumented httpx or aiohttp nest under the request spans.
+or not).  A request span is the current span while its request is sent, so the spans of an
+instrumented httpx or aiohttp (OpenTelemetry's own instrumentations) nest under it.
 
-Metrics: the counter ``smime_collect.requests`` (attribute ``outcome``), the histogram
-``smime_collect.request.duration`` (seconds, attribute ``outcome``), the counter
+Metrics: the counter ``smime_collect.requests`` (observable; attribute ``outcome``), the
+histogram ``smime_collect.request.duration`` (seconds, attribute ``outcome``), the counter
 ``smime_collect.retries`` (attribute ``error.type``) and the up-down counter
-``smime_collect.requests.in_flight``.  No attribute carries the password, and metric
+``smime_collect.requests.in_flight`` (observable).  No attribute carries the password, and metric
 attributes carry no order number (one time series per order would swamp a metrics backend).
 """
 
