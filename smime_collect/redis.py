@@ -23,13 +23,12 @@ a network failure.  How to run it: ``docs/how-to/fleet.md``.
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import hashlib
 import logging
 import math
 import uuid
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, Final, TypeVar
 
@@ -38,6 +37,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from ._client._budget import BudgetTicket, LoginVerdict, check_budget_options, login_locked
+from ._client._pacing import SlotRelay
 from ._exceptions import BudgetUnavailableError, InvalidRequestError
 
 __all__ = ["RedisBudget"]
@@ -170,7 +170,6 @@ class _Kept:
     token: str
     verdict: LoginVerdict
     runs: int  # requests this slot served since it came from Redis, minus one
-    timer: asyncio.TimerHandle | None = None
 
 
 class RedisBudget:
@@ -248,12 +247,9 @@ class RedisBudget:
         self._release = redis.register_script(_RELEASE)
         self._slow_down = redis.register_script(_SLOW_DOWN)
         self._reset_login = redis.register_script(_RESET_LOGIN)
-        self._hand_over = hand_over
         self._local: dict[tuple[str, str], asyncio.Semaphore] = {}
         self._releasing: set[asyncio.Task[None]] = set()
-        self._kept: dict[tuple[str, str], list[_Kept]] = {}  # slots given back, not yet to Redis
-        self._queues: dict[tuple[str, str], collections.deque[asyncio.Future[_Kept | None]]] = {}
-        self._watching: set[tuple[str, str]] = set()  # accounts a request watches Redis for
+        self._relay: SlotRelay[tuple[str, str], _Kept] = SlotRelay(hand_over, self._give_kept_back)
         self._runs: dict[str, int] = {}  # lease id -> requests its slot served before it
 
     def __repr__(self) -> str:
@@ -346,10 +342,10 @@ class RedisBudget:
             int(self._probe_first),
             self._ttl_ms,
         ]
-        kept = self._take_kept(key)
+        kept = self._relay.take(key)
         # When requests of this process already wait for a slot of the account, queue up
         # behind them: a release anywhere wakes the one of them that watches Redis.
-        blocked = kept is None and key in self._watching
+        blocked = kept is None and self._relay.watched(key)
         while True:
             if blocked:
                 wait = self._poll_interval
@@ -357,7 +353,7 @@ class RedisBudget:
                     wait = min(wait, deadline - loop.time())
                     if wait <= 0:
                         return None
-                kept = await self._wait_for_slot(key, keys[2], wait, deadline)
+                kept = await self._relay.wait(key, self._watch(keys[2], wait), deadline)
             answer = await self._step(keys, args + self._handed(kept), key, kept)
             runs, kept = (0 if kept is None else kept.runs + 1), None
             kind = int(answer[0])
@@ -399,79 +395,6 @@ class RedisBudget:
             raise
         return answer
 
-    async def _wait_for_slot(
-        self, key: tuple[str, str], wake: str, wait: float, deadline: float | None
-    ) -> _Kept | None:
-        """Wait for a slot: handed over in this process, or (None) a wake-up from Redis.
-
-        One waiting request of each account watches the wake-up list (``BLPOP``, a release
-        anywhere wakes it); the others of this process queue up for a slot handed over by a
-        request of theirs, or for their turn to watch.
-        """
-        loop = asyncio.get_running_loop()
-        while True:
-            kept = self._take_kept(key)
-            if kept is not None:
-                return kept
-            if key not in self._watching:
-                self._watching.add(key)
-                try:
-                    # BLPOP takes whole milliseconds from Redis 6 on; a release wakes one.
-                    await self._call(self._redis.blpop([wake], timeout=wait), extra=wait)
-                finally:
-                    self._watching.discard(key)
-                    self._promote(key)
-                return None
-            turn: asyncio.Future[_Kept | None] = loop.create_future()
-            queue = self._queues.setdefault(key, collections.deque())
-            queue.append(turn)
-            try:
-                async with asyncio.timeout_at(deadline):
-                    got: _Kept | None = await turn
-            except BaseException as exc:
-                if turn in queue:
-                    queue.remove(turn)
-                elif turn.done() and not turn.cancelled():  # handed a slot or a turn meanwhile
-                    if isinstance(exc, TimeoutError) and turn.result() is not None:
-                        return turn.result()  # the deadline came with a slot: use it
-                    self._hand_on(key, turn.result())
-                if isinstance(exc, TimeoutError):
-                    return None  # the caller sees the deadline
-                raise
-            if got is not None:
-                return got
-
-    def _promote(self, key: tuple[str, str]) -> None:
-        """The next request of this process waiting for the account watches Redis now."""
-        queue = self._queues.get(key)
-        while queue:
-            turn = queue.popleft()
-            if not turn.done():
-                turn.set_result(None)
-                return
-
-    def _hand_on(self, key: tuple[str, str], kept: _Kept | None) -> None:
-        """Pass a slot (or, None, the turn to watch) to a request of this process that waits.
-
-        Without one, a slot stays ``hand_over`` seconds for the next request, then goes back.
-        """
-        if kept is None:
-            self._promote(key)
-            return
-        queue = self._queues.get(key)
-        while queue:
-            turn = queue.popleft()
-            if not turn.done():
-                turn.set_result(kept)
-                return
-        if self._hand_over > 0:
-            kept.timer = asyncio.get_running_loop().call_later(
-                self._hand_over, self._give_kept_back, key, kept
-            )
-            self._kept.setdefault(key, []).append(kept)
-        else:
-            self._send_back(BudgetTicket(*key, token=kept.token), kept.verdict)
-
     async def release(self, ticket: BudgetTicket, verdict: LoginVerdict) -> None:
         """Give the slot back, with what the answer said about the login.
 
@@ -491,24 +414,16 @@ class RedisBudget:
         if ticket.probe or verdict is LoginVerdict.REJECTED:
             await asyncio.shield(self._send_back(ticket, verdict))
         elif runs < _MOST_HAND_OVERS:
-            self._hand_on(key, _Kept(ticket.token or "", verdict, runs))
+            self._relay.pass_on(key, _Kept(ticket.token or "", verdict, runs))
         else:
             self._send_back(ticket, verdict)
 
-    def _take_kept(self, key: tuple[str, str]) -> _Kept | None:
-        """The newest slot this process keeps for the account, if any; it is no longer kept."""
-        kept = self._kept.get(key)
-        if not kept:
-            return None
-        newest = kept.pop()
-        if newest.timer is not None:
-            newest.timer.cancel()
-        return newest
-
     def _give_kept_back(self, key: tuple[str, str], kept: _Kept) -> None:
-        """No request of this process took the slot over in time: it goes back to Redis."""
-        self._kept[key].remove(kept)
         self._send_back(BudgetTicket(*key, token=kept.token), kept.verdict)
+
+    def _watch(self, wake: str, wait: float) -> Callable[[], Awaitable[object]]:
+        # BLPOP takes whole milliseconds from Redis 6 on; a release wakes one waiter.
+        return lambda: self._call(self._redis.blpop([wake], timeout=wait), extra=wait)
 
     def _send_back(self, ticket: BudgetTicket, verdict: LoginVerdict) -> asyncio.Task[None]:
         """Give a slot back to Redis in a task of its own, which ``aclose`` waits for."""
@@ -561,9 +476,8 @@ class RedisBudget:
 
     async def aclose(self) -> None:
         """Give back the slots kept, wait for the releases, close a client made from a URL."""
-        for key in self._kept:
-            while (kept := self._take_kept(key)) is not None:
-                self._send_back(BudgetTicket(*key, token=kept.token), kept.verdict)
+        for key, kept in self._relay.drain():
+            self._give_kept_back(key, kept)
         if self._releasing:
             await asyncio.gather(*self._releasing, return_exceptions=True)
         if self._owns_client:
