@@ -14,8 +14,13 @@ Each step is one Lua script, so that it is atomic, and reads the Redis server's 
 since the machines' clocks may disagree.  A slot is a lease: a process that dies while holding one
 gives it back when the lease runs out.  A request that finds every slot taken waits on a wake-up
 list (``BLPOP``) that each release pushes to, re-checking at least every ``poll_interval`` seconds
-(that is how an expired lease comes back).  A request costs two round trips when it need not
-wait: one script to take a slot, one to give it back.  When Redis cannot be reached nothing is
+(that is how an expired lease comes back); the other waiting requests of the process queue up
+behind the one that watches.  A slot given back with an ordinary answer stays with its process
+for ``hand_over`` seconds: its next request takes it over in one script, which moves the slot
+to a new lease and checks the slow-down, the start rate and the login as any acquire does, and
+the release returns without waiting for Redis.  A busy process so costs one round trip per
+request; a slot goes back to Redis after a few hand-overs, so that other processes get their
+turn, and at once after the probe's answer or a -16.  When Redis cannot be reached nothing is
 sent: the request fails with ``BudgetUnavailableError``, which the client retries as it retries
 a network failure.  How to run it: ``docs/how-to/fleet.md``.
 """
