@@ -130,6 +130,7 @@ class TestWaitForCertificate:
         assert fake_time.now == pytest.approx(1010)
         assert caught.value.last_status is None
         assert isinstance(caught.value.__cause__, TransportError)
+        assert caught.value.last_error is caught.value.__cause__
         assert isinstance(caught.value.__cause__.__cause__, httpx.ConnectError)
         assert "last error: the request failed: connection refused" in str(caught.value)
         assert PASSWORD not in str(caught.value)
@@ -146,6 +147,7 @@ class TestWaitForCertificate:
             with pytest.raises(PollTimeoutError) as caught:
                 await client.wait_for_certificate(5, timeout=30, poll_interval=5)
         assert caught.value.__cause__ is None
+        assert caught.value.last_error is None
         assert caught.value.last_status is Status.PROCESSING
         assert "last error" not in str(caught.value)
 

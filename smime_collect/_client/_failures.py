@@ -19,7 +19,7 @@ from typing import TypeGuard
 import httpx
 
 from .. import _polling
-from .._exceptions import CollectError, SectigoError, TransportError
+from .._exceptions import CollectError, SectigoError, TransportError, short_reason
 from .._polling import Failure
 
 __all__ = [
@@ -173,10 +173,7 @@ def log_reason(error: CollectError, order: int) -> str:
     Returns:
         The Sectigo code and message, or the transport error without its order and hint.
     """
-    if isinstance(error, SectigoError):
-        return f"Sectigo error {error.code} ({error.message or 'no message'})"
-    # TransportError messages start with "order N: "; the log line names the order already.
-    return str(error).split(" -- ", 1)[0].removeprefix(f"order {order}: ")
+    return short_reason(error, order)
 
 
 def _retry_after(response: httpx.Response, wall_clock: WallClock) -> float | None:

@@ -12,7 +12,6 @@ import attrs
 from .._exceptions import PollTimeoutError
 from .._models import CollectRequest, Status
 from .._polling import Failure
-from ._failures import log_reason
 
 __all__ = ["Order"]
 
@@ -51,12 +50,9 @@ class Order:
         Returns:
             The error to raise.
         """
-        error = PollTimeoutError(self.request.order_number, self.last_status, timeout)
-        if self.last_failure is not None:
-            # Requests that failed until the deadline are not "still processing": say what
-            # failed (a network outage, a 429), in the message as well as in the cause.
-            cause = self.last_failure.error
-            reason = log_reason(cause, self.request.order_number)
-            error.args = (f"{error}; last error: {reason}",)
-            error.__cause__ = cause
+        # Requests that failed until the deadline are not "still processing": the error names
+        # what failed (a network outage, a 429), in its message, its last_error and its cause.
+        cause = None if self.last_failure is None else self.last_failure.error
+        error = PollTimeoutError(self.request.order_number, self.last_status, timeout, cause)
+        error.__cause__ = cause
         return error
