@@ -264,7 +264,8 @@ class CollectOutcome:
     """One order's outcome in ``CollectClient.collect_many``.
 
     Attributes:
-        order_number: The order.
+        order_number: The order; for an order number that was not valid (``"12a"``), the
+            value exactly as given.
         result: The result when there was no error.
         error: The error that ended this order, or None.
     """

@@ -123,7 +123,8 @@ class OrderFinished:
     """A ``collect``, a ``wait_for_certificate`` or one order of ``collect_many`` ended.
 
     Attributes:
-        order_number: The order.
+        order_number: The order; for a ``collect_many`` order number that was not valid
+            (``"12a"``), the value exactly as given, as in its ``CollectOutcome``.
         ok: Whether it ended with a result (``error`` is None then).
         requests: HTTP attempts sent for it, retries and polls included.
         elapsed: Seconds from the start of the call (for ``collect_many``, from when the
