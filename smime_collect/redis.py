@@ -255,6 +255,7 @@ class RedisBudget:
         self._local: dict[tuple[str, str], asyncio.Semaphore] = {}
         self._releasing: set[asyncio.Task[None]] = set()
         self._relay: SlotRelay[tuple[str, str], _Kept] = SlotRelay(hand_over, self._give_kept_back)
+        self._paused: dict[tuple[str, str], float] = {}  # slow-downs asked for here, loop time
         self._runs: dict[str, int] = {}  # lease id -> requests its slot served before it
 
     def __repr__(self) -> str:
@@ -347,6 +348,12 @@ class RedisBudget:
             int(self._probe_first),
             self._ttl_ms,
         ]
+        pause = self._paused.get(key, -math.inf) - loop.time()
+        if pause > 0:  # a slow-down this process asked for; Redis has it too, or will
+            if deadline is not None and deadline - loop.time() < pause:
+                await asyncio.sleep(max(0.0, deadline - loop.time()))
+                return None
+            await asyncio.sleep(pause)
         kept = self._relay.take(key)
         # When requests of this process already wait for a slot of the account, queue up
         # behind them: a release anywhere wakes the one of them that watches Redis.
@@ -462,6 +469,10 @@ class RedisBudget:
         Raises:
             BudgetUnavailableError: Redis cannot be reached.
         """
+        # This process holds back at once, the others when Redis has it: a request of this
+        # process must not take a slot over in the meantime.
+        key, until = (base_url, login_name), asyncio.get_running_loop().time() + seconds
+        self._paused[key] = max(self._paused.get(key, -math.inf), until)
         state = self._keys(base_url, login_name)[1]
         args = [max(0, math.ceil(seconds * 1000)), self._ttl_ms]
         await self._call(self._slow_down(keys=[state], args=args))
