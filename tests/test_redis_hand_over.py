@@ -77,6 +77,19 @@ def budget_of(url: str | aioredis.Redis, **options: Any) -> RedisBudget:
     return RedisBudget(url, max_concurrency=2, probe_first=False, **options)
 
 
+@pytest.fixture
+async def crowded(redis_server: RedisServer) -> AsyncIterator[tuple[RedisBudget, set[str]]]:
+    """A budget of three slots, two of them held by another process (their lease ids)."""
+    budget = RedisBudget(redis_server.url, max_concurrency=3, probe_first=False)
+    other = RedisBudget(redis_server.url, max_concurrency=3, probe_first=False)
+    held = [await take(other), await take(other)]
+    yield budget, {str(ticket.token) for ticket in held}
+    for ticket in held:
+        await other.release(ticket, OK)
+    await budget.aclose()
+    await other.aclose()
+
+
 class TestHandOver:
     """A slot goes from one request of a process to its next, the lease with it."""
 
@@ -144,12 +157,10 @@ class TestHandOver:
         assert await leases(redis) == {}
 
     async def test_a_slot_handed_to_a_cancelled_request_comes_back(
-        self, redis_server: RedisServer, redis: aioredis.Redis
+        self, crowded: tuple[RedisBudget, set[str]], redis: aioredis.Redis
     ) -> None:
         """The request a slot was handed to is cancelled before it runs: the slot is not lost."""
-        budget = RedisBudget(redis_server.url, max_concurrency=3, probe_first=False)
-        other = RedisBudget(redis_server.url, max_concurrency=3, probe_first=False)
-        others = [await take(other), await take(other)]  # another process holds two of three
+        budget, others = crowded
         held = await take(budget)
         watcher = asyncio.create_task(budget.acquire(URL, "alice", max_wait=None, hold=1.0))
         await asyncio.sleep(0.2)  # watches the wake-up list now
@@ -161,31 +172,21 @@ class TestHandOver:
             await queued
         ticket = await asyncio.wait_for(watcher, 5)
         assert ticket is not None
-        assert set(await leases(redis)) == {ticket.token, *(t.token for t in others)}
+        assert set(await leases(redis)) == {ticket.token, *others}
         await budget.release(ticket, OK)
-        for one in others:
-            await other.release(one, OK)
-        await budget.aclose()
-        await other.aclose()
 
     async def test_a_queued_request_gives_up_at_its_deadline(
-        self, redis_server: RedisServer, redis: aioredis.Redis
+        self, crowded: tuple[RedisBudget, set[str]], redis: aioredis.Redis
     ) -> None:
         """A request queued behind the watcher returns None at max_wait, holding nothing."""
-        budget = RedisBudget(redis_server.url, max_concurrency=3, probe_first=False)
-        other = RedisBudget(redis_server.url, max_concurrency=3, probe_first=False)
-        held = [await take(other), await take(other)]  # another process holds two of three
+        budget, others = crowded
         mine = await take(budget)
         watcher = asyncio.create_task(budget.acquire(URL, "alice", max_wait=0.6, hold=1.0))
         await asyncio.sleep(0.1)
         assert await budget.acquire(URL, "alice", max_wait=0.2, hold=1.0) is None
         assert await watcher is None
-        assert set(await leases(redis)) == {mine.token, *(t.token for t in held)}
-        for one in held:
-            await other.release(one, OK)
+        assert set(await leases(redis)) == {mine.token, *others}
         await budget.release(mine, OK)
-        await budget.aclose()
-        await other.aclose()
 
     async def test_a_busy_process_lets_others_have_a_turn(self, redis_server: RedisServer) -> None:
         """A process that always has a next request still gives its slot back after a few."""
