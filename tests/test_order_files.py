@@ -45,7 +45,8 @@ def test_facts_of_a_certificate_with_a_malformed_extension(
     malformed_san: x509.Certificate,
 ) -> None:
     """meta.json facts are reported without the addresses the broken SAN would hold."""
-    with pytest.raises(ValueError, match="subject_alternative_name"):
+    # Only the type: cryptography's message names the extension from 44 on, not before.
+    with pytest.raises(ValueError):  # noqa: PT011
         _ = malformed_san.extensions  # what a naive report would trip over
     facts = certificate_facts(malformed_san)
     assert facts["email_addresses"] == []

@@ -6,8 +6,10 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import cryptography
 import pytest
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa, x25519
 from cryptography.hazmat.primitives.serialization import pkcs12
@@ -18,6 +20,7 @@ from smime_collect._cli import _keys
 from smime_collect._cli._keys import KeyIndex, read_pkcs12
 from smime_collect.testing import IssuedChain, TestCA
 
+CRYPTOGRAPHY_MAJOR = int(cryptography.__version__.split(".")[0])
 OPENSSL = shutil.which("openssl")
 needs_openssl = pytest.mark.skipif(
     OPENSSL is None, reason="the openssl command is not installed (apt-get install openssl)"
@@ -60,15 +63,29 @@ def bundle_path(tmp_path: Path) -> Path:
     return tmp_path / "bundle.p12"
 
 
-def _unparsable_public_key(certificate: x509.Certificate) -> x509.Certificate:
-    """The P-256 certificate with its public point moved off the curve (the signature unchecked)."""
+def _unparsable_public_key(
+    certificate: x509.Certificate, how: str = "off-curve"
+) -> x509.Certificate:
+    """The P-256 certificate with a public key cryptography cannot read (the signature unchecked).
+
+    ``off-curve`` moves the public point off the curve (a ValueError); ``unknown-type`` names a
+    key type cryptography does not know (UnsupportedAlgorithm from cryptography 47 on, a
+    ValueError before).
+    """
     der = bytearray(certificate.public_bytes(serialization.Encoding.DER))
-    point = der.index(bytes.fromhex("03420004")) + 4  # BIT STRING, uncompressed point: X, Y
-    der[point + 63] ^= 1  # the last octet of Y
+    if how == "off-curve":
+        point = der.index(bytes.fromhex("03420004")) + 4  # BIT STRING, uncompressed point: X, Y
+        der[point + 63] ^= 1  # the last octet of Y
+    else:
+        at = der.index(bytes.fromhex("06072A8648CE3D0201"))  # id-ecPublicKey, in the SPKI only
+        der[at + 8] = 0x09
     broken = x509.load_der_x509_certificate(bytes(der))
-    with pytest.raises(ValueError, match="Invalid key"):
+    with pytest.raises((ValueError, UnsupportedAlgorithm)):
         broken.public_key()
     return broken
+
+
+unreadable_public_keys = pytest.mark.parametrize("how", ["off-curve", "unknown-type"])
 
 
 class TestToPkcs12:
@@ -116,9 +133,12 @@ class TestToPkcs12:
         ):
             chain.to_pkcs12(other, password=b"x")
 
-    def test_an_end_entity_key_that_cannot_be_read_matches_no_key(self, alice: IssuedChain) -> None:
-        """A certificate whose public key cannot be parsed is a mismatch, not a raw ValueError."""
-        broken = _unparsable_public_key(alice.end_entity)
+    @unreadable_public_keys
+    def test_an_end_entity_key_that_cannot_be_read_matches_no_key(
+        self, alice: IssuedChain, how: str
+    ) -> None:
+        """A certificate whose public key cannot be read is a mismatch, not cryptography's error."""
+        broken = _unparsable_public_key(alice.end_entity, how)
         chain = CertificateChain.from_certificates([broken, *alice.intermediates])
         with pytest.raises(InvalidRequestError, match="does not match the public key"):
             chain.to_pkcs12(alice.end_entity_key, password=b"x")
@@ -290,9 +310,12 @@ class TestPrivateKeys:
         )
         assert der.count(bytes.fromhex(known)) == 1  # id-ecPublicKey, then prime256v1
         data = der.replace(bytes.fromhex(known), bytes.fromhex(unknown))
-        with pytest.raises(
-            InvalidRequestError, match=f"an algorithm this library cannot use.*{named}"
-        ):
+        said = f"an algorithm this library cannot use.*{named}"
+        if CRYPTOGRAPHY_MAJOR < 47:
+            # Before 47, cryptography reports an unknown key type or curve as unreadable data
+            # (a ValueError), not as an UnsupportedAlgorithm: all we can say is that.
+            said = "not a private key in PEM or DER"
+        with pytest.raises(InvalidRequestError, match=said):
             load_private_key(data)
 
     @pytest.mark.parametrize(
@@ -341,10 +364,16 @@ class TestPrivateKeys:
         _write_key(path, alice.end_entity_key, der=der, pkcs8=pkcs8, password=password)
         assert looks_like_encrypted_key(path.read_bytes()) is encrypted
 
-    @pytest.mark.parametrize("data", [b"", b"\x30", b"\x30\x82"], ids=repr)
+    @pytest.mark.parametrize("data", [b"", b"\x30", b"\x30\x82", b"0\x050\x03"], ids=repr)
     def test_truncated_der_is_not_an_encrypted_key(self, data: bytes) -> None:
         """A SEQUENCE cut before its first element is not taken for an encrypted key."""
         assert not looks_like_encrypted_key(data)
+
+    def test_a_der_certificate_is_not_an_encrypted_key(self, alice: IssuedChain) -> None:
+        """A DER certificate (SEQUENCE in a SEQUENCE, like EncryptedPrivateKeyInfo) is no key."""
+        der = alice.end_entity.public_bytes(serialization.Encoding.DER)
+        assert der[0] == der[4] == 0x30  # the shape that once fooled the check
+        assert not looks_like_encrypted_key(der)
 
     def test_index_skips_files_too_large_for_a_key(
         self, tmp_path: Path, alice: IssuedChain
@@ -386,14 +415,15 @@ class TestPrivateKeys:
         assert index.key_for(people[1].end_entity) is not None
         assert index.key_for(people[2].end_entity) is None
 
+    @unreadable_public_keys
     def test_index_has_no_key_for_an_unreadable_public_key(
-        self, tmp_path: Path, alice: IssuedChain
+        self, tmp_path: Path, alice: IssuedChain, how: str
     ) -> None:
-        """A certificate whose public key cannot be parsed finds no key, without an error."""
+        """A certificate whose public key cannot be read finds no key, without an error."""
         _write_key(tmp_path / "alice.pem", alice.end_entity_key)
         index = KeyIndex.from_directory(tmp_path)
         assert index.key_for(alice.end_entity) is not None
-        assert index.key_for(_unparsable_public_key(alice.end_entity)) is None
+        assert index.key_for(_unparsable_public_key(alice.end_entity, how)) is None
 
     def test_index_remembers_keys_it_could_not_open(
         self, tmp_path: Path, alice: IssuedChain

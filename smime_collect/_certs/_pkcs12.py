@@ -129,11 +129,7 @@ def bundle(
         raise InvalidRequestError(
             f"friendly_name must be bytes or None, not {type(friendly_name).__name__}"
         )
-    try:
-        matches = public_key_id(key) == public_key_id(end_entity)
-    except ValueError:  # the certificate's public key cannot be parsed
-        matches = False
-    if not matches:
+    if not key_matches(key, end_entity):
         raise InvalidRequestError(
             f"the private key does not match the public key of {name}: use the key made for "
             "this order (the one its certificate request was signed with)"
@@ -141,6 +137,10 @@ def bundle(
     return pkcs12.serialize_key_and_certificates(
         friendly_name, key, end_entity, list(cas) or None, encryption
     )
+
+
+UNPARSABLE_PUBLIC_KEY = (ValueError, UnsupportedAlgorithm)
+"""What ``public_key_id`` raises for a certificate whose public key cryptography cannot read."""
 
 
 class _HasPublicKey(Protocol):
@@ -160,12 +160,30 @@ def public_key_id(key: _HasPublicKey) -> bytes:
 
     Raises:
         ValueError: The certificate's public key cannot be parsed.
+        UnsupportedAlgorithm: The certificate's key is of a type cryptography does not know
+            (``ValueError`` instead before cryptography 47): catch ``UNPARSABLE_PUBLIC_KEY``.
     """
     public = key.public_key()
     spki = public.public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     return hashlib.sha256(spki).digest()
+
+
+def key_matches(key: _HasPublicKey, certificate: x509.Certificate) -> bool:
+    """Whether ``key`` is the private key of ``certificate``.
+
+    Args:
+        key: A private key.
+        certificate: A certificate; one whose public key cryptography cannot read matches no key.
+
+    Returns:
+        True when their public keys are the same.
+    """
+    try:
+        return public_key_id(key) == public_key_id(certificate)
+    except UNPARSABLE_PUBLIC_KEY:
+        return False
 
 
 def load_private_key(data: bytes, password: bytes | None = None) -> PrivateKey:
@@ -218,17 +236,25 @@ def looks_like_encrypted_key(data: bytes) -> bool:
 def _looks_encrypted(data: bytes, *, pem: bool) -> bool:
     if pem:
         return b"ENCRYPTED" in data  # PKCS#8 "ENCRYPTED PRIVATE KEY" or "Proc-Type: 4,ENCRYPTED"
-    # DER PKCS#8 EncryptedPrivateKeyInfo: SEQUENCE { SEQUENCE { OID, params }, OCTET STRING };
-    # a plain PrivateKeyInfo starts SEQUENCE { INTEGER version ... } instead.
-    return _second_tag(data) == 0x30
+    # DER PKCS#8 EncryptedPrivateKeyInfo: SEQUENCE { SEQUENCE { OID, params }, OCTET STRING }
+    # (RFC 5958, section 3); a plain PrivateKeyInfo starts SEQUENCE { INTEGER version ... },
+    # and a certificate SEQUENCE { SEQUENCE { [0] version or INTEGER serial ... } }.
+    if data[:1] != b"\x30":
+        return False
+    outer = _after_header(data, 0)
+    if outer is None or data[outer : outer + 1] != b"\x30":
+        return False
+    inner = _after_header(data, outer)
+    return inner is not None and data[inner : inner + 1] == b"\x06"
 
 
-def _second_tag(data: bytes) -> int | None:
-    if len(data) < 2 or data[0] != 0x30:
+def _after_header(data: bytes, offset: int) -> int | None:
+    """The offset just after the tag and length octets of the element at ``offset``."""
+    if offset + 1 >= len(data):
         return None
-    first = data[1]
-    offset = 2 + (first & 0x7F if first & 0x80 else 0)
-    return data[offset] if offset < len(data) else None
+    first = data[offset + 1]
+    end = offset + 2 + (first & 0x7F if first & 0x80 else 0)
+    return end if end < len(data) else None
 
 
 def _why_unreadable(exc: Exception, *, encrypted: bool) -> str:

@@ -20,7 +20,9 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from .._certs import CertificateChain
 from .._certs._pkcs12 import (
     MAX_KEY_FILE_BYTES,
+    UNPARSABLE_PUBLIC_KEY,
     PrivateKey,
+    key_matches,
     load_private_key,
     looks_like_encrypted_key,
     public_key_id,
@@ -121,7 +123,7 @@ class KeyIndex:
         """
         try:
             return self.keys.get(public_key_id(certificate))
-        except ValueError:  # a public key cryptography cannot parse matches no key
+        except UNPARSABLE_PUBLIC_KEY:  # a public key cryptography cannot read matches no key
             return None
 
     def __len__(self) -> int:
@@ -232,7 +234,7 @@ def read_pkcs12(data: bytes, password: bytes | None) -> Bundle:
     chain = CertificateChain.from_certificates(certificates)
     matches = None
     if loaded.key is not None and chain.end_entity is not None:
-        matches = public_key_id(loaded.key) == public_key_id(chain.end_entity)
+        matches = key_matches(loaded.key, chain.end_entity)
     return Bundle(chain, loaded.key is not None, matches)
 
 
