@@ -264,7 +264,9 @@ class TestFleet:
 
     async def test_a_killed_process_gives_its_slots_back(self, redis_server: RedisServer) -> None:
         """SIGKILL a process holding 3 of 4 slots: they come back within lease_seconds."""
-        sim = simulator()
+        # 50 ms a request, so that four in flight overlap however busy the machine is: with a
+        # 2 ms server a loaded machine seldom had four requests out at one moment.
+        sim = simulator(latency=0.05)
         sim.add_orders(range(1, 41))
         async with served(sim) as (url, ca):
             holder = await asyncio.create_subprocess_exec(
