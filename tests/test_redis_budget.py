@@ -293,7 +293,7 @@ class TestRedisBudgetInProcess:
 
     async def test_two_budgets_share_one_account(self, redis_server: RedisServer) -> None:
         """Two RedisBudget objects (as two processes would) hold one limit of 3 together."""
-        sim = simulator()
+        sim = simulator(latency=0.05)  # long enough for three requests to overlap under load
         sim.add_orders(range(1, 61))
         budgets = [RedisBudget(redis_server.url, max_concurrency=3) for _ in range(2)]
         async with served(sim) as (url, ca):
@@ -515,7 +515,7 @@ class TestFleetExample:
 
     async def test_workers_share_the_budget(self, redis_server: RedisServer) -> None:
         """Four worker processes, one budget of 2: every order once, never more than 2 in flight."""
-        sim = simulator()
+        sim = simulator(latency=0.05)  # long enough for two requests to overlap under load
         sim.add_orders(range(1, 41))
         async with served(sim) as (url, ca):
             env = {
