@@ -28,6 +28,7 @@ a network failure.  How to run it: ``docs/how-to/fleet.md``.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import hashlib
 import logging
@@ -257,6 +258,9 @@ class RedisBudget:
         self._relay: SlotRelay[tuple[str, str], _Kept] = SlotRelay(hand_over, self._give_kept_back)
         self._paused: dict[tuple[str, str], float] = {}  # slow-downs asked for here, loop time
         self._runs: dict[str, int] = {}  # lease id -> requests its slot served before it
+        # Requests of this process per account, from the start of acquire to their release:
+        # when none is left, nothing here is about to take a kept slot over.
+        self._busy: collections.Counter[tuple[str, str]] = collections.Counter()
 
     def __repr__(self) -> str:
         return (
@@ -313,18 +317,29 @@ class RedisBudget:
             AuthenticationError: The login was rejected less than ``login_cooldown`` ago.
             BudgetUnavailableError: Redis cannot be reached or answers with an error.
         """
+        key = (base_url, login_name)
+        self._busy[key] += 1
+        ticket = None
+        try:
+            ticket = await self._acquire_slot(key, hold, max_wait)
+        finally:
+            if ticket is None:
+                self._busy[key] -= 1
+        return ticket
+
+    async def _acquire_slot(
+        self, key: tuple[str, str], hold: float, max_wait: float | None
+    ) -> BudgetTicket | None:
         loop = asyncio.get_running_loop()
         deadline = None if max_wait is None else loop.time() + max_wait
-        local = self._local.setdefault(
-            (base_url, login_name), asyncio.Semaphore(self.max_concurrency)
-        )
+        local = self._local.setdefault(key, asyncio.Semaphore(self.max_concurrency))
         try:
             async with asyncio.timeout_at(deadline):
                 await local.acquire()
         except TimeoutError:
             return None
         try:
-            ticket = await self._take(base_url, login_name, hold, deadline)
+            ticket = await self._take(*key, hold, deadline)
         except BaseException:
             local.release()
             raise
@@ -410,11 +425,13 @@ class RedisBudget:
     async def release(self, ticket: BudgetTicket, verdict: LoginVerdict) -> None:
         """Give the slot back, with what the answer said about the login.
 
-        An ordinary answer returns at once: the slot stays with this process for
-        ``hand_over`` seconds, for its next request of the account to take over, and goes
-        back to Redis after that, without the caller waiting.  The probe's answer and a -16
-        go to Redis before this returns.  A release that fails is logged, not raised: the
-        lease gives the slot back in time.  Cancelling the caller does not stop it.
+        An ordinary answer, while another request of this process for the account is under
+        way, returns at once: the slot stays with this process for ``hand_over`` seconds, for
+        its next request of the account to take over, and goes back to Redis after that,
+        without the caller waiting.  The last request under way gives every slot kept back,
+        and the probe's answer and a -16 go back, before this returns.  A release that fails
+        is logged, not raised: the lease gives the slot back in time.  Cancelling the caller
+        does not stop it.
 
         Args:
             ticket: What ``acquire`` returned.
@@ -422,9 +439,21 @@ class RedisBudget:
         """
         key = (ticket.base_url, ticket.login_name)
         self._local[key].release()
+        self._busy[key] -= 1
         runs = self._runs.pop(ticket.token or "", 0)
         if ticket.probe or verdict is LoginVerdict.REJECTED:
             await asyncio.shield(self._send_back(ticket, verdict))
+        elif self._busy[key] <= 0:
+            # No other request of this process wants a slot of the account now: give this one
+            # and those kept back, and wait for Redis, so that a process that ends next (an
+            # event loop closed without aclose) holds nothing there until its leases expire.
+            del self._busy[key]
+            tasks = [
+                self._send_back(BudgetTicket(*key, token=kept.token), kept.verdict)
+                for _, kept in self._relay.drain(key)
+            ]
+            tasks.append(self._send_back(ticket, verdict))
+            await asyncio.shield(asyncio.gather(*tasks))
         elif runs < _MOST_HAND_OVERS:
             self._relay.pass_on(key, _Kept(ticket.token or "", verdict, runs))
         else:

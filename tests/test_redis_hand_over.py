@@ -203,13 +203,14 @@ class TestHandOver:
                 served += 1
             return served
 
-        hogging = asyncio.create_task(hog())
+        # Two requests at a time, so that one always waits to take the slot over.
+        hogging = [asyncio.create_task(hog()) for _ in range(2)]
         await asyncio.sleep(0.1)
         ticket = await other.acquire(URL, "alice", max_wait=5, hold=1.0)
         stop.set()
         assert ticket is not None
         await other.release(ticket, OK)
-        assert await hogging > 0
+        assert sum(await asyncio.gather(*hogging)) > 0
         await busy.aclose()
         await other.aclose()
 
@@ -224,6 +225,25 @@ class TestHandOver:
         assert await leases(redis) == {}
         ticket = await take(budget)
         await budget.release(ticket, LoginVerdict.REJECTED)
+        assert await leases(redis) == {}
+        await budget.aclose()
+
+    async def test_the_last_request_gives_every_slot_back(
+        self, redis_server: RedisServer, redis: aioredis.Redis
+    ) -> None:
+        """With no request of the process left, Redis has every slot back before release returns.
+
+        A process whose event loop ends next, without ``aclose``, must not hold slots on Redis
+        until their leases expire.
+        """
+        budget = budget_of(redis_server.url, hand_over=60.0)
+        first, second = await take(budget), await take(budget)
+        await budget.release(first, OK)
+        assert set(await leases(redis)) == {first.token, second.token}  # kept for the other
+        await budget.release(second, OK)
+        assert await leases(redis) == {}
+        alone = await take(budget)
+        await budget.release(alone, OK)
         assert await leases(redis) == {}
         await budget.aclose()
 

@@ -146,11 +146,11 @@ class SlotRelay(Generic[_Key, _Slot]):
         timer.cancel()
         return slot
 
-    def drain(self) -> list[tuple[_Key, _Slot]]:
-        """Every slot kept, each the caller's now (to give back at once)."""
+    def drain(self, only: _Key | None = None) -> list[tuple[_Key, _Slot]]:
+        """Every slot kept (of the key ``only``, if given), each the caller's now."""
         drained = []
         for key, kept in self._kept.items():
-            while kept:
+            while kept and (only is None or key == only):
                 slot, timer = kept.pop()
                 timer.cancel()
                 drained.append((key, slot))
