@@ -120,31 +120,44 @@ class _Counts:
     Counting in a few integers and letting the SDK read them at collection time costs a request
     far less than two up-down counter measurements and a counter measurement would.  One
     ``_Counts`` serves every client of a meter provider: the SDK keeps one instrument per name
-    and scope, with the callbacks of the first client that created it.
+    and scope, with the callbacks of the first client that created it.  A provider given to a
+    client before the application made it the global one is read through its own ``_Counts``
+    only, so that one also reports the global clients' counts once its provider is global.
     """
 
-    __slots__ = ("__weakref__", "in_flight", "lock", "requests")
+    __slots__ = ("__weakref__", "in_flight", "lock", "provider", "requests")
 
-    def __init__(self) -> None:
+    def __init__(self, provider: object = None) -> None:
         self.lock = threading.Lock()
         self.in_flight = 0
         self.requests = dict.fromkeys(_OUTCOMES, 0)
+        self.provider = None if provider is None else weakref.ref(provider)
+
+    def _sharing(self) -> list[_Counts]:
+        """These counts, and the global clients' when this provider is the global one now."""
+        if self.provider is not None and self.provider() is metrics.get_meter_provider():
+            return [self, _GLOBAL_COUNTS]
+        return [self]
 
     def observe_requests(self, options: CallbackOptions) -> Iterable[Observation]:
         """The requests sent so far, by outcome (outcomes not seen yet are left out)."""
         del options
-        with self.lock:
-            seen = [(name, count) for name, count in self.requests.items() if count]
-        return [Observation(count, _OUTCOME_ATTRIBUTES[name]) for name, count in seen]
+        totals = dict.fromkeys(_OUTCOMES, 0)
+        for counts in self._sharing():
+            with counts.lock:
+                for name, count in counts.requests.items():
+                    totals[name] += count
+        return [Observation(n, _OUTCOME_ATTRIBUTES[name]) for name, n in totals.items() if n]
 
     def observe_in_flight(self, options: CallbackOptions) -> Iterable[Observation]:
         """The requests sent and not yet answered."""
         del options
-        return [Observation(self.in_flight)]
+        return [Observation(sum(counts.in_flight for counts in self._sharing()))]
 
 
 _GLOBAL_COUNTS: Final = _Counts()
 _COUNTS_BY_PROVIDER: Final[weakref.WeakKeyDictionary[object, _Counts]] = weakref.WeakKeyDictionary()
+_COUNTS_LOCK: Final = threading.Lock()
 
 
 def _counts_for(meter_provider: metrics.MeterProvider | None) -> _Counts:
@@ -152,7 +165,11 @@ def _counts_for(meter_provider: metrics.MeterProvider | None) -> _Counts:
     if meter_provider is None or meter_provider is metrics.get_meter_provider():
         return _GLOBAL_COUNTS
     try:
-        return _COUNTS_BY_PROVIDER.setdefault(meter_provider, _Counts())
+        with _COUNTS_LOCK:  # clients made in several threads at once share one
+            counts = _COUNTS_BY_PROVIDER.get(meter_provider)
+            if counts is None:
+                counts = _COUNTS_BY_PROVIDER[meter_provider] = _Counts(meter_provider)
+            return counts
     except TypeError:  # a provider that cannot be weakly referenced (or hashed): its own
         return _Counts()
 

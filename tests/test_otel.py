@@ -412,6 +412,41 @@ class TestGlobalProviders:
         )
         subprocess.run([sys.executable, "-c", code], check=True)  # noqa: S603 -- our own code
 
+    def test_a_provider_given_then_made_global_counts_every_client(self) -> None:
+        """A client given a provider before it is global, then global clients: all counted."""
+        code = "\n".join(
+            [
+                "import asyncio",
+                "from opentelemetry import metrics",
+                "from opentelemetry.sdk.metrics import MeterProvider",
+                "from opentelemetry.sdk.metrics.export import InMemoryMetricReader",
+                "from smime_collect import CollectClient",
+                "from smime_collect.testing import Simulator",
+                "sim = Simulator(seed=1)",
+                "sim.add_account('a', 'p')",
+                "sim.add_order(1)",
+                "reader = InMemoryMetricReader()",
+                "provider = MeterProvider(metric_readers=[reader])",
+                "def client(**options):",
+                "    return CollectClient('a', 'p', base_url=sim.url, transport=sim.transport(),",
+                "                         **options)",
+                "async def main():",
+                "    async with client(meter_provider=provider) as given:",
+                "        await given.collect(1)",
+                "        metrics.set_meter_provider(provider)",
+                "        async with client() as global_one:",
+                "            await global_one.collect(1)",
+                "            await global_one.collect(1)",
+                "asyncio.run(main())",
+                "[scope] = reader.get_metrics_data().resource_metrics[0].scope_metrics",
+                "counted = {m.name: m.data.data_points[0].value for m in scope.metrics",
+                "           if m.name.startswith('smime_collect.requests')}",
+                "assert counted == {'smime_collect.requests': 3,",
+                "                   'smime_collect.requests.in_flight': 0}, counted",
+            ]
+        )
+        subprocess.run([sys.executable, "-c", code], check=True)  # noqa: S603 -- our own code
+
 
 class TestFastAPIMetrics:
     """examples/fastapi_app.py serves the client's metrics at /metrics for Prometheus."""
